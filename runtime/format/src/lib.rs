@@ -1,1 +1,44 @@
-#![no_std]
+//! The `.mote` file schema: one definition for the writer (the `mote` tool)
+//! and the reader (the no_std runtime).
+//!
+//! Layout of a file (all integers little-endian):
+//!
+//! ```text
+//! [header: 32 bytes, see `Header`]
+//! [graph: postcard GraphHeader, then n_tensors x TensorDesc, then n_ops x Op]
+//! [zero padding to a 16-byte boundary]
+//! [weights: one blob; ops refer to (offset, len) ranges in it, each 16-byte aligned]
+//! ```
+//!
+//! The graph is postcard-encoded; the weights are raw so the runtime can
+//! borrow them zero-copy from flash. Everything a kernel needs (fixed-point
+//! multipliers, shifts, folded offsets, arena offsets) is precomputed by the
+//! tool: the device does no float math.
+#![cfg_attr(not(feature = "std"), no_std)]
+#![deny(missing_docs)]
+
+mod error;
+mod graph;
+mod header;
+mod op;
+
+pub use error::FormatError;
+pub use graph::{DType, GraphHeader, TensorDesc, MAX_IO};
+pub use header::{crc32, Header, HEADER_LEN, MAGIC, VERSION, WEIGHTS_ALIGN};
+pub use op::{
+    ActRef, AddSpec, BlobRef, ConvSpec, FcSpec, LutActSpec, MeanSpec, MulSpec, Op, OpKind, PoolSpec,
+    RequantSpec, SoftmaxSpec, MAX_OP_INPUTS,
+};
+
+/// Decodes one postcard value from the front of `bytes`, returning it and the rest.
+pub fn take<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<(T, &'a [u8]), FormatError> {
+    postcard::take_from_bytes(bytes).map_err(|_| FormatError::Decode)
+}
+
+/// Encodes one value with postcard, appending it to `out` (host only).
+#[cfg(feature = "std")]
+pub fn put<T: serde::Serialize>(value: &T, out: &mut std::vec::Vec<u8>) -> Result<(), FormatError> {
+    let bytes = postcard::to_stdvec(value).map_err(|_| FormatError::Encode)?;
+    out.extend_from_slice(&bytes);
+    Ok(())
+}

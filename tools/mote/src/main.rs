@@ -1,1 +1,118 @@
-fn main() {}
+//! `mote`: compress ONNX models into `.mote` files, inspect and run them.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use mote_cli::{compress, inspect, npy, read_model, run};
+
+#[derive(Parser)]
+#[command(name = "mote", version, about = "Put quantized neural networks on ARM edge devices")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Convert a quantized ONNX model (QDQ or QOperator form) into a .mote file.
+    Compress {
+        /// The ONNX model.
+        model: PathBuf,
+        /// Where to write the .mote file.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a .mote file's ops, tensors, sizes and MACs.
+    Inspect {
+        /// The .mote file.
+        model: PathBuf,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a .mote model on the host over the samples of a .npy file.
+    Run {
+        /// The .mote file.
+        model: PathBuf,
+        /// Input .npy (int8 used as is, float32 quantized with the model's input parameters).
+        #[arg(short, long)]
+        input: PathBuf,
+        /// Output .npy.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Write float32 outputs (dequantized) instead of int8.
+        #[arg(long)]
+        dequantize: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // A bug must never leave a stack trace instead of a message.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("error: internal error in mote: {info}");
+    }));
+    match std::panic::catch_unwind(|| execute(cli)) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+        Err(_) => ExitCode::FAILURE,
+    }
+}
+
+fn execute(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Compress { model, output, json } => {
+            let s = compress::compress(&model, &output)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "output": output.display().to_string(),
+                        "file_bytes": s.file_bytes,
+                        "weights_bytes": s.weights_bytes,
+                        "arena_bytes": s.arena_bytes,
+                        "ideal_peak_bytes": s.ideal_peak_bytes,
+                        "ops": s.ops,
+                        "macs": s.macs,
+                    })
+                );
+            } else {
+                println!(
+                    "wrote {}: {} ops, {} B file, {} B weights, arena {} B (ideal layer peak {} B), {} MACs",
+                    output.display(),
+                    s.ops,
+                    s.file_bytes,
+                    s.weights_bytes,
+                    s.arena_bytes,
+                    s.ideal_peak_bytes,
+                    s.macs
+                );
+            }
+        }
+        Command::Inspect { model, json } => {
+            let bytes = read_model(&model)?;
+            let r = inspect::report(bytes.as_slice())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                print!("{}", inspect::render(&r));
+            }
+        }
+        Command::Run { model, input, output, dequantize } => {
+            let bytes = read_model(&model)?;
+            let (shape, data) = npy::read(&input)?;
+            let out = run::run(bytes.as_slice(), &shape, &data, dequantize)?;
+            npy::write(&output, &out.shape, &out.data)?;
+            println!("wrote {} {:?}", output.display(), out.shape);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,100 @@
+//! The runtime's one error type.
+
+use mote_format::FormatError;
+use mote_kernels::KernelError;
+
+/// Everything that can go wrong loading or running a model. Variants are
+/// named by phase: parsing (`Model::parse`), binding an arena
+/// (`Interpreter::new`), accessing tensors and invoking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Error {
+    /// Parse: the bytes end before the header or a section does.
+    Truncated,
+    /// Parse: the file does not start with `MOTE`.
+    BadMagic,
+    /// Parse: the file's format version is not supported by this runtime.
+    UnsupportedVersion(u16),
+    /// Parse: header lengths are inconsistent with each other or the file.
+    BadLayout,
+    /// Parse: the CRC-32 of the body does not match the header.
+    CrcMismatch {
+        /// CRC stored in the header.
+        expected: u32,
+        /// CRC computed over the bytes.
+        computed: u32,
+    },
+    /// Parse: graph metadata does not decode.
+    Decode,
+    /// Parse: the weight blob does not start 4-byte aligned in memory
+    /// (place the model bytes at a 16-byte aligned address).
+    MisalignedWeights,
+    /// Parse: a tensor is malformed (bad rank, size overflow, outside the arena).
+    BadTensor(u16),
+    /// Parse: an op is malformed (wrong input count, tensor index, shapes that
+    /// disagree, weight range outside the blob, overlapping buffers).
+    BadOp(u16),
+    /// Parse: an input or output index names no tensor, or the model has none.
+    BadIo,
+    /// Interpreter::new: the arena is smaller than the model's plan.
+    ArenaTooSmall {
+        /// Bytes the plan needs.
+        needed: u32,
+        /// Bytes given.
+        given: u32,
+    },
+    /// Tensor access: no model input or output with this index.
+    NoSuchTensor(u16),
+    /// Tensor access: the tensor's element type is not the one asked for.
+    WrongDType,
+    /// Invoke: a kernel rejected its arguments (cannot happen for a model
+    /// that passed validation; reported rather than trusted).
+    Kernel {
+        /// Index of the failing op.
+        op: u16,
+        /// The kernel's complaint.
+        error: KernelError,
+    },
+}
+
+impl From<FormatError> for Error {
+    fn from(e: FormatError) -> Self {
+        match e {
+            FormatError::Truncated => Error::Truncated,
+            FormatError::BadMagic => Error::BadMagic,
+            FormatError::UnsupportedVersion(v) => Error::UnsupportedVersion(v),
+            _ => Error::Decode,
+        }
+    }
+}
+
+impl core::fmt::Display for Error {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Error::Truncated => f.write_str("model data is truncated"),
+            Error::BadMagic => f.write_str("not a .mote model (bad magic)"),
+            Error::UnsupportedVersion(v) => {
+                write!(f, "unsupported .mote format version {v} (this runtime reads version {})", mote_format::VERSION)
+            }
+            Error::BadLayout => f.write_str("model header lengths are inconsistent"),
+            Error::CrcMismatch { expected, computed } => write!(
+                f,
+                "model is corrupt: CRC-32 {computed:#010x} does not match header {expected:#010x}"
+            ),
+            Error::Decode => f.write_str("model graph metadata does not decode"),
+            Error::MisalignedWeights => {
+                f.write_str("model weights are not 4-byte aligned in memory; align the model bytes to 16")
+            }
+            Error::BadTensor(t) => write!(f, "model tensor {t} is malformed"),
+            Error::BadOp(o) => write!(f, "model op {o} is malformed"),
+            Error::BadIo => f.write_str("model inputs/outputs are malformed"),
+            Error::ArenaTooSmall { needed, given } => {
+                write!(f, "arena too small: the model needs {needed} bytes, {given} given")
+            }
+            Error::NoSuchTensor(i) => write!(f, "no model input/output with index {i}"),
+            Error::WrongDType => f.write_str("tensor has a different element type"),
+            Error::Kernel { op, error } => write!(f, "op {op} failed: {error}"),
+        }
+    }
+}

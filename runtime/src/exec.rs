@@ -1,0 +1,204 @@
+//! Dispatch of one decoded op to its kernel.
+
+use mote_format::{ActRef, BlobRef, ConvSpec, Op, OpKind};
+use mote_kernels::{self as k, Dims4, KernelError, Requant};
+
+use crate::arena::views;
+
+fn dims(a: &ActRef) -> Dims4 {
+    a.dims.map(|d| d as usize)
+}
+
+fn bytes<'w>(w: &'w [u8], b: &BlobRef) -> &'w [u8] {
+    let start = b.offset as usize;
+    w.get(start..start.saturating_add(b.len as usize)).unwrap_or(&[])
+}
+
+fn i8s<'w>(w: &'w [u8], b: &BlobRef) -> &'w [i8] {
+    bytemuck::cast_slice(bytes(w, b))
+}
+
+/// int32 view of a blob range; validation guarantees 4-byte alignment, and a
+/// misaligned range yields an empty slice that the kernel rejects.
+fn i32s<'w>(w: &'w [u8], b: &BlobRef) -> &'w [i32] {
+    bytemuck::try_cast_slice(bytes(w, b)).unwrap_or(&[])
+}
+
+fn conv_params(c: &ConvSpec) -> k::ConvParams {
+    k::ConvParams {
+        stride: c.stride.map(usize::from),
+        dilation: c.dilation.map(usize::from),
+        padding: c.padding.map(usize::from),
+        input_offset: c.input_offset,
+        output_offset: c.output_offset,
+        act_min: c.act_min,
+        act_max: c.act_max,
+    }
+}
+
+fn requant<'w>(w: &'w [u8], mult: &BlobRef, shift: &BlobRef) -> Requant<'w> {
+    Requant { multiplier: i32s(w, mult), shift: i32s(w, shift) }
+}
+
+/// Runs `op` on the arena.
+pub(crate) fn run(op: &Op<'_>, w: &[u8], arena: &mut [u8]) -> Result<(), KernelError> {
+    let v = views(arena, &op.output, &op.inputs).ok_or(KernelError::BufferLength)?;
+    let (out, ins) = (v.out, v.ins);
+    let od = dims(&op.output);
+    let in0 = ins.first().copied().ok_or(KernelError::BufferLength)?;
+    let d0 = op.inputs.first().map(dims).ok_or(KernelError::BufferLength)?;
+    let second = || -> Result<(&[i8], Dims4), KernelError> {
+        let x = ins.get(1).copied().ok_or(KernelError::BufferLength)?;
+        let d = op.inputs.get(1).map(dims).ok_or(KernelError::BufferLength)?;
+        Ok((x, d))
+    };
+    match &op.kind {
+        OpKind::Conv2d(c) => k::conv2d_s8(
+            &conv_params(c),
+            &requant(w, &c.multiplier, &c.shift),
+            in0,
+            d0,
+            i8s(w, &c.filter),
+            c.filter_dims.map(|d| d as usize),
+            i32s(w, &c.bias),
+            out,
+            od,
+        ),
+        OpKind::DepthwiseConv2d { conv: c, depth_multiplier } => k::depthwise_conv2d_s8(
+            &conv_params(c),
+            usize::from(*depth_multiplier),
+            &requant(w, &c.multiplier, &c.shift),
+            in0,
+            d0,
+            i8s(w, &c.filter),
+            c.filter_dims.map(|d| d as usize),
+            i32s(w, &c.bias),
+            out,
+            od,
+        ),
+        OpKind::FullyConnected(f) => {
+            let inf = f.in_features as usize;
+            let rows = if inf == 0 { 0 } else { in0.len() / inf };
+            k::fully_connected_s8(
+                &k::FcParams {
+                    input_offset: f.input_offset,
+                    filter_offset: f.filter_offset,
+                    output_offset: f.output_offset,
+                    act_min: f.act_min,
+                    act_max: f.act_max,
+                },
+                &requant(w, &f.multiplier, &f.shift),
+                in0,
+                rows,
+                inf,
+                i8s(w, &f.filter),
+                i32s(w, &f.bias),
+                out,
+                f.out_features as usize,
+            )
+        }
+        OpKind::Add(p) => {
+            let (in1, d1) = second()?;
+            let params = k::AddParams {
+                input1_offset: p.input1_offset,
+                input2_offset: p.input2_offset,
+                output_offset: p.output_offset,
+                left_shift: p.left_shift,
+                input1_multiplier: p.input1_multiplier,
+                input1_shift: p.input1_shift,
+                input2_multiplier: p.input2_multiplier,
+                input2_shift: p.input2_shift,
+                output_multiplier: p.output_multiplier,
+                output_shift: p.output_shift,
+                act_min: p.act_min,
+                act_max: p.act_max,
+            };
+            k::add_s8(&params, in0, d0, in1, d1, out, od)
+        }
+        OpKind::Mul(p) => {
+            let (in1, d1) = second()?;
+            let params = k::MulParams {
+                input1_offset: p.input1_offset,
+                input2_offset: p.input2_offset,
+                output_offset: p.output_offset,
+                output_multiplier: p.output_multiplier,
+                output_shift: p.output_shift,
+                act_min: p.act_min,
+                act_max: p.act_max,
+            };
+            k::mul_s8(&params, in0, d0, in1, d1, out, od)
+        }
+        OpKind::AvgPool(p) | OpKind::MaxPool(p) => {
+            let params = k::PoolParams {
+                stride: p.stride.map(usize::from),
+                filter: p.filter.map(usize::from),
+                padding: p.padding.map(usize::from),
+                act_min: p.act_min,
+                act_max: p.act_max,
+            };
+            if matches!(op.kind, OpKind::AvgPool(_)) {
+                k::avg_pool_s8(&params, in0, d0, out, od)
+            } else {
+                k::max_pool_s8(&params, in0, d0, out, od)
+            }
+        }
+        OpKind::Mean(m) => {
+            let params = k::MeanParams {
+                multiplier: m.multiplier,
+                shift: m.shift,
+                input_zero_point: m.input_zero_point,
+                output_zero_point: m.output_zero_point,
+                same_quantization: m.same_quantization,
+            };
+            k::mean_hw_s8(&params, in0, d0, out, od)
+        }
+        OpKind::Softmax(s) => {
+            let params = k::SoftmaxParams {
+                input_multiplier: s.input_multiplier,
+                input_left_shift: s.input_left_shift,
+                diff_min: s.diff_min,
+            };
+            k::softmax_s8(&params, in0, d0[3], out)
+        }
+        OpKind::Logistic(p) | OpKind::Tanh(p) => {
+            let params = k::LutActParams {
+                input_zero_point: p.input_zero_point,
+                input_range_radius: p.input_range_radius,
+                input_multiplier: p.input_multiplier,
+                input_left_shift: p.input_left_shift,
+            };
+            if matches!(op.kind, OpKind::Logistic(_)) {
+                k::logistic_s8(&params, in0, out)
+            } else {
+                k::tanh_s8(&params, in0, out)
+            }
+        }
+        OpKind::Pad { pads, value } => {
+            k::pad_s8(in0, d0, pads.map(|p| p.map(|x| x as usize)), *value, out, od)
+        }
+        OpKind::Concat { axis } => {
+            let mut parts: heapless::Vec<(&[i8], Dims4), { mote_format::MAX_OP_INPUTS }> =
+                heapless::Vec::new();
+            for (x, a) in ins.iter().zip(op.inputs.iter()) {
+                parts.push((x, dims(a))).map_err(|_| KernelError::BufferLength)?;
+            }
+            k::concat_s8(&parts, usize::from(*axis), out, od)
+        }
+        OpKind::Transpose { perm } => k::transpose_s8(in0, d0, perm.map(usize::from), out, od),
+        OpKind::Requantize(r) => k::requantize_s8(
+            in0,
+            r.input_zero_point,
+            r.multiplier,
+            r.shift,
+            r.output_zero_point,
+            out,
+        ),
+        OpKind::Copy => {
+            if in0.len() != out.len() {
+                return Err(KernelError::BufferLength);
+            }
+            out.copy_from_slice(in0);
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! `mote compress`: ONNX in, `.mote` out.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::{import, plan, write};
+
+/// What compression produced.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// Bytes of the written file.
+    pub file_bytes: usize,
+    /// Bytes of weights and kernel parameters.
+    pub weights_bytes: usize,
+    /// Arena bytes the plan needs.
+    pub arena_bytes: usize,
+    /// Ideal layer-by-layer activation peak.
+    pub ideal_peak_bytes: usize,
+    /// Ops in the file.
+    pub ops: usize,
+    /// MACs per inference.
+    pub macs: u64,
+}
+
+/// Compresses ONNX `input` into `.mote` bytes.
+pub fn compress_bytes(input: &Path) -> Result<(Vec<u8>, Summary)> {
+    let g = import::import(input)?;
+    let p = plan::plan(&g);
+    let bytes = write::to_bytes(&g, &p)?;
+    // Check the result with the runtime itself before anyone flashes it.
+    let aligned = crate::AlignedBytes::new(&bytes);
+    mote_runtime::Model::parse(aligned.as_slice())
+        .map_err(|e| anyhow::anyhow!("internal error: the written model does not validate: {e}"))?;
+    let summary = Summary {
+        file_bytes: bytes.len(),
+        weights_bytes: g.blob.bytes.len(),
+        arena_bytes: p.arena_len,
+        ideal_peak_bytes: p.ideal_peak,
+        ops: g.ops.len(),
+        macs: g.ops.iter().map(|o| o.macs).sum(),
+    };
+    Ok((bytes, summary))
+}
+
+/// Compresses `input` and writes `output` atomically.
+pub fn compress(input: &Path, output: &Path) -> Result<Summary> {
+    let (bytes, summary) =
+        compress_bytes(input).with_context(|| format!("cannot compress {}", input.display()))?;
+    write::atomic_write(output, &bytes)?;
+    Ok(summary)
+}

@@ -1,0 +1,178 @@
+//! `mote inspect`: what a `.mote` file holds.
+
+use anyhow::{anyhow, Result};
+use mote_format::{DType, OpKind};
+use mote_runtime::Model;
+use serde::Serialize;
+
+/// A model input or output.
+#[derive(Debug, Clone, Serialize)]
+pub struct TensorInfo {
+    /// Tensor name.
+    pub name: String,
+    /// Shape as in the source model (NHWC for images).
+    pub shape: Vec<u32>,
+    /// Element type.
+    pub dtype: String,
+    /// Quantization scale.
+    pub scale: f32,
+    /// Quantization zero point.
+    pub zero_point: i32,
+}
+
+/// One op.
+#[derive(Debug, Clone, Serialize)]
+pub struct OpInfo {
+    /// Position in execution order.
+    pub index: usize,
+    /// Op kind.
+    pub op: String,
+    /// Source node.
+    pub name: String,
+    /// Input shapes (NHWC, four dims).
+    pub inputs: Vec<[u32; 4]>,
+    /// Output shape.
+    pub output: [u32; 4],
+    /// Multiply-accumulates.
+    pub macs: u64,
+}
+
+/// Everything `inspect` reports. Field names are the `--json` contract.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Model name.
+    pub name: String,
+    /// Tool that wrote the file.
+    pub producer: String,
+    /// Format version.
+    pub format_version: u16,
+    /// File size.
+    pub file_bytes: usize,
+    /// Weight blob size (weights and precomputed kernel parameters).
+    pub weights_bytes: usize,
+    /// Arena bytes to give `Interpreter::new`.
+    pub arena_bytes: usize,
+    /// Total MACs per inference.
+    pub macs: u64,
+    /// Model inputs.
+    pub inputs: Vec<TensorInfo>,
+    /// Model outputs.
+    pub outputs: Vec<TensorInfo>,
+    /// Ops in execution order.
+    pub ops: Vec<OpInfo>,
+}
+
+/// Name of an op kind.
+pub fn kind_name(k: &OpKind) -> &'static str {
+    match k {
+        OpKind::Conv2d(_) => "Conv2d",
+        OpKind::DepthwiseConv2d { .. } => "DepthwiseConv2d",
+        OpKind::FullyConnected(_) => "FullyConnected",
+        OpKind::Add(_) => "Add",
+        OpKind::Mul(_) => "Mul",
+        OpKind::AvgPool(_) => "AvgPool",
+        OpKind::MaxPool(_) => "MaxPool",
+        OpKind::Mean(_) => "Mean",
+        OpKind::Softmax(_) => "Softmax",
+        OpKind::Logistic(_) => "Logistic",
+        OpKind::Tanh(_) => "Tanh",
+        OpKind::Pad { .. } => "Pad",
+        OpKind::Concat { .. } => "Concat",
+        OpKind::Transpose { .. } => "Transpose",
+        OpKind::Requantize(_) => "Requantize",
+        OpKind::Copy => "Copy",
+    }
+}
+
+/// MACs of one op, from its kind and shapes.
+pub fn op_macs(op: &mote_format::Op<'_>) -> u64 {
+    let out: u64 = op.output.dims.iter().map(|&d| u64::from(d)).product();
+    match &op.kind {
+        OpKind::Conv2d(c) => out * u64::from(c.filter_dims[1] * c.filter_dims[2] * c.filter_dims[3]),
+        OpKind::DepthwiseConv2d { conv, .. } => out * u64::from(conv.filter_dims[1] * conv.filter_dims[2]),
+        OpKind::FullyConnected(f) => out * u64::from(f.in_features),
+        _ => 0,
+    }
+}
+
+fn info(t: &mote_format::TensorDesc<'_>) -> TensorInfo {
+    TensorInfo {
+        name: t.name.to_string(),
+        shape: t.shape().to_vec(),
+        dtype: match t.dtype {
+            DType::I8 => "int8".into(),
+            DType::F32 => "float32".into(),
+        },
+        scale: t.scale,
+        zero_point: t.zero_point,
+    }
+}
+
+/// Builds the report for model bytes.
+pub fn report(bytes: &[u8]) -> Result<Report> {
+    let m = Model::parse(bytes).map_err(|e| anyhow!("invalid model: {e}"))?;
+    let mut inputs = Vec::new();
+    for i in 0..m.input_count() {
+        inputs.push(info(&m.input(i).map_err(|e| anyhow!("{e}"))?));
+    }
+    let mut outputs = Vec::new();
+    for i in 0..m.output_count() {
+        outputs.push(info(&m.output(i).map_err(|e| anyhow!("{e}"))?));
+    }
+    let ops: Vec<OpInfo> = m
+        .ops()
+        .enumerate()
+        .map(|(index, op)| OpInfo {
+            index,
+            op: kind_name(&op.kind).into(),
+            name: op.name.to_string(),
+            inputs: op.inputs.iter().map(|a| a.dims).collect(),
+            output: op.output.dims,
+            macs: op_macs(&op),
+        })
+        .collect();
+    Ok(Report {
+        name: m.name().into(),
+        producer: m.producer().into(),
+        format_version: mote_format::VERSION,
+        file_bytes: m.file_len(),
+        weights_bytes: m.weights().len(),
+        arena_bytes: m.arena_len(),
+        macs: ops.iter().map(|o| o.macs).sum(),
+        inputs,
+        outputs,
+        ops,
+    })
+}
+
+fn shape(s: &[u32]) -> String {
+    let v: Vec<String> = s.iter().map(|d| d.to_string()).collect();
+    v.join("x")
+}
+
+/// Human-readable rendering of a report.
+pub fn render(r: &Report) -> String {
+    let mut s = String::new();
+    s += &format!("model {} ({}; format v{})\n", r.name, r.producer, r.format_version);
+    s += &format!(
+        "file {} B, weights {} B, arena {} B, {} MACs per inference\n",
+        r.file_bytes, r.weights_bytes, r.arena_bytes, r.macs
+    );
+    for (kind, list) in [("input", &r.inputs), ("output", &r.outputs)] {
+        for t in list {
+            s += &format!(
+                "{kind:<6} {:<24} {:<12} {} scale {:.6e} zero point {}\n",
+                t.name,
+                shape(&t.shape),
+                t.dtype,
+                t.scale,
+                t.zero_point
+            );
+        }
+    }
+    s += &format!("{:>3}  {:<16} {:<14} {:>12}  {}\n", "#", "op", "output", "MACs", "node");
+    for o in &r.ops {
+        s += &format!("{:>3}  {:<16} {:<14} {:>12}  {}\n", o.index, o.op, shape(&o.output), o.macs, o.name);
+    }
+    s
+}

@@ -1,0 +1,53 @@
+//! Reading and writing `.npy` arrays (int8 and float32).
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use npyz::WriterBuilder;
+
+/// Array data read from a `.npy` file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Array {
+    /// int8 values.
+    I8(Vec<i8>),
+    /// float32 values.
+    F32(Vec<f32>),
+}
+
+/// Reads `path`, returning its shape and data.
+pub fn read(path: &Path) -> Result<(Vec<usize>, Array)> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let npy = npyz::NpyFile::new(&bytes[..]).with_context(|| format!("{} is not a .npy file", path.display()))?;
+    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
+    let descr = npy.dtype().descr();
+    let data = match descr.as_str() {
+        "|i1" | "<i1" | "i1" => Array::I8(npy.into_vec::<i8>()?),
+        "<f4" => Array::F32(npy.into_vec::<f32>()?),
+        other => bail!("{}: element type {other} is not supported (use int8 or float32)", path.display()),
+    };
+    Ok((shape, data))
+}
+
+/// Encodes an array as `.npy` bytes.
+pub fn encode(shape: &[usize], data: &Array) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let shape: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+    match data {
+        Array::I8(v) => {
+            let mut w = npyz::WriteOptions::new().default_dtype().shape(&shape).writer(&mut out).begin_nd()?;
+            w.extend(v.iter().copied())?;
+            w.finish()?;
+        }
+        Array::F32(v) => {
+            let mut w = npyz::WriteOptions::new().default_dtype().shape(&shape).writer(&mut out).begin_nd()?;
+            w.extend(v.iter().copied())?;
+            w.finish()?;
+        }
+    }
+    Ok(out)
+}
+
+/// Writes an array to `path` atomically.
+pub fn write(path: &Path, shape: &[usize], data: &Array) -> Result<()> {
+    crate::write::atomic_write(path, &encode(shape, data)?)
+}
