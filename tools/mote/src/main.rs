@@ -48,6 +48,9 @@ enum Command {
         /// Write float32 outputs (dequantized) instead of int8.
         #[arg(long)]
         dequantize: bool,
+        /// Integer class labels (.npy, one per sample): print top-1 accuracy.
+        #[arg(long)]
+        labels: Option<PathBuf>,
     },
 }
 
@@ -106,12 +109,22 @@ fn execute(cli: Cli) -> Result<()> {
                 print!("{}", inspect::render(&r));
             }
         }
-        Command::Run { model, input, output, dequantize } => {
+        Command::Run { model, input, output, dequantize, labels } => {
             let bytes = read_model(&model)?;
             let (shape, data) = npy::read(&input)?;
             let out = run::run(bytes.as_slice(), &shape, &data, dequantize)?;
+            let acc = match labels {
+                Some(l) => Some(run::top1_accuracy(&out, &npy::read_labels(&l)?)?),
+                None => None,
+            };
             npy::write(&output, &out.shape, &out.data)?;
             println!("wrote {} {:?}", output.display(), out.shape);
+            if let Some((correct, total)) = acc {
+                println!(
+                    "top-1 accuracy: {:.2}% ({correct} of {total})",
+                    100.0 * correct as f64 / total.max(1) as f64
+                );
+            }
         }
     }
     Ok(())

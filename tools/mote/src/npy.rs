@@ -19,13 +19,27 @@ pub fn read(path: &Path) -> Result<(Vec<usize>, Array)> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let npy = npyz::NpyFile::new(&bytes[..]).with_context(|| format!("{} is not a .npy file", path.display()))?;
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
-    let descr = npy.dtype().descr();
+    let descr = npy.dtype().descr().trim_matches(|c| c == '\'' || c == '"').to_string();
     let data = match descr.as_str() {
         "|i1" | "<i1" | "i1" => Array::I8(npy.into_vec::<i8>()?),
         "<f4" => Array::F32(npy.into_vec::<f32>()?),
         other => bail!("{}: element type {other} is not supported (use int8 or float32)", path.display()),
     };
     Ok((shape, data))
+}
+
+/// Reads integer class labels (any integer dtype) as i64.
+pub fn read_labels(path: &Path) -> Result<Vec<i64>> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let npy = npyz::NpyFile::new(&bytes[..]).with_context(|| format!("{} is not a .npy file", path.display()))?;
+    let descr = npy.dtype().descr().trim_matches(|c| c == '\'' || c == '"').to_string();
+    Ok(match descr.as_str() {
+        "<i8" => npy.into_vec::<i64>()?,
+        "<i4" => npy.into_vec::<i32>()?.into_iter().map(i64::from).collect(),
+        "|i1" => npy.into_vec::<i8>()?.into_iter().map(i64::from).collect(),
+        "|u1" => npy.into_vec::<u8>()?.into_iter().map(i64::from).collect(),
+        other => bail!("{}: labels must be integers, found {other}", path.display()),
+    })
 }
 
 /// Encodes an array as `.npy` bytes.

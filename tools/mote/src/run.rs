@@ -97,3 +97,34 @@ pub fn run(model_bytes: &[u8], shape: &[usize], input: &Array, dequantize: bool)
     };
     Ok(Output { shape: shape_out, data })
 }
+
+/// Index of the largest value in each row of `out` (last axis = classes).
+pub fn argmax_rows(out: &Output) -> Vec<usize> {
+    let classes = out.shape.last().copied().unwrap_or(1).max(1);
+    let values: Vec<f32> = match &out.data {
+        Array::I8(v) => v.iter().map(|&x| f32::from(x)).collect(),
+        Array::F32(v) => v.clone(),
+    };
+    values
+        .chunks(classes)
+        .map(|row| {
+            let mut best = 0;
+            for (i, &x) in row.iter().enumerate() {
+                if x > row[best] {
+                    best = i;
+                }
+            }
+            best
+        })
+        .collect()
+}
+
+/// Counts rows whose argmax equals the label: (correct, total).
+pub fn top1_accuracy(out: &Output, labels: &[i64]) -> Result<(usize, usize)> {
+    let pred = argmax_rows(out);
+    if pred.len() != labels.len() {
+        bail!("{} labels for {} samples", labels.len(), pred.len());
+    }
+    let correct = pred.iter().zip(labels).filter(|(&p, &l)| p as i64 == l).count();
+    Ok((correct, pred.len()))
+}

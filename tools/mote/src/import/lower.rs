@@ -130,6 +130,18 @@ impl Lowerer {
         Ok(out)
     }
 
+    /// Gives a model input whose quantization was still unknown (scale 0)
+    /// its parameters, on the tensor and every view of it.
+    pub fn set_input_quant(&mut self, t: usize, scale: f32, zero_point: i32) {
+        let root = self.g.root(t);
+        for i in 0..self.g.tensors.len() {
+            if self.g.root(i) == root && self.g.tensors[i].scale == 0.0 {
+                self.g.tensors[i].scale = scale;
+                self.g.tensors[i].zero_point = zero_point;
+            }
+        }
+    }
+
     /// A view of `t` with a new shape, sharing its buffer.
     pub fn view(&mut self, name: &str, t: usize, shape: Vec<usize>) -> usize {
         let src = &self.g.tensors[t];

@@ -148,10 +148,9 @@ fn dequantize(l: &mut Lowerer, n: &Node) -> Result<Val> {
         Val::Act { t, perm } => {
             ensure!(q.scale.len() == 1, "node '{}': activations need per-tensor quantization", n.name);
             let (s, z) = (q.scale[0], q.zero_point[0]);
-            let tensor = &mut l.g.tensors[t];
+            let tensor = &l.g.tensors[t];
             if tensor.scale == 0.0 {
-                tensor.scale = s;
-                tensor.zero_point = z;
+                l.set_input_quant(t, s, z);
                 Val::FAct { t, perm }
             } else if tensor.scale == s && tensor.zero_point == z {
                 Val::FAct { t, perm }
@@ -801,10 +800,8 @@ fn qlinear(l: &mut Lowerer, n: &Node, is_conv: bool) -> Result<Val> {
     let x_z = if let Val::Const(z) = c(2)? { if matches!(z.data, Data::U8(_)) { x_z - 128 } else { x_z } } else { x_z };
     let fx = match x {
         Val::Act { t, perm } => {
-            let tensor = &mut l.g.tensors[t];
-            if tensor.scale == 0.0 {
-                tensor.scale = x_s;
-                tensor.zero_point = x_z;
+            if l.g.tensors[t].scale == 0.0 {
+                l.set_input_quant(t, x_s, x_z);
             }
             Val::FAct { t, perm }
         }
