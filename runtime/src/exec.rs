@@ -45,6 +45,14 @@ pub(crate) fn run(op: &Op<'_>, w: &[u8], arena: &mut [u8]) -> Result<(), KernelE
     let v = views(arena, &op.output, &op.inputs).ok_or(KernelError::BufferLength)?;
     let (out, ins) = (v.out, v.ins);
     let od = dims(&op.output);
+    if let OpKind::Constant { data } = &op.kind {
+        let src = i8s(w, data);
+        if src.len() != out.len() {
+            return Err(KernelError::BufferLength);
+        }
+        out.copy_from_slice(src);
+        return Ok(());
+    }
     let in0 = ins.first().copied().ok_or(KernelError::BufferLength)?;
     let d0 = op.inputs.first().map(dims).ok_or(KernelError::BufferLength)?;
     let second = || -> Result<(&[i8], Dims4), KernelError> {
@@ -193,6 +201,7 @@ pub(crate) fn run(op: &Op<'_>, w: &[u8], arena: &mut [u8]) -> Result<(), KernelE
             r.output_zero_point,
             out,
         ),
+        OpKind::Constant { .. } => Err(KernelError::BufferLength),
         OpKind::Copy => {
             if in0.len() != out.len() {
                 return Err(KernelError::BufferLength);

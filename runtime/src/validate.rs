@@ -166,6 +166,10 @@ pub(crate) fn op(op: &Op<'_>, arena_len: usize, n_tensors: u16, weights: &[u8]) 
             }
             ensure(sum == op.output.dims[axis])
         }
+        OpKind::Constant { data } => {
+            one(0)?;
+            ensure(blob(data, weights)? == out_len)
+        }
         OpKind::Transpose { perm } => {
             one(1)?;
             let mut seen = [false; 4];

@@ -232,4 +232,10 @@ pub enum OpKind {
     Requantize(RequantSpec),
     /// Byte copy (a reshape whose buffers could not be shared).
     Copy,
+    /// Loads a constant int8 tensor from the weight blob into the arena
+    /// (a constant operand of an element-wise op). No inputs.
+    Constant {
+        /// The int8 data, as many bytes as the output has elements.
+        data: BlobRef,
+    },
 }

@@ -1,1 +1,52 @@
-#![no_std]
+//! Reference int8 neural-network kernels with TensorFlow Lite Micro integer
+//! semantics.
+//!
+//! Every kernel here reproduces the arithmetic of TFLM's reference kernels
+//! (which CMSIS-NN matches bit for bit) so that it can serve as the oracle for
+//! optimised implementations and as the fallback used by the `no_std` runtime.
+//!
+//! Conventions shared by all kernels:
+//! * tensors are NHWC, shapes are [`Dims4`];
+//! * `input_offset = -input_zero_point`, `output_offset = output_zero_point`;
+//! * `act_min`/`act_max` are the clamp range in output quantised units and
+//!   must lie within `[-128, 127]` with `act_min <= act_max`;
+//! * every slice length is checked against its shape before any work is done,
+//!   and all accumulation wraps like TFLite's `int32_t` arithmetic, so no input
+//!   can make a kernel panic.
+//!
+//! The `std` feature adds [`prepare`], the host-side computation of the
+//! quantised parameters (multipliers, shifts, clamp ranges) exactly as TFLite's
+//! `Prepare` functions compute them.
+#![cfg_attr(not(any(test, feature = "std")), no_std)]
+#![deny(missing_docs)]
+
+pub mod activation;
+pub mod conv;
+pub mod depthwise;
+pub mod elementwise;
+pub mod error;
+pub mod fixedpoint;
+pub mod fully_connected;
+pub mod layout;
+pub mod mean;
+pub mod pool;
+#[cfg(feature = "std")]
+pub mod prepare;
+pub mod quantize;
+pub mod requant;
+pub mod shape;
+pub mod softmax;
+
+pub use activation::{logistic_s8, tanh_s8, LutActParams};
+pub use conv::{conv2d_s8, ConvParams};
+pub use depthwise::depthwise_conv2d_s8;
+pub use elementwise::{add_s8, mul_s8, AddParams, MulParams};
+pub use error::KernelError;
+pub use fully_connected::{fully_connected_s8, FcParams};
+pub use layout::{concat_s8, pad_s8, transpose_s8};
+pub use mean::{mean_hw_s8, MeanParams};
+pub use pool::{avg_pool_s8, max_pool_s8, PoolParams};
+pub use quantize::{dequantize_s8_f32, quantize_f32_s8, requantize_s8};
+pub use requant::Requant;
+pub use shape::Dims4;
+pub use softmax::{softmax_s8, SoftmaxParams};

@@ -81,6 +81,7 @@ pub fn kind_name(k: &OpKind) -> &'static str {
         OpKind::Transpose { .. } => "Transpose",
         OpKind::Requantize(_) => "Requantize",
         OpKind::Copy => "Copy",
+        OpKind::Constant { .. } => "Constant",
     }
 }
 

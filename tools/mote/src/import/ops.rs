@@ -54,6 +54,7 @@ pub fn lower_node(l: &mut Lowerer, n: &Node) -> Result<()> {
         "Reshape" | "Flatten" | "Squeeze" | "Unsqueeze" => reshape_node(l, n)?,
         "Relu" | "Clip" => activation_node(l, n)?,
         "Add" => add_node(l, n)?,
+        "Concat" if concat_of_int8(l, n)? => int8_concat(l, n)?,
         "Conv" | "MatMul" | "Gemm" | "Mul" | "AveragePool" | "MaxPool" | "GlobalAveragePool"
         | "ReduceMean" | "Softmax" | "Sigmoid" | "Tanh" | "Concat" | "Pad" => {
             let ins = (0..n.inputs.len()).map(|i| l.opt_input(n, i)).collect::<Result<Vec<_>>>()?;
@@ -346,6 +347,62 @@ fn add_node(l: &mut Lowerer, n: &Node) -> Result<Val> {
     }
 }
 
+fn concat_of_int8(l: &Lowerer, n: &Node) -> Result<bool> {
+    for i in 0..n.inputs.len() {
+        if !matches!(l.input(n, i)?, Val::Act { .. }) {
+            return Ok(false);
+        }
+    }
+    Ok(!n.inputs.is_empty())
+}
+
+/// Concat straight on int8 tensors (tf2onnx emits it without Q/DQ when all
+/// inputs share one quantization): the output takes the first input's.
+fn int8_concat(l: &mut Lowerer, n: &Node) -> Result<Val> {
+    let ins: Vec<Option<Val>> = (0..n.inputs.len())
+        .map(|i| {
+            l.input(n, i).map(|v| match v {
+                Val::Act { t, perm } => Some(Val::FAct { t, perm }),
+                other => Some(other),
+            })
+        })
+        .collect::<Result<_>>()?;
+    let Some(Some(Val::FAct { t, .. })) = ins.first() else {
+        bail!("node '{}': Concat without inputs", n.name)
+    };
+    let (scale, zp) = (l.g.tensors[*t].scale, l.g.tensors[*t].zero_point);
+    let p = Pending { node: n.clone(), ins, clamp: (f32::NEG_INFINITY, f32::INFINITY), bias: None };
+    lower_pending(l, &p, scale, zp, &n.outputs[0])
+}
+
+/// An arena tensor loaded from a quantized constant, laid out like an
+/// activation of rank `rank` seen through `perm` (numpy broadcasting pads
+/// the constant's shape on the left).
+fn const_tensor(l: &mut Lowerer, name: &str, c: &Const, q: &QParams, perm: &[usize]) -> Result<usize> {
+    ensure!(q.scale.len() == 1, "node '{name}': a constant operand needs per-tensor quantization");
+    let rank = perm.len();
+    ensure!(c.shape.len() <= rank, "node '{name}': constant operand has a higher rank than the activation");
+    let mut shape = vec![1; rank - c.shape.len()];
+    shape.extend_from_slice(&c.shape);
+    let (data, zp) = match &c.data {
+        Data::I8(v) => (v.clone(), q.zero_point[0]),
+        Data::U8(v) => (v.iter().map(|&x| (i32::from(x) - 128) as i8).collect(), q.zero_point[0] - 128),
+        _ => bail!("node '{name}': constant operand must be int8"),
+    };
+    let logical = Const { shape, data: Data::I8(data) };
+    // Physical dim perm[i] holds logical dim i.
+    let mut inv = vec![0; rank];
+    for (i, &p) in perm.iter().enumerate() {
+        inv[p] = i;
+    }
+    let phys = transpose(&logical, &inv);
+    let Data::I8(bytes) = &phys.data else { bail!("node '{name}': constant conversion failed") };
+    let blob = l.g.blob.push_i8(bytes);
+    let t = l.new_tensor(&format!("{name}/const"), phys.shape.clone(), q.scale[0], zp);
+    l.push(&format!("{name}/const"), mote_format::OpKind::Constant { data: blob }, vec![], t, 0);
+    Ok(t)
+}
+
 fn fact(n: &Node, v: &Option<Val>) -> Result<(usize, Vec<usize>)> {
     match v {
         Some(Val::FAct { t, perm }) => Ok((*t, perm.clone())),
@@ -457,8 +514,17 @@ pub fn lower_pending(l: &mut Lowerer, p: &Pending, scale: f32, zp: i32, name: &s
         "Conv" => conv(l, p, scale, zp, act),
         "MatMul" | "Gemm" => fc(l, p, scale, zp, act),
         "Add" | "Mul" => {
-            let (ta, pa) = fact(n, &p.ins[0])?;
-            let (tb, pb) = fact(n, p.ins.get(1).unwrap_or(&None))?;
+            let mut ins = [p.ins.first().cloned().flatten(), p.ins.get(1).cloned().flatten()];
+            // A constant operand becomes an arena tensor laid out like the other.
+            for i in 0..2 {
+                if let (Some(Val::FQConst(c, q)), Some(Val::FAct { perm, .. })) = (&ins[i], &ins[1 - i]) {
+                    let perm = perm.clone();
+                    let t = const_tensor(l, nm, c, q, &perm)?;
+                    ins[i] = Some(Val::FAct { t, perm });
+                }
+            }
+            let (ta, pa) = fact(n, &ins[0])?;
+            let (tb, pb) = fact(n, &ins[1])?;
             ensure!(pa.len() == pb.len(), "node '{nm}': inputs of different rank are not supported");
             let tb = l.arrange(nm, tb, &pb, &pa)?;
             let (da, db) = (l.g.tensors[ta].dims4(), l.g.tensors[tb].dims4());

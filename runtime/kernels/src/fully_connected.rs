@@ -1,0 +1,80 @@
+//! Fully connected layer, int8 (TFLM `reference_integer_ops::FullyConnected`
+//! and `FullyConnectedPerChannel`).
+
+use crate::error::KernelError;
+use crate::requant::Requant;
+use crate::shape::{check_act_range, clamp_to_i8};
+
+/// Quantisation of a fully connected layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FcParams {
+    /// `-input_zero_point`.
+    pub input_offset: i32,
+    /// `-filter_zero_point` (0 for int8 weights; ignored when per-channel,
+    /// exactly like TFLM's `FullyConnectedPerChannel`).
+    pub filter_offset: i32,
+    /// `output_zero_point`.
+    pub output_offset: i32,
+    /// Lower clamp in output units.
+    pub act_min: i32,
+    /// Upper clamp in output units.
+    pub act_max: i32,
+}
+
+/// Int8 fully connected: `output[b, o] = clamp(requant(Σ_i (filter[o, i] +
+/// filter_offset) * (input[b, i] + input_offset) + bias[o]) + output_offset)`.
+///
+/// `input` is `[batches, in_features]`, `filter` `[out_features, in_features]`,
+/// `bias` empty or `out_features`, `output` `[batches, out_features]`.
+/// With a per-channel `rq` (more than one entry) the filter offset is not
+/// applied, matching TFLM.
+#[allow(clippy::too_many_arguments)]
+pub fn fully_connected_s8(
+    p: &FcParams,
+    rq: &Requant,
+    input: &[i8],
+    batches: usize,
+    in_features: usize,
+    filter: &[i8],
+    bias: &[i32],
+    output: &mut [i8],
+    out_features: usize,
+) -> Result<(), KernelError> {
+    let in_len = batches
+        .checked_mul(in_features)
+        .ok_or(KernelError::SizeOverflow)?;
+    let f_len = out_features
+        .checked_mul(in_features)
+        .ok_or(KernelError::SizeOverflow)?;
+    let o_len = batches
+        .checked_mul(out_features)
+        .ok_or(KernelError::SizeOverflow)?;
+    if input.len() != in_len || filter.len() != f_len || output.len() != o_len {
+        return Err(KernelError::BufferLength);
+    }
+    if !(bias.is_empty() || bias.len() == out_features) {
+        return Err(KernelError::BufferLength);
+    }
+    check_act_range(p.act_min, p.act_max)?;
+    rq.validate(out_features)?;
+    let filter_offset = if rq.is_per_channel() { 0 } else { p.filter_offset };
+
+    for b in 0..batches {
+        let x = &input[b * in_features..(b + 1) * in_features];
+        for o in 0..out_features {
+            let w = &filter[o * in_features..(o + 1) * in_features];
+            let mut acc: i32 = 0;
+            for (&iv, &fv) in x.iter().zip(w) {
+                let a = i32::from(fv).wrapping_add(filter_offset);
+                let c = i32::from(iv).wrapping_add(p.input_offset);
+                acc = acc.wrapping_add(a.wrapping_mul(c));
+            }
+            if let Some(&bv) = bias.get(o) {
+                acc = acc.wrapping_add(bv);
+            }
+            let v = rq.apply(acc, o).wrapping_add(p.output_offset);
+            output[b * out_features + o] = clamp_to_i8(v, p.act_min, p.act_max);
+        }
+    }
+    Ok(())
+}
