@@ -16,6 +16,8 @@ pub struct Lowerer {
     pub g: Graph,
     /// Values by ONNX name.
     pub vals: HashMap<String, Val>,
+    /// How many node inputs and graph outputs read each value.
+    pub uses: HashMap<String, usize>,
 }
 
 fn identity(rank: usize) -> Vec<usize> {
@@ -203,7 +205,11 @@ fn qparams(l: &Lowerer, n: &Node, rank: usize) -> Result<QParams> {
 
 /// Lowers a whole ONNX model.
 pub fn lower(m: &OnnxModel) -> Result<Graph> {
-    let mut l = Lowerer { g: Graph { name: m.name.clone(), ..Graph::default() }, vals: HashMap::new() };
+    let mut uses: HashMap<String, usize> = HashMap::new();
+    for name in m.nodes.iter().flat_map(|n| n.inputs.iter()).chain(m.outputs.iter().map(|o| &o.name)) {
+        *uses.entry(name.clone()).or_default() += 1;
+    }
+    let mut l = Lowerer { g: Graph { name: m.name.clone(), ..Graph::default() }, vals: HashMap::new(), uses };
     for (name, c) in &m.consts {
         l.vals.insert(name.clone(), Val::Const(c.clone()));
     }
@@ -239,7 +245,13 @@ pub fn lower(m: &OnnxModel) -> Result<Graph> {
                 l.g.inputs.push(t);
                 Val::Act { t, perm: identity(rank) }
             }
-            elem::FLOAT => Val::FloatInput { name: input.name.clone(), shape },
+            elem::FLOAT => {
+                // Quantized by the first QuantizeLinear that reads it.
+                let rank = shape.len();
+                let t = l.new_tensor(&input.name, shape, 0.0, 0);
+                l.g.inputs.push(t);
+                Val::FAct { t, perm: identity(rank) }
+            }
             other => bail!("input '{}' has element type {other}; Mote takes int8 or float32 inputs", input.name),
         };
         l.vals.insert(input.name.clone(), v);
@@ -301,10 +313,5 @@ pub fn transpose(c: &Const, perm: &[usize]) -> Const {
 
 /// Boxes a pending op.
 pub fn pending(node: &Node, ins: Vec<Option<Val>>) -> Val {
-    Val::Pending(Box::new(Pending {
-        node: node.clone(),
-        ins,
-        clamp: (f32::NEG_INFINITY, f32::INFINITY),
-        bias: None,
-    }))
+    Val::Pending(Box::new(Pending::new(node, ins)))
 }

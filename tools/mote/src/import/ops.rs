@@ -19,12 +19,34 @@ fn identity(rank: usize) -> Vec<usize> {
 fn val_rank(l: &Lowerer, v: &Val) -> usize {
     match v {
         Val::Act { perm, .. } | Val::FAct { perm, .. } => perm.len(),
-        Val::FloatInput { shape, .. } => shape.len(),
         Val::QConst(c, _) | Val::FQConst(c, _) | Val::Const(c) => c.shape.len(),
-        Val::Pending(_) => {
+        Val::QPending(..) | Val::Pending(_) => {
             let _ = l;
             0
         }
+    }
+}
+
+/// Lowers a QLinear op that a consumer needs as an int8 tensor.
+fn materialize(l: &mut Lowerer, v: Val) -> Result<Val> {
+    match v {
+        Val::QPending(p, s, z) => lower_pending(l, &p, s, z, &p.node.outputs[0].clone()),
+        other => Ok(other),
+    }
+}
+
+/// A float result with a declared quantization, lowered and seen as float
+/// again (for consumers that cannot fuse it).
+fn settle(l: &mut Lowerer, v: Val) -> Result<Val> {
+    match v {
+        Val::Pending(p) if p.declared.is_some() => {
+            let (s, z) = p.declared.unwrap_or((1.0, 0));
+            match lower_pending(l, &p, s, z, &p.node.outputs[0].clone())? {
+                Val::Act { t, perm } => Ok(Val::FAct { t, perm }),
+                other => Ok(other),
+            }
+        }
+        other => Ok(other),
     }
 }
 
@@ -37,6 +59,43 @@ pub fn lower_node(l: &mut Lowerer, n: &Node) -> Result<()> {
         .ok_or_else(|| anyhow!("node '{}' has no output", n.name))?;
     if !(n.domain.is_empty() || n.domain == "ai.onnx") {
         return Err(unsupported(n));
+    }
+    for name in n.inputs.iter().filter(|s| !s.is_empty()) {
+        // A float result read by several nodes is lowered once, here.
+        if l.uses.get(name).copied().unwrap_or(0) > 1 {
+            match l.vals.get(name).cloned() {
+                Some(v @ Val::QPending(..)) => {
+                    let v = materialize(l, v)?;
+                    l.vals.insert(name.clone(), v);
+                }
+                Some(v @ Val::Pending(..)) => {
+                    let v = settle(l, v)?;
+                    l.vals.insert(name.clone(), v);
+                }
+                _ => {}
+            }
+        }
+    }
+    if n.op_type != "DequantizeLinear" {
+        for name in n.inputs.iter().filter(|s| !s.is_empty()) {
+            if let Some(v @ Val::QPending(..)) = l.vals.get(name).cloned() {
+                let v = materialize(l, v)?;
+                l.vals.insert(name.clone(), v);
+            }
+        }
+    }
+    // Float results that cannot fuse into this node become int8 tensors.
+    let fuses = matches!(
+        n.op_type.as_str(),
+        "Relu" | "Clip" | "QuantizeLinear" | "Reshape" | "Flatten" | "Squeeze" | "Unsqueeze" | "Transpose" | "Identity"
+    ) || (n.op_type == "Add" && add_folds(l, n)?);
+    if !fuses {
+        for name in n.inputs.iter().filter(|s| !s.is_empty()) {
+            if let Some(v @ Val::Pending(..)) = l.vals.get(name).cloned() {
+                let v = settle(l, v)?;
+                l.vals.insert(name.clone(), v);
+            }
+        }
     }
     let v = match n.op_type.as_str() {
         "Constant" => match n.attrs.get("value") {
@@ -70,7 +129,7 @@ pub fn lower_node(l: &mut Lowerer, n: &Node) -> Result<()> {
 
 /// Turns a graph output value into an int8 tensor in logical order.
 pub fn finish_output(l: &mut Lowerer, name: &str, v: Val) -> Result<usize> {
-    match v {
+    match materialize(l, v)? {
         Val::Act { t, perm } | Val::FAct { t, perm } => {
             let id = identity(perm.len());
             l.arrange(name, t, &perm, &id)
@@ -79,6 +138,16 @@ pub fn finish_output(l: &mut Lowerer, name: &str, v: Val) -> Result<usize> {
             // A float tail activation: run it with TFLite's fixed output quantization.
             let (scale, zp) = if p.node.op_type == "Tanh" { (1.0 / 128.0, 0) } else { (1.0 / 256.0, -128) };
             match lower_pending(l, &p, scale, zp, name)? {
+                Val::Act { t, perm } => {
+                    let id = identity(perm.len());
+                    l.arrange(name, t, &perm, &id)
+                }
+                _ => bail!("output '{name}' could not be lowered"),
+            }
+        }
+        Val::Pending(p) if p.declared.is_some() => {
+            let (s, z) = p.declared.unwrap_or((1.0, 0));
+            match lower_pending(l, &p, s, z, name)? {
                 Val::Act { t, perm } => {
                     let id = identity(perm.len());
                     l.arrange(name, t, &perm, &id)
@@ -108,17 +177,16 @@ fn quantize(l: &mut Lowerer, n: &Node) -> Result<Val> {
             let (s, z) = per_tensor(&q)?;
             lower_pending(l, &p, s, z, &n.name)?
         }
+        Val::FAct { t, perm } if l.g.tensors[t].scale == 0.0 => {
+            // A float model input: this QuantizeLinear gives its parameters.
+            let (s, z) = per_tensor(&q)?;
+            l.set_input_quant(t, s, z);
+            Val::Act { t, perm }
+        }
         Val::FAct { t, perm } => {
             let (s, z) = per_tensor(&q)?;
             let t = l.requantize_to(&n.name, t, s, z);
             Val::Act { t, perm }
-        }
-        Val::FloatInput { name, shape } => {
-            let (s, z) = per_tensor(&q)?;
-            let rank = shape.len();
-            let t = l.new_tensor(&name, shape, s, z);
-            l.g.inputs.push(t);
-            Val::Act { t, perm: identity(rank) }
         }
         Val::Const(c) => {
             let f = c.to_f32();
@@ -137,7 +205,9 @@ fn quantize(l: &mut Lowerer, n: &Node) -> Result<Val> {
             Val::QConst(Const { shape: c.shape.clone(), data: Data::I8(data) }, q)
         }
         Val::FQConst(c, q0) => Val::QConst(c, q0),
-        Val::Act { .. } | Val::QConst(..) => bail!("node '{}': QuantizeLinear of an already quantized value", n.name),
+        Val::Act { .. } | Val::QConst(..) | Val::QPending(..) => {
+            bail!("node '{}': QuantizeLinear of an already quantized value", n.name)
+        }
     })
 }
 
@@ -146,6 +216,11 @@ fn dequantize(l: &mut Lowerer, n: &Node) -> Result<Val> {
     let rank = val_rank(l, &x);
     let q = node_qparams(l, n, rank)?;
     Ok(match x {
+        Val::QPending(p, s, z) => {
+            let mut p = p;
+            p.declared = Some((s, z));
+            Val::Pending(p)
+        }
         Val::Act { t, perm } => {
             ensure!(q.scale.len() == 1, "node '{}': activations need per-tensor quantization", n.name);
             let (s, z) = (q.scale[0], q.zero_point[0]);
@@ -191,6 +266,14 @@ fn perm_attr(n: &Node, rank: usize) -> Result<Vec<usize>> {
 
 fn transpose_node(l: &mut Lowerer, n: &Node) -> Result<Val> {
     let x = l.input(n, 0)?;
+    transpose_val(l, n, x)
+}
+
+fn transpose_val(l: &mut Lowerer, n: &Node, x: Val) -> Result<Val> {
+    if let Val::Pending(mut p) = x {
+        p.post.push(n.clone());
+        return Ok(Val::Pending(p));
+    }
     let p = perm_attr(n, val_rank(l, &x))?;
     Ok(match x {
         Val::Act { t, perm } => Val::Act { t, perm: p.iter().map(|&i| perm[i]).collect() },
@@ -212,8 +295,7 @@ fn logical_shape(l: &Lowerer, v: &Val) -> Option<Vec<usize>> {
     match v {
         Val::Act { t, perm } | Val::FAct { t, perm } => Some(l.logical(*t, perm)),
         Val::QConst(c, _) | Val::FQConst(c, _) | Val::Const(c) => Some(c.shape.clone()),
-        Val::FloatInput { shape, .. } => Some(shape.clone()),
-        Val::Pending(_) => None,
+        Val::Pending(_) | Val::QPending(..) => None,
     }
 }
 
@@ -283,6 +365,14 @@ fn new_shape(l: &Lowerer, n: &Node, old: &[usize]) -> Result<Vec<usize>> {
 
 fn reshape_node(l: &mut Lowerer, n: &Node) -> Result<Val> {
     let x = l.input(n, 0)?;
+    reshape_val(l, n, x)
+}
+
+fn reshape_val(l: &mut Lowerer, n: &Node, x: Val) -> Result<Val> {
+    if let Val::Pending(mut p) = x {
+        p.post.push(n.clone());
+        return Ok(Val::Pending(p));
+    }
     let old = logical_shape(l, &x)
         .ok_or_else(|| anyhow!("node '{}': reshape of a float intermediate result is not supported", n.name))?;
     let shape = new_shape(l, n, &old)?;
@@ -300,7 +390,19 @@ fn reshape_node(l: &mut Lowerer, n: &Node) -> Result<Val> {
             let c = Const { shape, ..c };
             Val::FQConst(c, q)
         }
-        _ => bail!("node '{}': reshape of a per-channel constant is not supported", n.name),
+        Val::QConst(c, q) | Val::FQConst(c, q) => {
+            // A per-channel vector keeps its axis where its one long dim goes.
+            let long = |s: &[usize]| -> Vec<usize> { (0..s.len()).filter(|&i| s[i] != 1).collect() };
+            let (lo, ln) = (long(&c.shape), long(&shape));
+            ensure!(
+                lo.len() == 1 && ln.len() == 1 && lo[0] == q.axis,
+                "node '{}': reshape of a per-channel constant is not supported",
+                n.name
+            );
+            let q = QParams { axis: ln[0], ..q };
+            Val::FQConst(Const { shape, ..c }, q)
+        }
+        _ => bail!("node '{}': reshape of this value is not supported", n.name),
     })
 }
 
@@ -328,6 +430,20 @@ fn activation_node(l: &mut Lowerer, n: &Node) -> Result<Val> {
             n.op_type
         ),
     }
+}
+
+/// True when this Add is a constant bias on a pending Conv/MatMul/Gemm.
+fn add_folds(l: &Lowerer, n: &Node) -> Result<bool> {
+    let a = l.input(n, 0)?;
+    let b = l.input(n, 1)?;
+    let is_const = |v: &Val| matches!(v, Val::Const(_) | Val::FQConst(..));
+    let foldable = |v: &Val| match v {
+        Val::Pending(p) => {
+            matches!(p.node.op_type.as_str(), "Conv" | "MatMul" | "Gemm") && p.bias.is_none() && p.post.is_empty()
+        }
+        _ => false,
+    };
+    Ok((foldable(&a) && is_const(&b)) || (foldable(&b) && is_const(&a)))
 }
 
 fn add_node(l: &mut Lowerer, n: &Node) -> Result<Val> {
@@ -371,7 +487,7 @@ fn int8_concat(l: &mut Lowerer, n: &Node) -> Result<Val> {
         bail!("node '{}': Concat without inputs", n.name)
     };
     let (scale, zp) = (l.g.tensors[*t].scale, l.g.tensors[*t].zero_point);
-    let p = Pending { node: n.clone(), ins, clamp: (f32::NEG_INFINITY, f32::INFINITY), bias: None };
+    let p = Pending::new(n, ins);
     lower_pending(l, &p, scale, zp, &n.outputs[0])
 }
 
@@ -505,8 +621,35 @@ fn bias_data(n: &Node, v: &Option<Val>, in_scale: f32, w_scales: &[f32]) -> Resu
     Ok(out)
 }
 
-/// Lowers a pending float op now that its output quantization is known.
+/// Lowers a pending float op now that its output quantization is known,
+/// then applies the layout nodes that followed it.
 pub fn lower_pending(l: &mut Lowerer, p: &Pending, scale: f32, zp: i32, name: &str) -> Result<Val> {
+    let mut v = lower_op(l, p, scale, zp, name)?;
+    for node in &p.post {
+        v = if node.op_type == "Transpose" { transpose_val(l, node, v)? } else { reshape_val(l, node, v)? };
+    }
+    Ok(v)
+}
+
+fn lower_op(l: &mut Lowerer, p: &Pending, scale: f32, zp: i32, name: &str) -> Result<Val> {
+    // A float op feeding a range-preserving op directly (no QuantizeLinear
+    // between, as in onnxruntime's QOperator form) is quantized with the
+    // consumer's output parameters.
+    let mut p = p.clone();
+    if matches!(
+        p.node.op_type.as_str(),
+        "AveragePool" | "MaxPool" | "GlobalAveragePool" | "Pad" | "Concat" | "ReduceMean"
+    ) {
+        for i in 0..p.ins.len() {
+            if let Some(Val::Pending(inner)) = p.ins[i].clone() {
+                let inner_name = format!("{}/in{i}", p.node.name);
+                if let Val::Act { t, perm } = lower_pending(l, &inner, scale, zp, &inner_name)? {
+                    p.ins[i] = Some(Val::FAct { t, perm });
+                }
+            }
+        }
+    }
+    let p = &p;
     let n = &p.node;
     let nm = n.name.as_str();
     let act = qp::act_range(p.clamp, scale, zp);
@@ -895,11 +1038,7 @@ fn qlinear(l: &mut Lowerer, n: &Node, is_conv: bool) -> Result<Val> {
         Val::Const(b) => Val::FQConst(b, QParams { scale: vec![1.0], zero_point: vec![0], axis: 0 }),
         other => other,
     });
-    let p = Pending {
-        node,
-        ins: vec![Some(fx), Some(Val::FQConst(w, q)), bias],
-        clamp: (f32::NEG_INFINITY, f32::INFINITY),
-        bias: None,
-    };
-    lower_pending(l, &p, y_s, y_z, &n.outputs[0])
+    let mut p = Pending::new(&node, vec![Some(fx), Some(Val::FQConst(w, q)), bias]);
+    p.declared = Some((y_s, y_z));
+    Ok(Val::QPending(Box::new(p), y_s, y_z))
 }

@@ -32,13 +32,6 @@ pub enum Val {
         /// Logical-to-physical dim map.
         perm: Vec<usize>,
     },
-    /// A float model input, waiting for its QuantizeLinear.
-    FloatInput {
-        /// Input name.
-        name: String,
-        /// Shape.
-        shape: Vec<usize>,
-    },
     /// Quantized integer constant.
     QConst(Const, QParams),
     /// Dequantized view of a quantized integer constant.
@@ -47,6 +40,25 @@ pub enum Val {
     Const(Const),
     /// Float op whose output is not yet quantized.
     Pending(Box<Pending>),
+    /// A QLinearConv/QLinearMatMul not yet lowered, with its declared output
+    /// quantization: a DequantizeLinear turns it back into a float op (so a
+    /// following bias Add and activation fold into it); any other consumer
+    /// lowers it with these parameters.
+    QPending(Box<Pending>, f32, i32),
+}
+
+impl Pending {
+    /// A pending op with nothing fused yet.
+    pub fn new(node: &Node, ins: Vec<Option<Val>>) -> Self {
+        Pending {
+            node: node.clone(),
+            ins,
+            clamp: (f32::NEG_INFINITY, f32::INFINITY),
+            bias: None,
+            declared: None,
+            post: Vec::new(),
+        }
+    }
 }
 
 /// A float op awaiting output quantization.
@@ -60,6 +72,12 @@ pub struct Pending {
     pub clamp: (f32, f32),
     /// A constant bias added after the op (folded Add).
     pub bias: Option<Val>,
+    /// Output quantization declared by a QLinear op, used when the float
+    /// result must become an int8 tensor without a QuantizeLinear.
+    pub declared: Option<(f32, i32)>,
+    /// Layout nodes (Reshape, Flatten, Squeeze, Unsqueeze, Transpose) applied
+    /// to the float result before it is quantized.
+    pub post: Vec<Node>,
 }
 
 /// Row-major strides of `shape`.
