@@ -85,8 +85,9 @@ pub fn add_element(p: &AddParams, x: i8, y: i8) -> i8 {
 pub fn mul_element(p: &MulParams, x: i8, y: i8) -> i8 {
     let a = i32::from(x).wrapping_add(p.input1_offset);
     let b = i32::from(y).wrapping_add(p.input2_offset);
-    let raw = multiply_by_quantized_multiplier(a.wrapping_mul(b), p.output_multiplier, p.output_shift)
-        .wrapping_add(p.output_offset);
+    let raw =
+        multiply_by_quantized_multiplier(a.wrapping_mul(b), p.output_multiplier, p.output_shift)
+            .wrapping_add(p.output_offset);
     clamp_to_i8(raw, p.act_min, p.act_max)
 }
 

@@ -300,14 +300,23 @@ mod tests {
 
     #[test]
     fn srdhm_known_values() {
-        assert_eq!(saturating_rounding_doubling_high_mul(i32::MIN, i32::MIN), i32::MAX);
-        assert_eq!(saturating_rounding_doubling_high_mul(1 << 30, 1 << 30), 1 << 29);
+        assert_eq!(
+            saturating_rounding_doubling_high_mul(i32::MIN, i32::MIN),
+            i32::MAX
+        );
+        assert_eq!(
+            saturating_rounding_doubling_high_mul(1 << 30, 1 << 30),
+            1 << 29
+        );
         assert_eq!(saturating_rounding_doubling_high_mul(1, 1 << 30), 1); // 0.5 -> 1
-        // VQRDMULH nudges -0.5 up to 0 (rounding is not symmetric here).
+                                                                          // VQRDMULH nudges -0.5 up to 0 (rounding is not symmetric here).
         assert_eq!(saturating_rounding_doubling_high_mul(-1, 1 << 30), 0);
         assert_eq!(saturating_rounding_doubling_high_mul(-3, 1 << 30), -1); // -1.5
         assert_eq!(saturating_rounding_doubling_high_mul(3, 1 << 29), 1); // 0.75 -> 1
-        assert_eq!(saturating_rounding_doubling_high_mul(i32::MAX, i32::MIN), -i32::MAX);
+        assert_eq!(
+            saturating_rounding_doubling_high_mul(i32::MAX, i32::MIN),
+            -i32::MAX
+        );
     }
 
     #[test]

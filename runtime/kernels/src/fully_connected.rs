@@ -57,7 +57,11 @@ pub fn fully_connected_s8(
     }
     check_act_range(p.act_min, p.act_max)?;
     rq.validate(out_features)?;
-    let filter_offset = if rq.is_per_channel() { 0 } else { p.filter_offset };
+    let filter_offset = if rq.is_per_channel() {
+        0
+    } else {
+        p.filter_offset
+    };
 
     for b in 0..batches {
         let x = &input[b * in_features..(b + 1) * in_features];

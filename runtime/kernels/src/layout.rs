@@ -41,7 +41,9 @@ pub fn pad_s8(
         let b = r / (input_dims[1] * input_dims[2]);
         let y = (r / input_dims[2]) % input_dims[1];
         let x = r % input_dims[2];
-        let start = (b + pads[0][0]) * os[0] + (y + pads[1][0]) * os[1] + (x + pads[2][0]) * os[2]
+        let start = (b + pads[0][0]) * os[0]
+            + (y + pads[1][0]) * os[1]
+            + (x + pads[2][0]) * os[2]
             + pads[3][0];
         output[start..start + c].copy_from_slice(row);
     }

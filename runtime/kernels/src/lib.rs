@@ -14,7 +14,7 @@
 //!   and all accumulation wraps like TFLite's `int32_t` arithmetic, so no input
 //!   can make a kernel panic.
 //!
-//! The `std` feature adds [`prepare`], the host-side computation of the
+//! The `std` feature adds the `prepare` module, the host-side computation of the
 //! quantised parameters (multipliers, shifts, clamp ranges) exactly as TFLite's
 //! `Prepare` functions compute them.
 #![cfg_attr(not(any(test, feature = "std")), no_std)]

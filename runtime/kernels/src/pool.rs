@@ -77,7 +77,7 @@ pub fn avg_pool_s8(
             let ry = pool.range(0, oy, in_h);
             for ox in 0..output_dims[2] {
                 let rx = pool.range(1, ox, in_w);
-                let count = ry.len().checked_mul(rx.len()).unwrap_or(usize::MAX);
+                let count = ry.len().saturating_mul(rx.len());
                 if count == 0 {
                     return Err(KernelError::InvalidParameter);
                 }
@@ -86,7 +86,8 @@ pub fn avg_pool_s8(
                     let mut acc: i32 = 0;
                     for iy in ry.clone() {
                         for ix in rx.clone() {
-                            acc = acc.wrapping_add(i32::from(input[offset(input_dims, b, iy, ix, c)]));
+                            acc = acc
+                                .wrapping_add(i32::from(input[offset(input_dims, b, iy, ix, c)]));
                         }
                     }
                     let half = count / 2;
@@ -95,7 +96,8 @@ pub fn avg_pool_s8(
                     } else {
                         acc.wrapping_sub(half) / count
                     };
-                    output[offset(output_dims, b, oy, ox, c)] = clamp_to_i8(avg, p.act_min, p.act_max);
+                    output[offset(output_dims, b, oy, ox, c)] =
+                        clamp_to_i8(avg, p.act_min, p.act_max);
                 }
             }
         }

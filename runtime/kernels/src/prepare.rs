@@ -45,13 +45,16 @@ pub fn quantize_multiplier(double_multiplier: f64) -> (i32, i32) {
         shift = 0;
         q_fixed = 0;
     }
-    (q_fixed.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32, shift)
+    (
+        q_fixed.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32,
+        shift,
+    )
 }
 
 /// TFLite `QuantizeMultiplierSmallerThanOneExp`: requires `0 < m < 1`;
 /// returns `(q, left_shift)` with `left_shift <= 0`.
 pub fn quantize_multiplier_smaller_than_one_exp(m: f64) -> Result<(i32, i32), KernelError> {
-    if !(m > 0.0 && m < 1.0) {
+    if m.is_nan() || m <= 0.0 || m >= 1.0 {
         return Err(KernelError::InvalidParameter);
     }
     let (q, shift) = quantize_multiplier(m);
@@ -64,7 +67,7 @@ pub fn quantize_multiplier_smaller_than_one_exp(m: f64) -> Result<(i32, i32), Ke
 /// TFLite `QuantizeMultiplierGreaterThanOne`: requires `m > 1`; returns
 /// `(q, left_shift)` with `left_shift >= 0`.
 pub fn quantize_multiplier_greater_than_one(m: f64) -> Result<(i32, i32), KernelError> {
-    if !(m > 1.0) {
+    if m.is_nan() || m <= 1.0 {
         return Err(KernelError::InvalidParameter);
     }
     let (q, shift) = quantize_multiplier(m);
@@ -188,7 +191,11 @@ pub fn mul_params(
 
 /// TFLite `CalculateInputRadius`:
 /// `floor((2^ib - 1) * 2^(total_bits - ib) / 2^left_shift)`.
-pub fn calculate_input_radius(input_integer_bits: i32, input_left_shift: i32, total_signed_bits: i32) -> i32 {
+pub fn calculate_input_radius(
+    input_integer_bits: i32,
+    input_left_shift: i32,
+    total_signed_bits: i32,
+) -> i32 {
     let max_input_rescaled = 1.0
         * f64::from((1i32 << input_integer_bits) - 1)
         * 2f64.powi(total_signed_bits - input_integer_bits)
@@ -259,8 +266,7 @@ pub fn mean_params(
     output_scale: f32,
     output_zero_point: i32,
 ) -> MeanParams {
-    let (multiplier, shift) =
-        quantize_multiplier(f64::from(input_scale) / f64::from(output_scale));
+    let (multiplier, shift) = quantize_multiplier(f64::from(input_scale) / f64::from(output_scale));
     MeanParams {
         input_zero_point,
         output_zero_point,
@@ -313,7 +319,10 @@ mod tests {
         assert_eq!(activation_range(Activation::None, 0.1, 3), (-128, 127));
         assert_eq!(activation_range(Activation::Relu, 0.1, -5), (-5, 127));
         // ReLU6 with the full range mapped to [0, 6].
-        assert_eq!(activation_range(Activation::Relu6, 6.0 / 255.0, -128), (-128, 127));
+        assert_eq!(
+            activation_range(Activation::Relu6, 6.0 / 255.0, -128),
+            (-128, 127)
+        );
         // 6 / 0.05 = 120 -> 120 - 10 = 110.
         assert_eq!(activation_range(Activation::Relu6, 0.05, -10), (-10, 110));
         assert_eq!(activation_range(Activation::ReluN1To1, 0.1, 0), (-10, 10));
@@ -335,7 +344,10 @@ mod tests {
         assert_eq!((p.input2_multiplier, p.input2_shift), (1 << 30, 0));
         // 2 * 0.5 / (2^20 * 0.5) = 2^-19.
         assert_eq!((p.output_multiplier, p.output_shift), (1 << 30, -18));
-        assert_eq!((p.input1_offset, p.input2_offset, p.output_offset), (3, -7, 1));
+        assert_eq!(
+            (p.input1_offset, p.input2_offset, p.output_offset),
+            (3, -7, 1)
+        );
         assert_eq!(p.left_shift, 20);
     }
 

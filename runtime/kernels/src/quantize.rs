@@ -19,7 +19,8 @@ pub fn requantize_s8(
     }
     for (&v, o) in input.iter().zip(output.iter_mut()) {
         let x = i32::from(v).wrapping_sub(input_zero_point);
-        let r = multiply_by_quantized_multiplier(x, multiplier, shift).wrapping_add(output_zero_point);
+        let r =
+            multiply_by_quantized_multiplier(x, multiplier, shift).wrapping_add(output_zero_point);
         *o = r.clamp(i32::from(i8::MIN), i32::from(i8::MAX)) as i8;
     }
     Ok(())
@@ -30,7 +31,7 @@ pub fn requantize_s8(
 #[inline]
 pub fn round_half_away_from_zero(x: f32) -> f32 {
     // At or above 2^23 every f32 is already an integer (or inf/NaN).
-    if !(x.abs() < 8_388_608.0) {
+    if x.is_nan() || x.abs() >= 8_388_608.0 {
         return x;
     }
     let t = x as i32 as f32; // truncation toward zero, exact here

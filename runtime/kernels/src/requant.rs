@@ -33,7 +33,11 @@ impl Requant<'_> {
     /// out-of-range channels fall back to the first entry).
     #[inline]
     pub fn get(&self, channel: usize) -> (i32, i32) {
-        let i = if self.multiplier.len() > 1 { channel } else { 0 };
+        let i = if self.multiplier.len() > 1 {
+            channel
+        } else {
+            0
+        };
         match (self.multiplier.get(i), self.shift.get(i)) {
             (Some(&m), Some(&s)) => (m, s),
             _ => (0, 0),

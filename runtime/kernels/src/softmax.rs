@@ -48,7 +48,10 @@ pub fn softmax_s8(
             p.input_left_shift,
         )
     };
-    for (row, out) in input.chunks_exact(row_len).zip(output.chunks_exact_mut(row_len)) {
+    for (row, out) in input
+        .chunks_exact(row_len)
+        .zip(output.chunks_exact_mut(row_len))
+    {
         let max = row.iter().copied().max().unwrap_or(i8::MIN);
         let max = i32::from(max);
 

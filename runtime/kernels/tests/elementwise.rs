@@ -25,7 +25,11 @@ fn add_matches_float_reference() {
         let mut out = vec![0i8; 500];
         let d = [1, 5, 10, 10];
         add_s8(&p, &a, d, &b, d, &mut out, d).unwrap();
-        let want: Vec<i32> = a.iter().zip(&b).map(|(&x, &y)| q8((deq(x, s1, z1) + deq(y, s2, z2)) / f64::from(so) + f64::from(zo))).collect();
+        let want: Vec<i32> = a
+            .iter()
+            .zip(&b)
+            .map(|(&x, &y)| q8((deq(x, s1, z1) + deq(y, s2, z2)) / f64::from(so) + f64::from(zo)))
+            .collect();
         assert_close(&out, &want, 1);
     }
 }
@@ -35,7 +39,16 @@ fn add_saturates_and_relu_clamps() {
     let p = add_params(1.0, 0, 1.0, 0, 1.0, 0, Activation::Relu).unwrap();
     let d = [1, 1, 1, 4];
     let mut out = [0i8; 4];
-    add_s8(&p, &[100, -100, 3, -3], d, &[100, -100, 4, 1], d, &mut out, d).unwrap();
+    add_s8(
+        &p,
+        &[100, -100, 3, -3],
+        d,
+        &[100, -100, 4, 1],
+        d,
+        &mut out,
+        d,
+    )
+    .unwrap();
     assert_eq!(out, [127, 0, 7, 0]);
 }
 
@@ -59,9 +72,22 @@ fn add_broadcast_equals_materialised() {
                 for i2 in 0..od[2] {
                     for i3 in 0..od[3] {
                         let o = off(od, i0, i1, i2, i3);
-                        let pick = |d: [usize; 4], i: usize, v: usize| if d[i] == 1 { 0 } else { v };
-                        ea[o] = a[off(d1, pick(d1, 0, i0), pick(d1, 1, i1), pick(d1, 2, i2), pick(d1, 3, i3))];
-                        eb[o] = b[off(d2, pick(d2, 0, i0), pick(d2, 1, i1), pick(d2, 2, i2), pick(d2, 3, i3))];
+                        let pick =
+                            |d: [usize; 4], i: usize, v: usize| if d[i] == 1 { 0 } else { v };
+                        ea[o] = a[off(
+                            d1,
+                            pick(d1, 0, i0),
+                            pick(d1, 1, i1),
+                            pick(d1, 2, i2),
+                            pick(d1, 3, i3),
+                        )];
+                        eb[o] = b[off(
+                            d2,
+                            pick(d2, 0, i0),
+                            pick(d2, 1, i1),
+                            pick(d2, 2, i2),
+                            pick(d2, 3, i3),
+                        )];
                     }
                 }
             }
@@ -89,11 +115,58 @@ fn add_broadcast_equals_materialised() {
 fn add_rejects_incompatible_shapes() {
     let p = add_params(0.1, 0, 0.1, 0, 0.1, 0, Activation::None).unwrap();
     let mut out = [0i8; 6];
-    assert_eq!(add_s8(&p, &[0; 2], [1, 1, 1, 2], &[0; 3], [1, 1, 1, 3], &mut out[..3], [1, 1, 1, 3]), Err(KernelError::ShapeMismatch));
-    assert_eq!(add_s8(&p, &[0; 2], [1, 1, 1, 2], &[0; 3], [1, 1, 3, 1], &mut out[..5], [1, 1, 3, 2]), Err(KernelError::BufferLength));
-    assert_eq!(add_s8(&p, &[0; 2], [1, 1, 1, 2], &[0; 3], [1, 1, 3, 1], &mut out, [1, 1, 3, 2]), Ok(()));
-    let bad = AddParams { left_shift: 40, ..p };
-    assert_eq!(add_s8(&bad, &[0], [1, 1, 1, 1], &[0], [1, 1, 1, 1], &mut out[..1], [1, 1, 1, 1]), Err(KernelError::InvalidParameter));
+    assert_eq!(
+        add_s8(
+            &p,
+            &[0; 2],
+            [1, 1, 1, 2],
+            &[0; 3],
+            [1, 1, 1, 3],
+            &mut out[..3],
+            [1, 1, 1, 3]
+        ),
+        Err(KernelError::ShapeMismatch)
+    );
+    assert_eq!(
+        add_s8(
+            &p,
+            &[0; 2],
+            [1, 1, 1, 2],
+            &[0; 3],
+            [1, 1, 3, 1],
+            &mut out[..5],
+            [1, 1, 3, 2]
+        ),
+        Err(KernelError::BufferLength)
+    );
+    assert_eq!(
+        add_s8(
+            &p,
+            &[0; 2],
+            [1, 1, 1, 2],
+            &[0; 3],
+            [1, 1, 3, 1],
+            &mut out,
+            [1, 1, 3, 2]
+        ),
+        Ok(())
+    );
+    let bad = AddParams {
+        left_shift: 40,
+        ..p
+    };
+    assert_eq!(
+        add_s8(
+            &bad,
+            &[0],
+            [1, 1, 1, 1],
+            &[0],
+            [1, 1, 1, 1],
+            &mut out[..1],
+            [1, 1, 1, 1]
+        ),
+        Err(KernelError::InvalidParameter)
+    );
 }
 
 #[test]
@@ -110,7 +183,11 @@ fn mul_matches_float_reference() {
         let mut out = vec![0i8; 300];
         let d = [3, 1, 10, 10];
         mul_s8(&p, &a, d, &b, d, &mut out, d).unwrap();
-        let want: Vec<i32> = a.iter().zip(&b).map(|(&x, &y)| q8(deq(x, s1, z1) * deq(y, s2, z2) / f64::from(so) + f64::from(zo))).collect();
+        let want: Vec<i32> = a
+            .iter()
+            .zip(&b)
+            .map(|(&x, &y)| q8(deq(x, s1, z1) * deq(y, s2, z2) / f64::from(so) + f64::from(zo)))
+            .collect();
         assert_close(&out, &want, 1);
     }
 }
@@ -118,7 +195,15 @@ fn mul_matches_float_reference() {
 #[test]
 fn mul_hand_computed() {
     // s1*s2/so = 1 -> (1<<30, 1): (x+1)*(y-2) + 3
-    let p = MulParams { input1_offset: 1, input2_offset: -2, output_offset: 3, output_multiplier: 1 << 30, output_shift: 1, act_min: -128, act_max: 127 };
+    let p = MulParams {
+        input1_offset: 1,
+        input2_offset: -2,
+        output_offset: 3,
+        output_multiplier: 1 << 30,
+        output_shift: 1,
+        act_min: -128,
+        act_max: 127,
+    };
     let d = [1, 1, 1, 3];
     let mut out = [0i8; 3];
     mul_s8(&p, &[2, -1, 20], d, &[5, 7, 10], d, &mut out, d).unwrap();

@@ -28,7 +28,9 @@ fn small_usize() -> impl Strategy<Value = usize> {
 }
 
 fn buf(len: usize, seed: u64) -> Vec<i8> {
-    (0..len).map(|i| (seed.wrapping_mul(31).wrapping_add(i as u64 * 7919) % 256) as u8 as i8).collect()
+    (0..len)
+        .map(|i| (seed.wrapping_mul(31).wrapping_add(i as u64 * 7919) % 256) as u8 as i8)
+        .collect()
 }
 
 proptest! {

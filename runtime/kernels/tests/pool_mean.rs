@@ -5,7 +5,13 @@ use common::*;
 use mote_kernels::*;
 
 fn pool(filter: [usize; 2], stride: [usize; 2], padding: [usize; 2]) -> PoolParams {
-    PoolParams { stride, filter, padding, act_min: -128, act_max: 127 }
+    PoolParams {
+        stride,
+        filter,
+        padding,
+        act_min: -128,
+        act_max: 127,
+    }
 }
 
 #[test]
@@ -13,7 +19,14 @@ fn avg_pool_rounds_half_away_from_zero() {
     // 1x1x4 windows of two elements: sums 5, -5, 6, -6, 1, -1 -> 2.5, -2.5, 3, -3, 0.5, -0.5
     let input = [2i8, 3, -2, -3, 3, 3, -3, -3, 0, 1, 0, -1];
     let mut out = [0i8; 6];
-    avg_pool_s8(&pool([1, 2], [1, 2], [0, 0]), &input, [1, 1, 12, 1], &mut out, [1, 1, 6, 1]).unwrap();
+    avg_pool_s8(
+        &pool([1, 2], [1, 2], [0, 0]),
+        &input,
+        [1, 1, 12, 1],
+        &mut out,
+        [1, 1, 6, 1],
+    )
+    .unwrap();
     assert_eq!(out, [3, -3, 3, -3, 1, -1]);
 }
 
@@ -53,7 +66,13 @@ fn avg_pool_counts_only_in_bounds() {
 #[test]
 fn avg_pool_empty_window_is_error() {
     let mut out = [0i8; 4];
-    let r = avg_pool_s8(&pool([1, 1], [1, 1], [3, 0]), &[1; 2], [1, 2, 1, 1], &mut out, [1, 4, 1, 1]);
+    let r = avg_pool_s8(
+        &pool([1, 1], [1, 1], [3, 0]),
+        &[1; 2],
+        [1, 2, 1, 1],
+        &mut out,
+        [1, 4, 1, 1],
+    );
     assert_eq!(r, Err(KernelError::InvalidParameter));
 }
 
@@ -62,7 +81,11 @@ fn max_pool_with_padding_and_clamp() {
     let input = [-5i8, 9, 3, -100, 50, 7, 1, 2, 3];
     let mut out = [0i8; 4];
     // 2x2 windows stride 2 with pad 1 on a 3x3 image -> 2x2 output.
-    let p = PoolParams { act_min: 0, act_max: 40, ..pool([2, 2], [2, 2], [1, 1]) };
+    let p = PoolParams {
+        act_min: 0,
+        act_max: 40,
+        ..pool([2, 2], [2, 2], [1, 1])
+    };
     max_pool_s8(&p, &input, [1, 3, 3, 1], &mut out, [1, 2, 2, 1]).unwrap();
     // windows: {-5} {9,3} {-100,1} {50,7,2,3}
     assert_eq!(out, [0, 9, 1, 40]);
@@ -70,10 +93,23 @@ fn max_pool_with_padding_and_clamp() {
 
 #[test]
 fn mean_same_quantization_truncates() {
-    let p = MeanParams { input_zero_point: 3, output_zero_point: 3, multiplier: 1 << 30, shift: 1, same_quantization: true };
+    let p = MeanParams {
+        input_zero_point: 3,
+        output_zero_point: 3,
+        multiplier: 1 << 30,
+        shift: 1,
+        same_quantization: true,
+    };
     let mut out = [0i8; 2];
     // channel 0: -3,-3,-3,-2 -> -11/4 = -2.75 -> -2 ; channel 1: 1,2,2,2 -> 7/4 -> 1
-    mean_hw_s8(&p, &[-3, 1, -3, 2, -3, 2, -2, 2], [1, 2, 2, 2], &mut out, [1, 1, 1, 2]).unwrap();
+    mean_hw_s8(
+        &p,
+        &[-3, 1, -3, 2, -3, 2, -2, 2],
+        [1, 2, 2, 2],
+        &mut out,
+        [1, 1, 1, 2],
+    )
+    .unwrap();
     assert_eq!(out, [-2, 1]);
 }
 

@@ -39,7 +39,13 @@ fn softmax_matches_float_reference() {
         let mut want = vec![];
         for r in input.chunks(len) {
             let m = *r.iter().max().unwrap();
-            let e: Vec<f64> = r.iter().map(|&v| (f64::from(beta) * f64::from(scale) * f64::from(i32::from(v) - i32::from(m))).exp()).collect();
+            let e: Vec<f64> = r
+                .iter()
+                .map(|&v| {
+                    (f64::from(beta) * f64::from(scale) * f64::from(i32::from(v) - i32::from(m)))
+                        .exp()
+                })
+                .collect();
             let s: f64 = e.iter().sum();
             want.extend(e.iter().map(|x| q8(x / s * 256.0 - 128.0)));
         }
@@ -51,9 +57,18 @@ fn softmax_matches_float_reference() {
 fn softmax_rejects_bad_rows() {
     let p = softmax_params(1.0, 0.1).unwrap();
     let mut out = [0i8; 5];
-    assert_eq!(softmax_s8(&p, &[0; 5], 2, &mut out), Err(KernelError::BufferLength));
-    assert_eq!(softmax_s8(&p, &[0; 5], 0, &mut out), Err(KernelError::BufferLength));
-    assert_eq!(softmax_s8(&p, &[0; 4], 2, &mut out), Err(KernelError::BufferLength));
+    assert_eq!(
+        softmax_s8(&p, &[0; 5], 2, &mut out),
+        Err(KernelError::BufferLength)
+    );
+    assert_eq!(
+        softmax_s8(&p, &[0; 5], 0, &mut out),
+        Err(KernelError::BufferLength)
+    );
+    assert_eq!(
+        softmax_s8(&p, &[0; 4], 2, &mut out),
+        Err(KernelError::BufferLength)
+    );
 }
 
 #[test]
@@ -87,7 +102,10 @@ fn tanh_zero_and_float_reference() {
         let mut out = vec![0i8; 256];
         tanh_s8(&p, &input, &mut out).unwrap();
         assert_eq!(out[(zp + 128) as usize], 0);
-        let want: Vec<i32> = input.iter().map(|&v| q8(128.0 * (f64::from(scale) * f64::from(i32::from(v) - zp)).tanh())).collect();
+        let want: Vec<i32> = input
+            .iter()
+            .map(|&v| q8(128.0 * (f64::from(scale) * f64::from(i32::from(v) - zp)).tanh()))
+            .collect();
         assert_close(&out, &want, 1);
     }
 }

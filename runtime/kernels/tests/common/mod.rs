@@ -116,7 +116,13 @@ pub fn conv_acc_oracle(
                     for y in 0..dkh {
                         for x in 0..dkw {
                             for ch in 0..fc {
-                                let iv = padded[off(pd, b, oy * stride[0] + y, ox * stride[1] + x, g * fc + ch)];
+                                let iv = padded[off(
+                                    pd,
+                                    b,
+                                    oy * stride[0] + y,
+                                    ox * stride[1] + x,
+                                    g * fc + ch,
+                                )];
                                 acc += dil[off(dfd, o, y, x, ch)] * (iv - i64::from(input_zp));
                             }
                         }
