@@ -67,3 +67,83 @@ pub fn read_f32(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
         _ => anyhow::bail!("{} is not float32", path.display()),
     }
 }
+
+/// How a model's outputs are judged against onnxruntime's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Judge {
+    /// Top-1 class must agree on every input.
+    Classifier,
+    /// Per-input reconstruction error (mean squared error between output
+    /// and input) must agree within 1%.
+    Autoencoder,
+}
+
+/// Compares Mote's dequantized outputs with onnxruntime's on the same float
+/// inputs. Classifiers: top-1 must equal onnxruntime's on every input.
+/// Autoencoders: the per-input reconstruction error (mean squared error
+/// between output and input) must agree within `tolerance` (relative).
+///
+/// With `float` (the float model's outputs), an input on which onnxruntime's
+/// own result contradicts the float model (top-1 differs, or its
+/// reconstruction error is further than 1% from the float one) is judged
+/// against the float model instead, and reported. Returns a summary line.
+pub fn judge_against_ort(
+    judge: Judge,
+    inputs: &[f32],
+    ours: &[f32],
+    ort: &[f32],
+    float: Option<&[f32]>,
+    samples: usize,
+    tolerance: f64,
+) -> Result<String> {
+    anyhow::ensure!(ours.len() == ort.len() && samples > 0, "output sizes differ: {} vs {}", ours.len(), ort.len());
+    let per = ours.len() / samples;
+    let row = |v: &[f32], s: usize| v[s * per..][..per].to_vec();
+    let max_diff = ours.iter().zip(ort).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    let mut against_float = 0;
+    let mut worst = 0.0f64;
+    for s in 0..samples {
+        let (a, b) = (row(ours, s), row(ort, s));
+        let f = float.map(|f| row(f, s));
+        match judge {
+            Judge::Classifier => {
+                let argmax = |r: &[f32]| r.iter().enumerate().fold(0, |best, (i, &x)| if x > r[best] { i } else { best });
+                let mut reference = argmax(&b);
+                if let Some(f) = &f {
+                    if argmax(f) != reference {
+                        against_float += 1;
+                        reference = argmax(f);
+                    }
+                }
+                anyhow::ensure!(argmax(&a) == reference, "sample {s}: top-1 {} but reference {reference}", argmax(&a));
+            }
+            Judge::Autoencoder => {
+                anyhow::ensure!(inputs.len() == ours.len(), "autoencoder output size differs from its input");
+                let x = row(inputs, s);
+                let mse = |y: &[f32]| -> f64 {
+                    y.iter().zip(&x).map(|(&p, &q)| f64::from(p - q).powi(2)).sum::<f64>() / per as f64
+                };
+                let rel = |p: f64, q: f64| (p - q).abs() / q.max(1e-12);
+                let mut reference = mse(&b);
+                if let Some(f) = &f {
+                    if rel(reference, mse(f)) > 0.01 {
+                        against_float += 1;
+                        reference = mse(f);
+                    }
+                }
+                let r = rel(mse(&a), reference);
+                worst = worst.max(r);
+                anyhow::ensure!(
+                    r <= tolerance,
+                    "sample {s}: reconstruction error {:.6} vs reference {reference:.6} ({:.2}%)",
+                    mse(&a),
+                    r * 100.0
+                );
+            }
+        }
+    }
+    Ok(format!(
+        "{samples} inputs agree ({against_float} judged against the float model where onnxruntime contradicts it), worst reconstruction difference {:.2}%, largest element difference from onnxruntime {max_diff:.5}",
+        worst * 100.0
+    ))
+}

@@ -22,6 +22,7 @@ MLPerf Tiny models are, and records:
   outputs_tflite_ref.npy int8 outputs of the TF Lite interpreter, BUILTIN_REF
   outputs_float.npy      float32 outputs of model_float.onnx   (on dequantized inputs)
   outputs_ort_qdq.npy    float32 outputs of model_ort_qdq.onnx (on dequantized inputs)
+  outputs_ort_qdq_plain.npy  the same with graph optimizations disabled (the graph as written)
   outputs_ort_qop.npy    float32 outputs of model_qop_std.onnx (on dequantized inputs)
   meta.json              shapes, quantization params, op lists, comparisons
 """
@@ -580,6 +581,11 @@ def make(name, seed):
     np.save(os.path.join(d, "outputs_ort_qdq.npy"), y_oqdq)
     y_oqop = run_ort(qop_path, xf).astype(np.float32)
     np.save(os.path.join(d, "outputs_ort_qop.npy"), y_oqop)
+    # Without graph optimizations onnxruntime executes the QDQ graph as
+    # written (DequantizeLinear -> float op -> QuantizeLinear): the ONNX
+    # semantics of the file, as opposed to its fused integer kernels.
+    y_oqdq_plain = run_ort(oq_path, xf, ort.GraphOptimizationLevel.ORT_DISABLE_ALL).astype(np.float32)
+    np.save(os.path.join(d, "outputs_ort_qdq_plain.npy"), y_oqdq_plain)
     # the tf2onnx QDQ model run by onnxruntime (informative only)
     # ORT_ENABLE_BASIC keeps DQ/op/Q as separate float ops (a float
     # simulation); ENABLE_ALL fuses into ORT's own integer kernels.

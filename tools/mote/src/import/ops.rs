@@ -27,6 +27,35 @@ fn val_rank(l: &Lowerer, v: &Val) -> usize {
     }
 }
 
+/// Quantization of a float model output computed by a QLinear op whose
+/// bias was folded in: the op's declared range widened by the bias range,
+/// so the bias cannot push results into saturation.
+fn output_quant(p: &Pending) -> (f32, i32) {
+    let (s, z) = p.declared.unwrap_or((1.0, 0));
+    let bias: Vec<f32> = match &p.bias {
+        Some(Val::Const(c)) => c.to_f32(),
+        Some(Val::FQConst(c, q)) => {
+            let raw = c.to_f32();
+            let n = q.scale.len().max(1);
+            raw.iter().enumerate().map(|(i, &b)| b * q.scale[i % n]).collect()
+        }
+        _ => Vec::new(),
+    };
+    if bias.is_empty() {
+        return (s, z);
+    }
+    let bmin = bias.iter().copied().fold(0.0f32, f32::min);
+    let bmax = bias.iter().copied().fold(0.0f32, f32::max);
+    let lo = (s * (-128 - z) as f32 + bmin).min(0.0);
+    let hi = (s * (127 - z) as f32 + bmax).max(0.0);
+    let scale = (hi - lo) / 255.0;
+    if !(scale.is_finite() && scale > 0.0) {
+        return (s, z);
+    }
+    let zp = (-128.0 - lo / scale).round().clamp(-128.0, 127.0) as i32;
+    (scale, zp)
+}
+
 /// Lowers a QLinear op that a consumer needs as an int8 tensor.
 fn materialize(l: &mut Lowerer, v: Val) -> Result<Val> {
     match v {
@@ -146,7 +175,7 @@ pub fn finish_output(l: &mut Lowerer, name: &str, v: Val) -> Result<usize> {
             }
         }
         Val::Pending(p) if p.declared.is_some() => {
-            let (s, z) = p.declared.unwrap_or((1.0, 0));
+            let (s, z) = output_quant(&p);
             match lower_pending(l, &p, s, z, name)? {
                 Val::Act { t, perm } => {
                     let id = identity(perm.len());
