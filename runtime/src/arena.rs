@@ -11,13 +11,19 @@ pub(crate) struct Views<'x> {
 }
 
 fn len(a: &ActRef) -> Option<usize> {
-    a.dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d as usize))
+    a.dims
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d as usize))
 }
 
 /// Borrows the output mutably and the inputs immutably. Returns `None` if a
 /// range lies outside the arena or an input overlaps the output (both are
 /// excluded by validation; checked again rather than trusted).
-pub(crate) fn views<'x>(arena: &'x mut [u8], output: &ActRef, inputs: &[ActRef]) -> Option<Views<'x>> {
+pub(crate) fn views<'x>(
+    arena: &'x mut [u8],
+    output: &ActRef,
+    inputs: &[ActRef],
+) -> Option<Views<'x>> {
     let o0 = output.offset as usize;
     let o1 = o0.checked_add(len(output)?)?;
     if o1 > arena.len() {
@@ -39,5 +45,8 @@ pub(crate) fn views<'x>(arena: &'x mut [u8], output: &ActRef, inputs: &[ActRef])
         };
         ins.push(bytemuck::cast_slice(view)).ok()?;
     }
-    Some(Views { out: bytemuck::cast_slice_mut(out), ins })
+    Some(Views {
+        out: bytemuck::cast_slice_mut(out),
+        ins,
+    })
 }

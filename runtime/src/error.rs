@@ -49,9 +49,11 @@ pub enum Error {
     /// Tensor access: the tensor's element type is not the one asked for.
     WrongDType,
     /// Invoke: a kernel rejected its arguments (cannot happen for a model
-    /// that passed validation; reported rather than trusted).
+    /// that passed validation; reported rather than trusted). Also returned
+    /// by the float input/output helpers when the slice length is wrong
+    /// (with op index `u16::MAX`).
     Kernel {
-        /// Index of the failing op.
+        /// Index of the failing op (`u16::MAX` for the float I/O helpers).
         op: u16,
         /// The kernel's complaint.
         error: KernelError,
@@ -75,7 +77,11 @@ impl core::fmt::Display for Error {
             Error::Truncated => f.write_str("model data is truncated"),
             Error::BadMagic => f.write_str("not a .mote model (bad magic)"),
             Error::UnsupportedVersion(v) => {
-                write!(f, "unsupported .mote format version {v} (this runtime reads version {})", mote_format::VERSION)
+                write!(
+                    f,
+                    "unsupported .mote format version {v} (this runtime reads version {})",
+                    mote_format::VERSION
+                )
             }
             Error::BadLayout => f.write_str("model header lengths are inconsistent"),
             Error::CrcMismatch { expected, computed } => write!(
@@ -83,14 +89,17 @@ impl core::fmt::Display for Error {
                 "model is corrupt: CRC-32 {computed:#010x} does not match header {expected:#010x}"
             ),
             Error::Decode => f.write_str("model graph metadata does not decode"),
-            Error::MisalignedWeights => {
-                f.write_str("model weights are not 4-byte aligned in memory; align the model bytes to 16")
-            }
+            Error::MisalignedWeights => f.write_str(
+                "model weights are not 4-byte aligned in memory; align the model bytes to 16",
+            ),
             Error::BadTensor(t) => write!(f, "model tensor {t} is malformed"),
             Error::BadOp(o) => write!(f, "model op {o} is malformed"),
             Error::BadIo => f.write_str("model inputs/outputs are malformed"),
             Error::ArenaTooSmall { needed, given } => {
-                write!(f, "arena too small: the model needs {needed} bytes, {given} given")
+                write!(
+                    f,
+                    "arena too small: the model needs {needed} bytes, {given} given"
+                )
             }
             Error::NoSuchTensor(i) => write!(f, "no model input/output with index {i}"),
             Error::WrongDType => f.write_str("tensor has a different element type"),

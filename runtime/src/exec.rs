@@ -11,7 +11,8 @@ fn dims(a: &ActRef) -> Dims4 {
 
 fn bytes<'w>(w: &'w [u8], b: &BlobRef) -> &'w [u8] {
     let start = b.offset as usize;
-    w.get(start..start.saturating_add(b.len as usize)).unwrap_or(&[])
+    w.get(start..start.saturating_add(b.len as usize))
+        .unwrap_or(&[])
 }
 
 fn i8s<'w>(w: &'w [u8], b: &BlobRef) -> &'w [i8] {
@@ -37,7 +38,10 @@ fn conv_params(c: &ConvSpec) -> k::ConvParams {
 }
 
 fn requant<'w>(w: &'w [u8], mult: &BlobRef, shift: &BlobRef) -> Requant<'w> {
-    Requant { multiplier: i32s(w, mult), shift: i32s(w, shift) }
+    Requant {
+        multiplier: i32s(w, mult),
+        shift: i32s(w, shift),
+    }
 }
 
 /// Runs `op` on the arena.
@@ -54,10 +58,18 @@ pub(crate) fn run(op: &Op<'_>, w: &[u8], arena: &mut [u8]) -> Result<(), KernelE
         return Ok(());
     }
     let in0 = ins.first().copied().ok_or(KernelError::BufferLength)?;
-    let d0 = op.inputs.first().map(dims).ok_or(KernelError::BufferLength)?;
+    let d0 = op
+        .inputs
+        .first()
+        .map(dims)
+        .ok_or(KernelError::BufferLength)?;
     let second = || -> Result<(&[i8], Dims4), KernelError> {
         let x = ins.get(1).copied().ok_or(KernelError::BufferLength)?;
-        let d = op.inputs.get(1).map(dims).ok_or(KernelError::BufferLength)?;
+        let d = op
+            .inputs
+            .get(1)
+            .map(dims)
+            .ok_or(KernelError::BufferLength)?;
         Ok((x, d))
     };
     match &op.kind {
@@ -72,7 +84,10 @@ pub(crate) fn run(op: &Op<'_>, w: &[u8], arena: &mut [u8]) -> Result<(), KernelE
             out,
             od,
         ),
-        OpKind::DepthwiseConv2d { conv: c, depth_multiplier } => k::depthwise_conv2d_s8(
+        OpKind::DepthwiseConv2d {
+            conv: c,
+            depth_multiplier,
+        } => k::depthwise_conv2d_s8(
             &conv_params(c),
             usize::from(*depth_multiplier),
             &requant(w, &c.multiplier, &c.shift),
@@ -86,7 +101,7 @@ pub(crate) fn run(op: &Op<'_>, w: &[u8], arena: &mut [u8]) -> Result<(), KernelE
         ),
         OpKind::FullyConnected(f) => {
             let inf = f.in_features as usize;
-            let rows = if inf == 0 { 0 } else { in0.len() / inf };
+            let rows = in0.len().checked_div(inf).unwrap_or(0);
             k::fully_connected_s8(
                 &k::FcParams {
                     input_offset: f.input_offset,
@@ -181,14 +196,21 @@ pub(crate) fn run(op: &Op<'_>, w: &[u8], arena: &mut [u8]) -> Result<(), KernelE
                 k::tanh_s8(&params, in0, out)
             }
         }
-        OpKind::Pad { pads, value } => {
-            k::pad_s8(in0, d0, pads.map(|p| p.map(|x| x as usize)), *value, out, od)
-        }
+        OpKind::Pad { pads, value } => k::pad_s8(
+            in0,
+            d0,
+            pads.map(|p| p.map(|x| x as usize)),
+            *value,
+            out,
+            od,
+        ),
         OpKind::Concat { axis } => {
             let mut parts: heapless::Vec<(&[i8], Dims4), { mote_format::MAX_OP_INPUTS }> =
                 heapless::Vec::new();
             for (x, a) in ins.iter().zip(op.inputs.iter()) {
-                parts.push((x, dims(a))).map_err(|_| KernelError::BufferLength)?;
+                parts
+                    .push((x, dims(a)))
+                    .map_err(|_| KernelError::BufferLength)?;
             }
             k::concat_s8(&parts, usize::from(*axis), out, od)
         }

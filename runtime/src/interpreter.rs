@@ -69,6 +69,30 @@ impl<'m, 'a> Interpreter<'m, 'a> {
         Ok(bytemuck::cast_slice(self.bytes(t)?))
     }
 
+    /// Quantizes float `values` into model input `i` with the input's scale
+    /// and zero point (TFLite rounding: half away from zero, saturating).
+    pub fn set_input_f32(&mut self, i: usize, values: &[f32]) -> Result<(), Error> {
+        let desc = self.model.input(i)?;
+        let input = self.input_mut(i)?;
+        mote_kernels::quantize_f32_s8(values, desc.scale, desc.zero_point, input).map_err(|error| {
+            Error::Kernel {
+                op: u16::MAX,
+                error,
+            }
+        })
+    }
+
+    /// Dequantizes model output `i` into `out` (`scale * (q - zero_point)`).
+    pub fn output_f32(&self, i: usize, out: &mut [f32]) -> Result<(), Error> {
+        let desc = self.model.output(i)?;
+        mote_kernels::dequantize_s8_f32(self.output(i)?, desc.scale, desc.zero_point, out).map_err(
+            |error| Error::Kernel {
+                op: u16::MAX,
+                error,
+            },
+        )
+    }
+
     /// Runs every op once.
     pub fn invoke(&mut self) -> Result<(), Error> {
         self.invoke_with(&mut NoHook)
@@ -80,11 +104,18 @@ impl<'m, 'a> Interpreter<'m, 'a> {
         for (index, op) in self.model.ops().enumerate() {
             let index = index as u16;
             hook.before_op(index);
-            exec::run(&op, weights, self.arena).map_err(|error| Error::Kernel { op: index, error })?;
+            exec::run(&op, weights, self.arena)
+                .map_err(|error| Error::Kernel { op: index, error })?;
             let out = &op.output;
-            let len = out.dims.iter().fold(1usize, |a, &d| a.saturating_mul(d as usize));
+            let len = out
+                .dims
+                .iter()
+                .fold(1usize, |a, &d| a.saturating_mul(d as usize));
             let start = out.offset as usize;
-            let bytes = self.arena.get(start..start.saturating_add(len)).unwrap_or(&[]);
+            let bytes = self
+                .arena
+                .get(start..start.saturating_add(len))
+                .unwrap_or(&[]);
             hook.after_op(index, out.tensor, bytes);
         }
         Ok(())

@@ -29,21 +29,24 @@ impl<'a> Model<'a> {
         let body = range(bytes, HEADER_LEN, h.body_len as usize)?;
         let computed = mote_format::crc32(body);
         if computed != h.crc32 {
-            return Err(Error::CrcMismatch { expected: h.crc32, computed });
+            return Err(Error::CrcMismatch {
+                expected: h.crc32,
+                computed,
+            });
         }
         let graph_len = h.graph_len as usize;
         let w_off = h.weights_offset as usize;
         let w_len = h.weights_len as usize;
         let graph_end = HEADER_LEN.checked_add(graph_len).ok_or(Error::BadLayout)?;
         if w_off < graph_end
-            || w_off % WEIGHTS_ALIGN != 0
+            || !w_off.is_multiple_of(WEIGHTS_ALIGN)
             || w_off.checked_add(w_len) != HEADER_LEN.checked_add(body.len())
         {
             return Err(Error::BadLayout);
         }
         let graph_bytes = range(bytes, HEADER_LEN, graph_len)?;
         let weights = range(bytes, w_off, w_len)?;
-        if weights.as_ptr() as usize % 4 != 0 {
+        if !(weights.as_ptr() as usize).is_multiple_of(4) {
             return Err(Error::MisalignedWeights);
         }
 
@@ -66,12 +69,20 @@ impl<'a> Model<'a> {
             validate::op(&op, arena_len, graph.n_tensors, weights).map_err(|()| Error::BadOp(i))?;
             rest = r;
         }
-        let ops = ops_start.get(..ops_start.len() - rest.len()).ok_or(Error::Decode)?;
+        let ops = ops_start
+            .get(..ops_start.len() - rest.len())
+            .ok_or(Error::Decode)?;
         if !rest.is_empty() {
             return Err(Error::BadLayout);
         }
 
-        let model = Model { graph, tensors, ops, weights, file_len: bytes.len() };
+        let model = Model {
+            graph,
+            tensors,
+            ops,
+            weights,
+            file_len: bytes.len(),
+        };
         if model.graph.inputs.is_empty() || model.graph.outputs.is_empty() {
             return Err(Error::BadIo);
         }
@@ -148,12 +159,20 @@ impl<'a> Model<'a> {
 
     /// Tensor-table index of model input `i`.
     pub fn input_tensor(&self, i: usize) -> Result<u16, Error> {
-        self.graph.inputs.get(i).copied().ok_or(Error::NoSuchTensor(i as u16))
+        self.graph
+            .inputs
+            .get(i)
+            .copied()
+            .ok_or(Error::NoSuchTensor(i as u16))
     }
 
     /// Tensor-table index of model output `i`.
     pub fn output_tensor(&self, i: usize) -> Result<u16, Error> {
-        self.graph.outputs.get(i).copied().ok_or(Error::NoSuchTensor(i as u16))
+        self.graph
+            .outputs
+            .get(i)
+            .copied()
+            .ok_or(Error::NoSuchTensor(i as u16))
     }
 
     /// Description of model input `i`.

@@ -14,7 +14,8 @@ fn ensure(cond: bool) -> Check {
 }
 
 fn product(dims: &[u32]) -> Option<usize> {
-    dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d as usize))
+    dims.iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d as usize))
 }
 
 /// Checks a tensor-table entry: rank, non-zero dims, fits in the arena.
@@ -40,12 +41,18 @@ fn act(a: &ActRef, arena_len: usize, n_tensors: u16) -> Result<(usize, usize), (
 
 fn blob(b: &BlobRef, weights: &[u8]) -> Result<usize, ()> {
     let end = (b.offset as usize).checked_add(b.len as usize).ok_or(())?;
-    ensure(end <= weights.len() && b.offset % 4 == 0)?;
+    ensure(end <= weights.len() && b.offset.is_multiple_of(4))?;
     Ok(b.len as usize)
 }
 
 /// Checks int32 bias/multiplier/shift ranges for `channels` outputs.
-fn requant(bias: &BlobRef, mult: &BlobRef, shift: &BlobRef, channels: usize, weights: &[u8]) -> Check {
+fn requant(
+    bias: &BlobRef,
+    mult: &BlobRef,
+    shift: &BlobRef,
+    channels: usize,
+    weights: &[u8],
+) -> Check {
     let per_ch = channels.checked_mul(4).ok_or(())?;
     let b = blob(bias, weights)?;
     ensure(b == 0 || b == per_ch)?;
@@ -57,7 +64,13 @@ fn clamp_ok(min: i32, max: i32) -> Check {
     ensure(-128 <= min && min <= max && max <= 127)
 }
 
-fn conv(c: &ConvSpec, input: &ActRef, out: &ActRef, weights: &[u8], depthwise: Option<u32>) -> Check {
+fn conv(
+    c: &ConvSpec,
+    input: &ActRef,
+    out: &ActRef,
+    weights: &[u8],
+    depthwise: Option<u32>,
+) -> Check {
     let [n, _, _, ic] = input.dims;
     let [on, _, _, oc] = out.dims;
     let [f0, kh, kw, f3] = c.filter_dims;
@@ -98,9 +111,18 @@ pub(crate) fn op(op: &Op<'_>, arena_len: usize, n_tensors: u16, weights: &[u8]) 
             one(1)?;
             conv(c, &ins[0], &op.output, weights, None)
         }
-        OpKind::DepthwiseConv2d { conv: c, depth_multiplier } => {
+        OpKind::DepthwiseConv2d {
+            conv: c,
+            depth_multiplier,
+        } => {
             one(1)?;
-            conv(c, &ins[0], &op.output, weights, Some(u32::from(*depth_multiplier)))
+            conv(
+                c,
+                &ins[0],
+                &op.output,
+                weights,
+                Some(u32::from(*depth_multiplier)),
+            )
         }
         OpKind::FullyConnected(f) => {
             one(1)?;
@@ -146,11 +168,9 @@ pub(crate) fn op(op: &Op<'_>, arena_len: usize, n_tensors: u16, weights: &[u8]) 
         }
         OpKind::Pad { pads, .. } => {
             one(1)?;
-            for d in 0..4 {
-                let want = ins[0].dims[d]
-                    .checked_add(pads[d][0])
-                    .and_then(|x| x.checked_add(pads[d][1]));
-                ensure(want == Some(op.output.dims[d]))?;
+            for ((&i, p), &o) in ins[0].dims.iter().zip(pads).zip(&op.output.dims) {
+                let want = i.checked_add(p[0]).and_then(|x| x.checked_add(p[1]));
+                ensure(want == Some(o))?;
             }
             Ok(())
         }

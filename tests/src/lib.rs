@@ -46,7 +46,12 @@ pub fn data_models(file: &str) -> Vec<PathBuf> {
 
 /// Compresses `onnx` and runs it on the samples of `inputs` (a `.npy` path
 /// or an in-memory array), returning the output shape and data.
-pub fn compress_and_run(onnx: &Path, shape: &[usize], input: &Array, dequantize: bool) -> Result<mote_cli::run::Output> {
+pub fn compress_and_run(
+    onnx: &Path,
+    shape: &[usize],
+    input: &Array,
+    dequantize: bool,
+) -> Result<mote_cli::run::Output> {
     let (bytes, _) = mote_cli::compress::compress_bytes(onnx)?;
     let aligned = mote_cli::AlignedBytes::new(&bytes);
     mote_cli::run::run(aligned.as_slice(), shape, input, dequantize)
@@ -96,10 +101,19 @@ pub fn judge_against_ort(
     samples: usize,
     tolerance: f64,
 ) -> Result<String> {
-    anyhow::ensure!(ours.len() == ort.len() && samples > 0, "output sizes differ: {} vs {}", ours.len(), ort.len());
+    anyhow::ensure!(
+        ours.len() == ort.len() && samples > 0,
+        "output sizes differ: {} vs {}",
+        ours.len(),
+        ort.len()
+    );
     let per = ours.len() / samples;
     let row = |v: &[f32], s: usize| v[s * per..][..per].to_vec();
-    let max_diff = ours.iter().zip(ort).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    let max_diff = ours
+        .iter()
+        .zip(ort)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
     let mut against_float = 0;
     let mut worst = 0.0f64;
     for s in 0..samples {
@@ -107,7 +121,11 @@ pub fn judge_against_ort(
         let f = float.map(|f| row(f, s));
         match judge {
             Judge::Classifier => {
-                let argmax = |r: &[f32]| r.iter().enumerate().fold(0, |best, (i, &x)| if x > r[best] { i } else { best });
+                let argmax = |r: &[f32]| {
+                    r.iter()
+                        .enumerate()
+                        .fold(0, |best, (i, &x)| if x > r[best] { i } else { best })
+                };
                 let mut reference = argmax(&b);
                 if let Some(f) = &f {
                     if argmax(f) != reference {
@@ -115,13 +133,24 @@ pub fn judge_against_ort(
                         reference = argmax(f);
                     }
                 }
-                anyhow::ensure!(argmax(&a) == reference, "sample {s}: top-1 {} but reference {reference}", argmax(&a));
+                anyhow::ensure!(
+                    argmax(&a) == reference,
+                    "sample {s}: top-1 {} but reference {reference}",
+                    argmax(&a)
+                );
             }
             Judge::Autoencoder => {
-                anyhow::ensure!(inputs.len() == ours.len(), "autoencoder output size differs from its input");
+                anyhow::ensure!(
+                    inputs.len() == ours.len(),
+                    "autoencoder output size differs from its input"
+                );
                 let x = row(inputs, s);
                 let mse = |y: &[f32]| -> f64 {
-                    y.iter().zip(&x).map(|(&p, &q)| f64::from(p - q).powi(2)).sum::<f64>() / per as f64
+                    y.iter()
+                        .zip(&x)
+                        .map(|(&p, &q)| f64::from(p - q).powi(2))
+                        .sum::<f64>()
+                        / per as f64
                 };
                 let rel = |p: f64, q: f64| (p - q).abs() / q.max(1e-12);
                 let mut reference = mse(&b);

@@ -4,13 +4,16 @@
 //! equality is not expected: onnxruntime rescales in float.
 
 use mote_cli::npy::Array;
-use mote_tests::{compress_and_run, data_models, judge_against_ort, read_f32, read_i8, Judge};
+use mote_tests::{compress_and_run, judge_against_ort, read_f32, read_i8, Judge};
 
 fn input_quant(dir: &std::path::Path) -> (f32, i32) {
     let meta: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap();
     let q = &meta["input"];
-    (q["scale"].as_f64().unwrap() as f32, q["zero_point"].as_i64().unwrap() as i32)
+    (
+        q["scale"].as_f64().unwrap() as f32,
+        q["zero_point"].as_i64().unwrap() as i32,
+    )
 }
 
 /// The MLPerf-Tiny-like models; the single-op models are TFLite oracles only.
@@ -22,10 +25,17 @@ fn onnxruntime_forms_agree_with_onnxruntime() {
     let mut failures = Vec::new();
     for name in MODELS {
         let dir = mote_tests::data_dir().join(name);
-        let judge = if *name == "ad" { Judge::Autoencoder } else { Judge::Classifier };
+        let judge = if *name == "ad" {
+            Judge::Autoencoder
+        } else {
+            Judge::Classifier
+        };
         let (shape, q) = read_i8(&dir.join("inputs.npy")).unwrap();
         let (scale, zp) = input_quant(&dir);
-        let x: Vec<f32> = q.iter().map(|&v| (i32::from(v) - zp) as f32 * scale).collect();
+        let x: Vec<f32> = q
+            .iter()
+            .map(|&v| (i32::from(v) - zp) as f32 * scale)
+            .collect();
         let (_, float) = read_f32(&dir.join("outputs_float.npy")).unwrap();
         // QDQ: the graph as written (onnxruntime without graph optimizations)
         // is the oracle, within 1%. QOperator: onnxruntime's own result;
@@ -39,12 +49,19 @@ fn onnxruntime_forms_agree_with_onnxruntime() {
         ];
         for (form, golden, tolerance) in cases {
             let (_, ort) = read_f32(&dir.join(golden)).unwrap();
-            let result = compress_and_run(&dir.join(form), &shape, &Array::F32(x.clone()), true).and_then(|out| {
-                let Array::F32(ours) = out.data else { anyhow::bail!("float output expected") };
-                // The plain run is the file's own semantics: no float fallback.
-                let float = if golden.ends_with("_plain.npy") { None } else { Some(&float[..]) };
-                judge_against_ort(judge, &x, &ours, &ort, float, shape[0], tolerance)
-            });
+            let result = compress_and_run(&dir.join(form), &shape, &Array::F32(x.clone()), true)
+                .and_then(|out| {
+                    let Array::F32(ours) = out.data else {
+                        anyhow::bail!("float output expected")
+                    };
+                    // The plain run is the file's own semantics: no float fallback.
+                    let float = if golden.ends_with("_plain.npy") {
+                        None
+                    } else {
+                        Some(&float[..])
+                    };
+                    judge_against_ort(judge, &x, &ours, &ort, float, shape[0], tolerance)
+                });
             checked += 1;
             match result {
                 Ok(summary) => eprintln!("{name:<4} {form:<19} vs {golden:<26} {summary}"),

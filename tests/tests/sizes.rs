@@ -11,14 +11,23 @@ fn arena_near_ideal_peak_and_file_smaller_than_tflite() {
     for dir in dirs {
         let name = dir.file_name().unwrap().to_string_lossy().to_string();
         let (bytes, s) = mote_cli::compress::compress_bytes(&dir.join("model_qdq.onnx")).unwrap();
-        let tflite = std::fs::metadata(dir.join("model_int8.tflite")).unwrap().len() as usize;
+        let tflite = std::fs::metadata(dir.join("model_int8.tflite"))
+            .unwrap()
+            .len() as usize;
         let ratio = s.arena_bytes as f64 / s.ideal_peak_bytes as f64;
         eprintln!(
             "{name:<12} arena {:>6} B, ideal peak {:>6} B ({ratio:.3}x), .mote {:>6} B, .tflite {tflite:>6} B",
             s.arena_bytes, s.ideal_peak_bytes, bytes.len()
         );
         assert!(ratio <= 1.10, "{name}: arena {ratio:.3}x the ideal peak");
-        assert!(s.ideal_peak_bytes > 0 && s.arena_bytes >= s.ideal_peak_bytes, "{name}: arena below the live-tensor bound");
-        assert!(bytes.len() <= tflite, "{name}: .mote {} B > .tflite {tflite} B", bytes.len());
+        assert!(
+            s.ideal_peak_bytes > 0 && s.arena_bytes >= s.ideal_peak_bytes,
+            "{name}: arena below the live-tensor bound"
+        );
+        assert!(
+            bytes.len() <= tflite,
+            "{name}: .mote {} B > .tflite {tflite} B",
+            bytes.len()
+        );
     }
 }

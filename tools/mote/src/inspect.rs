@@ -89,8 +89,12 @@ pub fn kind_name(k: &OpKind) -> &'static str {
 pub fn op_macs(op: &mote_format::Op<'_>) -> u64 {
     let out: u64 = op.output.dims.iter().map(|&d| u64::from(d)).product();
     match &op.kind {
-        OpKind::Conv2d(c) => out * u64::from(c.filter_dims[1] * c.filter_dims[2] * c.filter_dims[3]),
-        OpKind::DepthwiseConv2d { conv, .. } => out * u64::from(conv.filter_dims[1] * conv.filter_dims[2]),
+        OpKind::Conv2d(c) => {
+            out * u64::from(c.filter_dims[1] * c.filter_dims[2] * c.filter_dims[3])
+        }
+        OpKind::DepthwiseConv2d { conv, .. } => {
+            out * u64::from(conv.filter_dims[1] * conv.filter_dims[2])
+        }
         OpKind::FullyConnected(f) => out * u64::from(f.in_features),
         _ => 0,
     }
@@ -154,7 +158,10 @@ fn shape(s: &[u32]) -> String {
 /// Human-readable rendering of a report.
 pub fn render(r: &Report) -> String {
     let mut s = String::new();
-    s += &format!("model {} ({}; format v{})\n", r.name, r.producer, r.format_version);
+    s += &format!(
+        "model {} ({}; format v{})\n",
+        r.name, r.producer, r.format_version
+    );
     s += &format!(
         "file {} B, weights {} B, arena {} B, {} MACs per inference\n",
         r.file_bytes, r.weights_bytes, r.arena_bytes, r.macs
@@ -171,9 +178,19 @@ pub fn render(r: &Report) -> String {
             );
         }
     }
-    s += &format!("{:>3}  {:<16} {:<14} {:>12}  {}\n", "#", "op", "output", "MACs", "node");
+    s += &format!(
+        "{:>3}  {:<16} {:<14} {:>12}  {}\n",
+        "#", "op", "output", "MACs", "node"
+    );
     for o in &r.ops {
-        s += &format!("{:>3}  {:<16} {:<14} {:>12}  {}\n", o.index, o.op, shape(&o.output), o.macs, o.name);
+        s += &format!(
+            "{:>3}  {:<16} {:<14} {:>12}  {}\n",
+            o.index,
+            o.op,
+            shape(&o.output),
+            o.macs,
+            o.name
+        );
     }
     s
 }

@@ -25,7 +25,10 @@ impl AlignedBytes {
     pub fn new(bytes: &[u8]) -> Self {
         let mut words = vec![0u128; bytes.len().div_ceil(16)];
         bytemuck::cast_slice_mut::<u128, u8>(&mut words)[..bytes.len()].copy_from_slice(bytes);
-        Self { words, len: bytes.len() }
+        Self {
+            words,
+            len: bytes.len(),
+        }
     }
 
     /// The bytes.

@@ -101,12 +101,15 @@ pub struct Blob {
 impl Blob {
     /// Appends raw bytes.
     pub fn push_bytes(&mut self, data: &[u8]) -> BlobRef {
-        while self.bytes.len() % WEIGHTS_ALIGN != 0 {
+        while !self.bytes.len().is_multiple_of(WEIGHTS_ALIGN) {
             self.bytes.push(0);
         }
         let offset = self.bytes.len() as u32;
         self.bytes.extend_from_slice(data);
-        BlobRef { offset, len: data.len() as u32 }
+        BlobRef {
+            offset,
+            len: data.len() as u32,
+        }
     }
 
     /// Appends int8 values.

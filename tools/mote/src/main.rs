@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use mote_cli::{compress, inspect, npy, read_model, run};
 
 #[derive(Parser)]
-#[command(name = "mote", version, about = "Put quantized neural networks on ARM edge devices")]
+#[command(
+    name = "mote",
+    version,
+    about = "Put quantized neural networks on ARM edge devices"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -72,7 +76,11 @@ fn main() -> ExitCode {
 
 fn execute(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Compress { model, output, json } => {
+        Command::Compress {
+            model,
+            output,
+            json,
+        } => {
             let s = compress::compress(&model, &output)?;
             if json {
                 println!(
@@ -109,7 +117,13 @@ fn execute(cli: Cli) -> Result<()> {
                 print!("{}", inspect::render(&r));
             }
         }
-        Command::Run { model, input, output, dequantize, labels } => {
+        Command::Run {
+            model,
+            input,
+            output,
+            dequantize,
+            labels,
+        } => {
             let bytes = read_model(&model)?;
             let (shape, data) = npy::read(&input)?;
             let out = run::run(bytes.as_slice(), &shape, &data, dequantize)?;

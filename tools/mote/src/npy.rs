@@ -17,13 +17,21 @@ pub enum Array {
 /// Reads `path`, returning its shape and data.
 pub fn read(path: &Path) -> Result<(Vec<usize>, Array)> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let npy = npyz::NpyFile::new(&bytes[..]).with_context(|| format!("{} is not a .npy file", path.display()))?;
+    let npy = npyz::NpyFile::new(&bytes[..])
+        .with_context(|| format!("{} is not a .npy file", path.display()))?;
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
-    let descr = npy.dtype().descr().trim_matches(|c| c == '\'' || c == '"').to_string();
+    let descr = npy
+        .dtype()
+        .descr()
+        .trim_matches(|c| c == '\'' || c == '"')
+        .to_string();
     let data = match descr.as_str() {
         "|i1" | "<i1" | "i1" => Array::I8(npy.into_vec::<i8>()?),
         "<f4" => Array::F32(npy.into_vec::<f32>()?),
-        other => bail!("{}: element type {other} is not supported (use int8 or float32)", path.display()),
+        other => bail!(
+            "{}: element type {other} is not supported (use int8 or float32)",
+            path.display()
+        ),
     };
     Ok((shape, data))
 }
@@ -31,8 +39,13 @@ pub fn read(path: &Path) -> Result<(Vec<usize>, Array)> {
 /// Reads integer class labels (any integer dtype) as i64.
 pub fn read_labels(path: &Path) -> Result<Vec<i64>> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let npy = npyz::NpyFile::new(&bytes[..]).with_context(|| format!("{} is not a .npy file", path.display()))?;
-    let descr = npy.dtype().descr().trim_matches(|c| c == '\'' || c == '"').to_string();
+    let npy = npyz::NpyFile::new(&bytes[..])
+        .with_context(|| format!("{} is not a .npy file", path.display()))?;
+    let descr = npy
+        .dtype()
+        .descr()
+        .trim_matches(|c| c == '\'' || c == '"')
+        .to_string();
     Ok(match descr.as_str() {
         "<i8" => npy.into_vec::<i64>()?,
         "<i4" => npy.into_vec::<i32>()?.into_iter().map(i64::from).collect(),
@@ -48,12 +61,20 @@ pub fn encode(shape: &[usize], data: &Array) -> Result<Vec<u8>> {
     let shape: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
     match data {
         Array::I8(v) => {
-            let mut w = npyz::WriteOptions::new().default_dtype().shape(&shape).writer(&mut out).begin_nd()?;
+            let mut w = npyz::WriteOptions::new()
+                .default_dtype()
+                .shape(&shape)
+                .writer(&mut out)
+                .begin_nd()?;
             w.extend(v.iter().copied())?;
             w.finish()?;
         }
         Array::F32(v) => {
-            let mut w = npyz::WriteOptions::new().default_dtype().shape(&shape).writer(&mut out).begin_nd()?;
+            let mut w = npyz::WriteOptions::new()
+                .default_dtype()
+                .shape(&shape)
+                .writer(&mut out)
+                .begin_nd()?;
             w.extend(v.iter().copied())?;
             w.finish()?;
         }

@@ -72,7 +72,11 @@ pub fn plan(g: &Graph) -> Plan {
     orders.push(by_first);
     let span = |t: usize| last[t].min(n_ops).saturating_sub(first[t]) + 1;
     let mut by_area = roots.clone();
-    by_area.sort_by(|&a, &b| (size(b) * span(b)).cmp(&(size(a) * span(a))).then(a.cmp(&b)));
+    by_area.sort_by(|&a, &b| {
+        (size(b) * span(b))
+            .cmp(&(size(a) * span(a)))
+            .then(a.cmp(&b))
+    });
     orders.push(by_area);
     let mut by_span = roots.clone();
     by_span.sort_by(|&a, &b| span(b).cmp(&span(a)).then(size(b).cmp(&size(a))));
@@ -101,7 +105,11 @@ pub fn plan(g: &Graph) -> Plan {
             }
             gaps.push((at, usize::MAX));
             let fits = gaps.iter().filter(|g| g.1 >= need);
-            let chosen = if best_fit { fits.min_by_key(|g| (g.1, g.0)) } else { fits.min_by_key(|g| g.0) };
+            let chosen = if best_fit {
+                fits.min_by_key(|g| (g.1, g.0))
+            } else {
+                fits.min_by_key(|g| g.0)
+            };
             let offset = chosen.map(|g| g.0).unwrap_or(at);
             offsets[t] = offset;
             arena_len = arena_len.max(offset + need);
@@ -124,5 +132,9 @@ pub fn plan(g: &Graph) -> Plan {
     for t in 0..n {
         offsets[t] = offsets[g.root(t)];
     }
-    Plan { offsets, arena_len, ideal_peak }
+    Plan {
+        offsets,
+        arena_len,
+        ideal_peak,
+    }
 }

@@ -19,19 +19,39 @@ pub struct Batch {
 /// Matches an array shape to the model input shape: the shape itself, or
 /// with a leading sample axis; a leading model batch of 1 may be omitted.
 pub fn match_shape(given: &[usize], model: &[usize]) -> Result<Batch> {
-    let unbatched = if model.first() == Some(&1) { Some(&model[1..]) } else { None };
+    let unbatched = if model.first() == Some(&1) {
+        Some(&model[1..])
+    } else {
+        None
+    };
     if given == model {
-        return Ok(Batch { samples: 1, leading: false, batch_omitted: false });
+        return Ok(Batch {
+            samples: 1,
+            leading: false,
+            batch_omitted: false,
+        });
     }
     if Some(given) == unbatched {
-        return Ok(Batch { samples: 1, leading: false, batch_omitted: true });
+        return Ok(Batch {
+            samples: 1,
+            leading: false,
+            batch_omitted: true,
+        });
     }
     if let Some((&n, rest)) = given.split_first() {
         if rest == model {
-            return Ok(Batch { samples: n, leading: true, batch_omitted: false });
+            return Ok(Batch {
+                samples: n,
+                leading: true,
+                batch_omitted: false,
+            });
         }
         if Some(rest) == unbatched {
-            return Ok(Batch { samples: n, leading: true, batch_omitted: true });
+            return Ok(Batch {
+                samples: n,
+                leading: true,
+                batch_omitted: true,
+            });
         }
     }
     bail!(
@@ -52,7 +72,10 @@ pub struct Output {
 pub fn run(model_bytes: &[u8], shape: &[usize], input: &Array, dequantize: bool) -> Result<Output> {
     let model = Model::parse(model_bytes).map_err(|e| anyhow!("invalid model: {e}"))?;
     if model.input_count() != 1 {
-        bail!("mote run supports single-input models; this one has {}", model.input_count());
+        bail!(
+            "mote run supports single-input models; this one has {}",
+            model.input_count()
+        );
     }
     let in_desc = model.input(0).map_err(|e| anyhow!("{e}"))?;
     let out_desc = model.output(0).map_err(|e| anyhow!("{e}"))?;
@@ -71,14 +94,23 @@ pub fn run(model_bytes: &[u8], shape: &[usize], input: &Array, dequantize: bool)
         }
     };
     if quantized.len() != per_in * b.samples {
-        bail!("input holds {} values, expected {}", quantized.len(), per_in * b.samples);
+        bail!(
+            "input holds {} values, expected {}",
+            quantized.len(),
+            per_in * b.samples
+        );
     }
     let mut arena = vec![0u8; model.arena_len()];
     let mut interp = Interpreter::new(&model, &mut arena).map_err(|e| anyhow!("{e}"))?;
     let mut out = Vec::with_capacity(per_out * b.samples);
     for sample in quantized.chunks(per_in.max(1)) {
-        interp.input_mut(0).map_err(|e| anyhow!("{e}"))?.copy_from_slice(sample);
-        interp.invoke().map_err(|e| anyhow!("inference failed: {e}"))?;
+        interp
+            .input_mut(0)
+            .map_err(|e| anyhow!("{e}"))?
+            .copy_from_slice(sample);
+        interp
+            .invoke()
+            .map_err(|e| anyhow!("inference failed: {e}"))?;
         out.extend_from_slice(interp.output(0).map_err(|e| anyhow!("{e}"))?);
     }
     let mut shape_out = if b.batch_omitted && out_shape.first() == Some(&1) {
@@ -95,7 +127,10 @@ pub fn run(model_bytes: &[u8], shape: &[usize], input: &Array, dequantize: bool)
     } else {
         Array::I8(out)
     };
-    Ok(Output { shape: shape_out, data })
+    Ok(Output {
+        shape: shape_out,
+        data,
+    })
 }
 
 /// Index of the largest value in each row of `out` (last axis = classes).
@@ -125,6 +160,10 @@ pub fn top1_accuracy(out: &Output, labels: &[i64]) -> Result<(usize, usize)> {
     if pred.len() != labels.len() {
         bail!("{} labels for {} samples", labels.len(), pred.len());
     }
-    let correct = pred.iter().zip(labels).filter(|(&p, &l)| p as i64 == l).count();
+    let correct = pred
+        .iter()
+        .zip(labels)
+        .filter(|(&p, &l)| p as i64 == l)
+        .count();
     Ok((correct, pred.len()))
 }

@@ -15,8 +15,9 @@ pub const PRODUCER: &str = concat!("mote ", env!("CARGO_PKG_VERSION"));
 fn heapless_u16(v: &[usize], what: &str) -> Result<heapless::Vec<u16, { mote_format::MAX_IO }>> {
     let mut out = heapless::Vec::new();
     for &x in v {
-        out.push(u16::try_from(x)?)
-            .map_err(|_| anyhow::anyhow!("too many model {what} (at most {})", mote_format::MAX_IO))?;
+        out.push(u16::try_from(x)?).map_err(|_| {
+            anyhow::anyhow!("too many model {what} (at most {})", mote_format::MAX_IO)
+        })?;
     }
     Ok(out)
 }
@@ -27,8 +28,16 @@ fn put<T: serde::Serialize>(v: &T, out: &mut Vec<u8>) -> Result<()> {
 
 /// Encodes `g` with arena plan `p` as a complete `.mote` file.
 pub fn to_bytes(g: &Graph, p: &Plan) -> Result<Vec<u8>> {
-    anyhow::ensure!(g.tensors.len() <= u16::MAX as usize, "too many tensors ({})", g.tensors.len());
-    anyhow::ensure!(g.ops.len() <= u16::MAX as usize, "too many ops ({})", g.ops.len());
+    anyhow::ensure!(
+        g.tensors.len() <= u16::MAX as usize,
+        "too many tensors ({})",
+        g.tensors.len()
+    );
+    anyhow::ensure!(
+        g.ops.len() <= u16::MAX as usize,
+        "too many ops ({})",
+        g.ops.len()
+    );
     let header = GraphHeader {
         name: &g.name,
         producer: PRODUCER,
@@ -53,7 +62,11 @@ pub fn to_bytes(g: &Graph, p: &Plan) -> Result<Vec<u8>> {
         };
         put(&desc, &mut graph)?;
     }
-    let act = |t: usize| ActRef { tensor: t as u16, offset: p.offsets[t] as u32, dims: g.tensors[t].dims4() };
+    let act = |t: usize| ActRef {
+        tensor: t as u16,
+        offset: p.offsets[t] as u32,
+        dims: g.tensors[t].dims4(),
+    };
     for op in &g.ops {
         let mut inputs = heapless::Vec::new();
         for &i in &op.inputs {
@@ -61,7 +74,12 @@ pub fn to_bytes(g: &Graph, p: &Plan) -> Result<Vec<u8>> {
                 .push(act(i))
                 .map_err(|_| anyhow::anyhow!("op {} has too many inputs", op.name))?;
         }
-        let rec = mote_format::Op { name: &op.name, kind: op.kind.clone(), inputs, output: act(op.output) };
+        let rec = mote_format::Op {
+            name: &op.name,
+            kind: op.kind.clone(),
+            inputs,
+            output: act(op.output),
+        };
         put(&rec, &mut graph)?;
     }
     let graph_len = graph.len();

@@ -26,7 +26,9 @@ fn cargo() -> Command {
 
 fn run(mut c: Command, what: &str) -> Result<()> {
     eprintln!("==> {what}");
-    let status = c.status().with_context(|| format!("cannot start: {what}"))?;
+    let status = c
+        .status()
+        .with_context(|| format!("cannot start: {what}"))?;
     if !status.success() {
         bail!("failed: {what}");
     }
@@ -38,24 +40,39 @@ fn ci() -> Result<()> {
     c.args(["fmt", "--all", "--", "--check"]);
     run(c, "cargo fmt --check")?;
     let mut c = cargo();
-    c.args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
+    c.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]);
     run(c, "cargo clippy -D warnings")?;
     for krate in NO_STD_CRATES {
         let mut c = cargo();
         c.args(["build", "-p", krate, "--target", TARGET]);
         run(c, &format!("no_std build of {krate} for {TARGET}"))?;
         let out = cargo()
-            .args(["tree", "-p", krate, "--target", TARGET, "-e", "normal", "--prefix", "none"])
+            .args([
+                "tree", "-p", krate, "--target", TARGET, "-e", "normal", "--prefix", "none",
+            ])
             .output()
             .context("cannot run cargo tree")?;
         if !out.status.success() {
             bail!("cargo tree failed for {krate}");
         }
         let tree = String::from_utf8_lossy(&out.stdout);
-        if let Some(line) = tree.lines().find(|l| l.starts_with("tract") || l.starts_with("std ")) {
+        if let Some(line) = tree
+            .lines()
+            .find(|l| l.starts_with("tract") || l.starts_with("std "))
+        {
             bail!("{krate} depends on {line}: the runtime crates must stay free of tract and std");
         }
-        eprintln!("    {krate}: {} crates in its tree, no tract", tree.lines().count());
+        eprintln!(
+            "    {krate}: {} crates in its tree, no tract",
+            tree.lines().count()
+        );
     }
     let mut c = cargo();
     c.args(["test", "--workspace"]);
@@ -69,15 +86,31 @@ fn demo() -> Result<()> {
     std::fs::create_dir_all(&out)?;
     let mote = |args: &[&str], what: &str| -> Result<()> {
         let mut c = cargo();
-        c.args(["run", "--quiet", "--release", "-p", "mote-cli", "--bin", "mote", "--"]).args(args);
+        c.args([
+            "run",
+            "--quiet",
+            "--release",
+            "-p",
+            "mote-cli",
+            "--bin",
+            "mote",
+            "--",
+        ])
+        .args(args);
         run(c, what)
     };
     let model = out.join("digits.mote");
     let preds = out.join("digits_out.npy");
-    let (m, p) = (model.to_string_lossy().to_string(), preds.to_string_lossy().to_string());
+    let (m, p) = (
+        model.to_string_lossy().to_string(),
+        preds.to_string_lossy().to_string(),
+    );
     let onnx = dir.join("digits_int8.onnx").to_string_lossy().to_string();
     let x = dir.join("test_x.npy").to_string_lossy().to_string();
-    mote(&["compress", &onnx, "-o", &m], "mote compress models/digits/digits_int8.onnx")?;
+    mote(
+        &["compress", &onnx, "-o", &m],
+        "mote compress models/digits/digits_int8.onnx",
+    )?;
     mote(&["inspect", &m], "mote inspect")?;
     let y = dir.join("test_y.npy").to_string_lossy().to_string();
     mote(

@@ -59,7 +59,11 @@ impl Lowerer {
     pub fn const_input(&self, n: &Node, i: usize) -> Result<Const> {
         match self.input(n, i)? {
             Val::Const(c) => Ok(c),
-            _ => bail!("node '{}' ({}): input {i} must be a constant", n.name, n.op_type),
+            _ => bail!(
+                "node '{}' ({}): input {i} must be a constant",
+                n.name,
+                n.op_type
+            ),
         }
     }
 
@@ -75,7 +79,13 @@ impl Lowerer {
     }
 
     /// Adds an int8 tensor.
-    pub fn new_tensor(&mut self, name: &str, shape: Vec<usize>, scale: f32, zero_point: i32) -> usize {
+    pub fn new_tensor(
+        &mut self,
+        name: &str,
+        shape: Vec<usize>,
+        scale: f32,
+        zero_point: i32,
+    ) -> usize {
         self.g.add_tensor(Tensor {
             name: name.to_string(),
             dtype: DType::I8,
@@ -88,18 +98,33 @@ impl Lowerer {
 
     /// Adds an op.
     pub fn push(&mut self, name: &str, kind: OpKind, inputs: Vec<usize>, output: usize, macs: u64) {
-        self.g.ops.push(Op { name: name.to_string(), kind, inputs, output, macs });
+        self.g.ops.push(Op {
+            name: name.to_string(),
+            kind,
+            inputs,
+            output,
+            macs,
+        });
     }
 
     /// Returns a tensor holding `t` (seen through `perm`) physically arranged
     /// so that logical dim i is physical dim `want[i]`, emitting a Transpose
     /// op when the current arrangement differs.
-    pub fn arrange(&mut self, name: &str, t: usize, perm: &[usize], want: &[usize]) -> Result<usize> {
+    pub fn arrange(
+        &mut self,
+        name: &str,
+        t: usize,
+        perm: &[usize],
+        want: &[usize],
+    ) -> Result<usize> {
         if perm == want {
             return Ok(t);
         }
         let rank = perm.len();
-        anyhow::ensure!(rank <= 4 && want.len() == rank, "'{name}': cannot rearrange a rank-{rank} tensor");
+        anyhow::ensure!(
+            rank <= 4 && want.len() == rank,
+            "'{name}': cannot rearrange a rank-{rank} tensor"
+        );
         // new_phys[want[i]] = old_phys[perm[i]]
         let mut kperm = vec![0usize; rank];
         for i in 0..rank {
@@ -128,7 +153,13 @@ impl Lowerer {
             perm4[pad + i] = (pad + kperm[i]) as u8;
         }
         let out = self.new_tensor(&format!("{name}/transposed"), new_shape, scale, zp);
-        self.push(&format!("{name}/transpose"), OpKind::Transpose { perm: perm4 }, vec![t], out, 0);
+        self.push(
+            &format!("{name}/transpose"),
+            OpKind::Transpose { perm: perm4 },
+            vec![t],
+            out,
+            0,
+        );
         Ok(out)
     }
 
@@ -165,7 +196,8 @@ impl Lowerer {
             return t;
         }
         let (in_scale, in_zp, shape) = (src.scale, src.zero_point, src.shape.clone());
-        let (multiplier, shift) = crate::qparams::quantize_multiplier(f64::from(in_scale) / f64::from(scale));
+        let (multiplier, shift) =
+            crate::qparams::quantize_multiplier(f64::from(in_scale) / f64::from(scale));
         let out = self.new_tensor(&format!("{name}/requantized"), shape, scale, zp);
         let spec = mote_format::RequantSpec {
             input_zero_point: in_zp,
@@ -173,7 +205,13 @@ impl Lowerer {
             shift,
             output_zero_point: zp,
         };
-        self.push(&format!("{name}/requantize"), OpKind::Requantize(spec), vec![t], out, 0);
+        self.push(
+            &format!("{name}/requantize"),
+            OpKind::Requantize(spec),
+            vec![t],
+            out,
+            0,
+        );
         out
     }
 }
@@ -182,7 +220,10 @@ impl Lowerer {
 fn qparams(l: &Lowerer, n: &Node, rank: usize) -> Result<QParams> {
     let scale = l.const_input(n, 1)?.to_f32();
     let (zero_point, unsigned) = match l.opt_input(n, 2)? {
-        Some(Val::Const(c)) => (c.to_i64().iter().map(|&z| z as i32).collect(), matches!(c.data, Data::U8(_))),
+        Some(Val::Const(c)) => (
+            c.to_i64().iter().map(|&z| z as i32).collect(),
+            matches!(c.data, Data::U8(_)),
+        ),
         Some(_) => bail!("node '{}': zero point must be a constant", n.name),
         None => (vec![0; scale.len()], true),
     };
@@ -191,7 +232,11 @@ fn qparams(l: &Lowerer, n: &Node, rank: usize) -> Result<QParams> {
         "node '{}': quantization scale must be positive and finite",
         n.name
     );
-    anyhow::ensure!(zero_point.len() == scale.len(), "node '{}': scale and zero point counts differ", n.name);
+    anyhow::ensure!(
+        zero_point.len() == scale.len(),
+        "node '{}': scale and zero point counts differ",
+        n.name
+    );
     let axis = n.int("axis", 1);
     let axis = if axis < 0 { axis + rank as i64 } else { axis };
     let zero_point = if unsigned && n.op_type == "QuantizeLinear" {
@@ -200,16 +245,32 @@ fn qparams(l: &Lowerer, n: &Node, rank: usize) -> Result<QParams> {
     } else {
         zero_point
     };
-    Ok(QParams { scale, zero_point, axis: axis.max(0) as usize })
+    Ok(QParams {
+        scale,
+        zero_point,
+        axis: axis.max(0) as usize,
+    })
 }
 
 /// Lowers a whole ONNX model.
 pub fn lower(m: &OnnxModel) -> Result<Graph> {
     let mut uses: HashMap<String, usize> = HashMap::new();
-    for name in m.nodes.iter().flat_map(|n| n.inputs.iter()).chain(m.outputs.iter().map(|o| &o.name)) {
+    for name in m
+        .nodes
+        .iter()
+        .flat_map(|n| n.inputs.iter())
+        .chain(m.outputs.iter().map(|o| &o.name))
+    {
         *uses.entry(name.clone()).or_default() += 1;
     }
-    let mut l = Lowerer { g: Graph { name: m.name.clone(), ..Graph::default() }, vals: HashMap::new(), uses };
+    let mut l = Lowerer {
+        g: Graph {
+            name: m.name.clone(),
+            ..Graph::default()
+        },
+        vals: HashMap::new(),
+        uses,
+    };
     for (name, c) in &m.consts {
         l.vals.insert(name.clone(), Val::Const(c.clone()));
     }
@@ -243,16 +304,25 @@ pub fn lower(m: &OnnxModel) -> Result<Graph> {
                 // DequantizeLinear reading the input sets it.
                 let t = l.new_tensor(&input.name, shape, 0.0, 0);
                 l.g.inputs.push(t);
-                Val::Act { t, perm: identity(rank) }
+                Val::Act {
+                    t,
+                    perm: identity(rank),
+                }
             }
             elem::FLOAT => {
                 // Quantized by the first QuantizeLinear that reads it.
                 let rank = shape.len();
                 let t = l.new_tensor(&input.name, shape, 0.0, 0);
                 l.g.inputs.push(t);
-                Val::FAct { t, perm: identity(rank) }
+                Val::FAct {
+                    t,
+                    perm: identity(rank),
+                }
             }
-            other => bail!("input '{}' has element type {other}; Mote takes int8 or float32 inputs", input.name),
+            other => bail!(
+                "input '{}' has element type {other}; Mote takes int8 or float32 inputs",
+                input.name
+            ),
         };
         l.vals.insert(input.name.clone(), v);
     }
@@ -268,7 +338,10 @@ pub fn lower(m: &OnnxModel) -> Result<Graph> {
         let t = super::ops::finish_output(&mut l, &out.name, v)?;
         l.g.outputs.push(t);
     }
-    anyhow::ensure!(!l.g.ops.is_empty(), "the model has no operations Mote can run");
+    anyhow::ensure!(
+        !l.g.ops.is_empty(),
+        "the model has no operations Mote can run"
+    );
     fix_input_quant(&mut l)?;
     Ok(l.g)
 }
@@ -290,7 +363,11 @@ pub fn unsupported(n: &Node) -> anyhow::Error {
     anyhow!(
         "unsupported op: node '{}' is {}{}; Mote supports {}",
         n.name,
-        if n.domain.is_empty() { String::new() } else { format!("{}::", n.domain) },
+        if n.domain.is_empty() {
+            String::new()
+        } else {
+            format!("{}::", n.domain)
+        },
         n.op_type,
         SUPPORTED.join(", ")
     )

@@ -2,8 +2,8 @@
 //! (QDQ and QOperator forms) to the runtime's int8 ops.
 
 pub mod lower;
-mod ops;
 pub mod onnx;
+mod ops;
 pub mod values;
 
 use std::path::Path;

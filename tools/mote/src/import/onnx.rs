@@ -137,7 +137,10 @@ impl Node {
 
     /// The `i`th input name, if given.
     pub fn input(&self, i: usize) -> Option<&str> {
-        self.inputs.get(i).map(String::as_str).filter(|s| !s.is_empty())
+        self.inputs
+            .get(i)
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
     }
 }
 
@@ -185,14 +188,24 @@ fn convert(t: &Tensor) -> Result<Const> {
     let shape = t.shape().to_vec();
     let data = match t.datum_type() {
         DatumType::F32 => Data::F32(t.to_plain_array_view::<f32>()?.iter().copied().collect()),
-        DatumType::F16 | DatumType::F64 => {
-            Data::F32(t.cast_to::<f32>()?.to_plain_array_view::<f32>()?.iter().copied().collect())
-        }
+        DatumType::F16 | DatumType::F64 => Data::F32(
+            t.cast_to::<f32>()?
+                .to_plain_array_view::<f32>()?
+                .iter()
+                .copied()
+                .collect(),
+        ),
         DatumType::I8 => Data::I8(t.to_plain_array_view::<i8>()?.iter().copied().collect()),
         DatumType::U8 => Data::U8(t.to_plain_array_view::<u8>()?.iter().copied().collect()),
         DatumType::I32 => Data::I32(t.to_plain_array_view::<i32>()?.iter().copied().collect()),
         DatumType::I64 => Data::I64(t.to_plain_array_view::<i64>()?.iter().copied().collect()),
-        DatumType::Bool => Data::U8(t.cast_to::<u8>()?.to_plain_array_view::<u8>()?.iter().copied().collect()),
+        DatumType::Bool => Data::U8(
+            t.cast_to::<u8>()?
+                .to_plain_array_view::<u8>()?
+                .iter()
+                .copied()
+                .collect(),
+        ),
         other => bail!("constant of unsupported element type {other:?}"),
     };
     Ok(Const { shape, data })
@@ -203,7 +216,12 @@ fn load_const(onnx: &tract_onnx::Onnx, t: &pb::TensorProto, dir: Option<&str>) -
     let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         tract_onnx::tensor::load_tensor(&*onnx.provider, t, dir)
     }))
-    .map_err(|_| anyhow!("constant '{}' has an element type that cannot be loaded", t.name))?;
+    .map_err(|_| {
+        anyhow!(
+            "constant '{}' has an element type that cannot be loaded",
+            t.name
+        )
+    })?;
     let tensor = loaded.map_err(|e| anyhow!("{e:#}"))?;
     convert(&tensor).with_context(|| format!("constant '{}'", t.name))
 }
@@ -211,18 +229,26 @@ fn load_const(onnx: &tract_onnx::Onnx, t: &pb::TensorProto, dir: Option<&str>) -
 fn value_info(v: &pb::ValueInfoProto) -> ValueInfo {
     let mut elem_type = 0;
     let mut dims = Vec::new();
-    if let Some(pb::type_proto::Value::TensorType(tt)) = v.r#type.as_ref().and_then(|t| t.value.as_ref()) {
+    if let Some(pb::type_proto::Value::TensorType(tt)) =
+        v.r#type.as_ref().and_then(|t| t.value.as_ref())
+    {
         elem_type = tt.elem_type;
         if let Some(shape) = &tt.shape {
             for d in &shape.dim {
                 dims.push(match &d.value {
-                    Some(pb::tensor_shape_proto::dimension::Value::DimValue(x)) if *x > 0 => Some(*x as usize),
+                    Some(pb::tensor_shape_proto::dimension::Value::DimValue(x)) if *x > 0 => {
+                        Some(*x as usize)
+                    }
                     _ => None,
                 });
             }
         }
     }
-    ValueInfo { name: v.name.clone(), elem_type, dims }
+    ValueInfo {
+        name: v.name.clone(),
+        elem_type,
+        dims,
+    }
 }
 
 /// Loads `path` as an ONNX model.
@@ -258,7 +284,11 @@ pub fn load(path: &Path) -> Result<OnnxModel> {
             };
             attrs.insert(a.name.clone(), v);
         }
-        let name = if n.name.is_empty() { format!("{}_{i}", n.op_type) } else { n.name.clone() };
+        let name = if n.name.is_empty() {
+            format!("{}_{i}", n.op_type)
+        } else {
+            n.name.clone()
+        };
         nodes.push(Node {
             name,
             op_type: n.op_type.clone(),
@@ -276,9 +306,18 @@ pub fn load(path: &Path) -> Result<OnnxModel> {
         .collect();
     let outputs = graph.output.iter().map(value_info).collect();
     let name = if graph.name.is_empty() {
-        path.file_stem().and_then(|s| s.to_str()).unwrap_or("model").to_string()
+        path.file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("model")
+            .to_string()
     } else {
         graph.name.clone()
     };
-    Ok(OnnxModel { name, nodes, consts, inputs, outputs })
+    Ok(OnnxModel {
+        name,
+        nodes,
+        consts,
+        inputs,
+        outputs,
+    })
 }

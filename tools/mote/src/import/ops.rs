@@ -3,7 +3,9 @@
 //! output scale, then become one runtime op.
 
 use anyhow::{anyhow, bail, ensure, Result};
-use mote_format::{AddSpec, ConvSpec, FcSpec, LutActSpec, MeanSpec, MulSpec, OpKind, PoolSpec, SoftmaxSpec};
+use mote_format::{
+    AddSpec, ConvSpec, FcSpec, LutActSpec, MeanSpec, MulSpec, OpKind, PoolSpec, SoftmaxSpec,
+};
 
 use super::lower::{node_qparams, pending, transpose, unsupported, Lowerer};
 use super::onnx::{Attr, Const, Data, Node};
@@ -37,7 +39,10 @@ fn output_quant(p: &Pending) -> (f32, i32) {
         Some(Val::FQConst(c, q)) => {
             let raw = c.to_f32();
             let n = q.scale.len().max(1);
-            raw.iter().enumerate().map(|(i, &b)| b * q.scale[i % n]).collect()
+            raw.iter()
+                .enumerate()
+                .map(|(i, &b)| b * q.scale[i % n])
+                .collect()
         }
         _ => Vec::new(),
     };
@@ -116,7 +121,15 @@ pub fn lower_node(l: &mut Lowerer, n: &Node) -> Result<()> {
     // Float results that cannot fuse into this node become int8 tensors.
     let fuses = matches!(
         n.op_type.as_str(),
-        "Relu" | "Clip" | "QuantizeLinear" | "Reshape" | "Flatten" | "Squeeze" | "Unsqueeze" | "Transpose" | "Identity"
+        "Relu"
+            | "Clip"
+            | "QuantizeLinear"
+            | "Reshape"
+            | "Flatten"
+            | "Squeeze"
+            | "Unsqueeze"
+            | "Transpose"
+            | "Identity"
     ) || (n.op_type == "Add" && add_folds(l, n)?);
     if !fuses {
         for name in n.inputs.iter().filter(|s| !s.is_empty()) {
@@ -130,8 +143,14 @@ pub fn lower_node(l: &mut Lowerer, n: &Node) -> Result<()> {
         "Constant" => match n.attrs.get("value") {
             Some(Attr::Tensor(c)) => Val::Const(c.clone()),
             _ => match (n.attrs.get("value_float"), n.attrs.get("value_int")) {
-                (Some(Attr::Float(f)), _) => Val::Const(Const { shape: vec![], data: Data::F32(vec![*f]) }),
-                (_, Some(Attr::Int(i))) => Val::Const(Const { shape: vec![], data: Data::I64(vec![*i]) }),
+                (Some(Attr::Float(f)), _) => Val::Const(Const {
+                    shape: vec![],
+                    data: Data::F32(vec![*f]),
+                }),
+                (_, Some(Attr::Int(i))) => Val::Const(Const {
+                    shape: vec![],
+                    data: Data::I64(vec![*i]),
+                }),
                 _ => bail!("Constant node '{}' has no tensor value", n.name),
             },
         },
@@ -145,7 +164,9 @@ pub fn lower_node(l: &mut Lowerer, n: &Node) -> Result<()> {
         "Concat" if concat_of_int8(l, n)? => int8_concat(l, n)?,
         "Conv" | "MatMul" | "Gemm" | "Mul" | "AveragePool" | "MaxPool" | "GlobalAveragePool"
         | "ReduceMean" | "Softmax" | "Sigmoid" | "Tanh" | "Concat" | "Pad" => {
-            let ins = (0..n.inputs.len()).map(|i| l.opt_input(n, i)).collect::<Result<Vec<_>>>()?;
+            let ins = (0..n.inputs.len())
+                .map(|i| l.opt_input(n, i))
+                .collect::<Result<Vec<_>>>()?;
             pending(n, ins)
         }
         "QLinearConv" => qlinear(l, n, true)?,
@@ -198,7 +219,11 @@ fn quantize(l: &mut Lowerer, n: &Node) -> Result<Val> {
     let rank = val_rank(l, &x);
     let q = node_qparams(l, n, rank)?;
     let per_tensor = |q: &QParams| -> Result<(f32, i32)> {
-        ensure!(q.scale.len() == 1, "node '{}': activations need per-tensor quantization", n.name);
+        ensure!(
+            q.scale.len() == 1,
+            "node '{}': activations need per-tensor quantization",
+            n.name
+        );
         Ok((q.scale[0], q.zero_point[0]))
     };
     Ok(match x {
@@ -223,7 +248,9 @@ fn quantize(l: &mut Lowerer, n: &Node) -> Result<Val> {
                 .iter()
                 .enumerate()
                 .map(|(i, &x)| {
-                    let (s, z) = if q.scale.len() == 1 { (q.scale[0], q.zero_point[0]) } else {
+                    let (s, z) = if q.scale.len() == 1 {
+                        (q.scale[0], q.zero_point[0])
+                    } else {
                         let inner: usize = c.shape[q.axis + 1..].iter().product();
                         let ch = (i / inner.max(1)) % c.shape[q.axis];
                         (q.scale[ch], q.zero_point[ch])
@@ -231,11 +258,20 @@ fn quantize(l: &mut Lowerer, n: &Node) -> Result<Val> {
                     ((x / s).round_ties_even() as i32 + z).clamp(-128, 127) as i8
                 })
                 .collect();
-            Val::QConst(Const { shape: c.shape.clone(), data: Data::I8(data) }, q)
+            Val::QConst(
+                Const {
+                    shape: c.shape.clone(),
+                    data: Data::I8(data),
+                },
+                q,
+            )
         }
         Val::FQConst(c, q0) => Val::QConst(c, q0),
         Val::Act { .. } | Val::QConst(..) | Val::QPending(..) => {
-            bail!("node '{}': QuantizeLinear of an already quantized value", n.name)
+            bail!(
+                "node '{}': QuantizeLinear of an already quantized value",
+                n.name
+            )
         }
     })
 }
@@ -251,7 +287,11 @@ fn dequantize(l: &mut Lowerer, n: &Node) -> Result<Val> {
             Val::Pending(p)
         }
         Val::Act { t, perm } => {
-            ensure!(q.scale.len() == 1, "node '{}': activations need per-tensor quantization", n.name);
+            ensure!(
+                q.scale.len() == 1,
+                "node '{}': activations need per-tensor quantization",
+                n.name
+            );
             let (s, z) = (q.scale[0], q.zero_point[0]);
             let tensor = &l.g.tensors[t];
             if tensor.scale == 0.0 {
@@ -275,7 +315,10 @@ fn dequantize(l: &mut Lowerer, n: &Node) -> Result<Val> {
             );
             Val::FQConst(c, q)
         }
-        _ => bail!("node '{}': DequantizeLinear input is not an int8 tensor", n.name),
+        _ => bail!(
+            "node '{}': DequantizeLinear input is not an int8 tensor",
+            n.name
+        ),
     })
 }
 
@@ -285,9 +328,18 @@ fn perm_attr(n: &Node, rank: usize) -> Result<Vec<usize>> {
         None => (0..rank).rev().collect(),
     };
     let mut seen = vec![false; rank];
-    ensure!(p.len() == rank, "node '{}': perm has {} entries for rank {rank}", n.name, p.len());
+    ensure!(
+        p.len() == rank,
+        "node '{}': perm has {} entries for rank {rank}",
+        n.name,
+        p.len()
+    );
     for &x in &p {
-        ensure!(x < rank && !seen[x], "node '{}': perm {p:?} is not a permutation", n.name);
+        ensure!(
+            x < rank && !seen[x],
+            "node '{}': perm {p:?} is not a permutation",
+            n.name
+        );
         seen[x] = true;
     }
     Ok(p)
@@ -305,8 +357,14 @@ fn transpose_val(l: &mut Lowerer, n: &Node, x: Val) -> Result<Val> {
     }
     let p = perm_attr(n, val_rank(l, &x))?;
     Ok(match x {
-        Val::Act { t, perm } => Val::Act { t, perm: p.iter().map(|&i| perm[i]).collect() },
-        Val::FAct { t, perm } => Val::FAct { t, perm: p.iter().map(|&i| perm[i]).collect() },
+        Val::Act { t, perm } => Val::Act {
+            t,
+            perm: p.iter().map(|&i| perm[i]).collect(),
+        },
+        Val::FAct { t, perm } => Val::FAct {
+            t,
+            perm: p.iter().map(|&i| perm[i]).collect(),
+        },
         Val::Const(c) => Val::Const(transpose(&c, &p)),
         Val::QConst(c, q) => {
             let axis = p.iter().position(|&i| i == q.axis).unwrap_or(0);
@@ -316,7 +374,10 @@ fn transpose_val(l: &mut Lowerer, n: &Node, x: Val) -> Result<Val> {
             let axis = p.iter().position(|&i| i == q.axis).unwrap_or(0);
             Val::FQConst(transpose(&c, &p), QParams { axis, ..q })
         }
-        _ => bail!("node '{}': Transpose of a float intermediate result is not supported", n.name),
+        _ => bail!(
+            "node '{}': Transpose of a float intermediate result is not supported",
+            n.name
+        ),
     })
 }
 
@@ -343,7 +404,11 @@ fn new_shape(l: &Lowerer, n: &Node, old: &[usize]) -> Result<Vec<usize>> {
     let total: usize = old.iter().product();
     let norm = |a: i64, r: usize| -> Result<usize> {
         let x = if a < 0 { a + r as i64 } else { a };
-        ensure!(x >= 0 && (x as usize) < r.max(1), "node '{}': axis {a} out of range", n.name);
+        ensure!(
+            x >= 0 && (x as usize) < r.max(1),
+            "node '{}': axis {a} out of range",
+            n.name
+        );
         Ok(x as usize)
     };
     let shape = match n.op_type.as_str() {
@@ -353,7 +418,10 @@ fn new_shape(l: &Lowerer, n: &Node, old: &[usize]) -> Result<Vec<usize>> {
             let mut infer = None;
             for (i, &d) in spec.iter().enumerate() {
                 match d {
-                    0 => s.push(*old.get(i).ok_or_else(|| anyhow!("node '{}': bad reshape", n.name))?),
+                    0 => s.push(
+                        *old.get(i)
+                            .ok_or_else(|| anyhow!("node '{}': bad reshape", n.name))?,
+                    ),
                     -1 => {
                         infer = Some(i);
                         s.push(1);
@@ -364,7 +432,11 @@ fn new_shape(l: &Lowerer, n: &Node, old: &[usize]) -> Result<Vec<usize>> {
             }
             if let Some(i) = infer {
                 let known: usize = s.iter().product();
-                ensure!(known > 0 && total % known == 0, "node '{}': reshape does not divide", n.name);
+                ensure!(
+                    known > 0 && total.is_multiple_of(known),
+                    "node '{}': reshape does not divide",
+                    n.name
+                );
                 s[i] = total / known;
             }
             s
@@ -375,20 +447,40 @@ fn new_shape(l: &Lowerer, n: &Node, old: &[usize]) -> Result<Vec<usize>> {
         }
         "Squeeze" => match axes_of(l, n, 1)? {
             Some(axes) => {
-                let axes: Vec<usize> = axes.iter().map(|&a| norm(a, old.len())).collect::<Result<_>>()?;
-                old.iter().enumerate().filter(|(i, _)| !axes.contains(i)).map(|(_, &d)| d).collect()
+                let axes: Vec<usize> = axes
+                    .iter()
+                    .map(|&a| norm(a, old.len()))
+                    .collect::<Result<_>>()?;
+                old.iter()
+                    .enumerate()
+                    .filter(|(i, _)| !axes.contains(i))
+                    .map(|(_, &d)| d)
+                    .collect()
             }
             None => old.iter().copied().filter(|&d| d != 1).collect(),
         },
         _ => {
-            let axes = axes_of(l, n, 1)?.ok_or_else(|| anyhow!("node '{}': Unsqueeze without axes", n.name))?;
+            let axes = axes_of(l, n, 1)?
+                .ok_or_else(|| anyhow!("node '{}': Unsqueeze without axes", n.name))?;
             let r = old.len() + axes.len();
             let axes: Vec<usize> = axes.iter().map(|&a| norm(a, r)).collect::<Result<_>>()?;
             let mut it = old.iter();
-            (0..r).map(|i| if axes.contains(&i) { 1 } else { *it.next().unwrap_or(&1) }).collect()
+            (0..r)
+                .map(|i| {
+                    if axes.contains(&i) {
+                        1
+                    } else {
+                        *it.next().unwrap_or(&1)
+                    }
+                })
+                .collect()
         }
     };
-    ensure!(shape.iter().product::<usize>() == total, "node '{}': reshape changes the element count", n.name);
+    ensure!(
+        shape.iter().product::<usize>() == total,
+        "node '{}': reshape changes the element count",
+        n.name
+    );
     Ok(shape)
 }
 
@@ -402,17 +494,30 @@ fn reshape_val(l: &mut Lowerer, n: &Node, x: Val) -> Result<Val> {
         p.post.push(n.clone());
         return Ok(Val::Pending(p));
     }
-    let old = logical_shape(l, &x)
-        .ok_or_else(|| anyhow!("node '{}': reshape of a float intermediate result is not supported", n.name))?;
+    let old = logical_shape(l, &x).ok_or_else(|| {
+        anyhow!(
+            "node '{}': reshape of a float intermediate result is not supported",
+            n.name
+        )
+    })?;
     let shape = new_shape(l, n, &old)?;
     Ok(match x {
         Val::Act { t, ref perm } | Val::FAct { t, ref perm } => {
-            ensure!((1..=4).contains(&shape.len()), "node '{}': rank {} is not supported", n.name, shape.len());
+            ensure!(
+                (1..=4).contains(&shape.len()),
+                "node '{}': rank {} is not supported",
+                n.name,
+                shape.len()
+            );
             let id = identity(perm.len());
             let base = l.arrange(&n.name, t, perm, &id)?;
             let v = l.view(&n.name, base, shape.clone());
             let perm = identity(shape.len());
-            if matches!(x, Val::Act { .. }) { Val::Act { t: v, perm } } else { Val::FAct { t: v, perm } }
+            if matches!(x, Val::Act { .. }) {
+                Val::Act { t: v, perm }
+            } else {
+                Val::FAct { t: v, perm }
+            }
         }
         Val::Const(c) => Val::Const(Const { shape, ..c }),
         Val::QConst(c, q) | Val::FQConst(c, q) if q.scale.len() == 1 => {
@@ -421,7 +526,8 @@ fn reshape_val(l: &mut Lowerer, n: &Node, x: Val) -> Result<Val> {
         }
         Val::QConst(c, q) | Val::FQConst(c, q) => {
             // A per-channel vector keeps its axis where its one long dim goes.
-            let long = |s: &[usize]| -> Vec<usize> { (0..s.len()).filter(|&i| s[i] != 1).collect() };
+            let long =
+                |s: &[usize]| -> Vec<usize> { (0..s.len()).filter(|&i| s[i] != 1).collect() };
             let (lo, ln) = (long(&c.shape), long(&shape));
             ensure!(
                 lo.len() == 1 && ln.len() == 1 && lo[0] == q.axis,
@@ -442,11 +548,15 @@ fn activation_node(l: &mut Lowerer, n: &Node) -> Result<Val> {
     } else {
         let get = |i: usize, attr: &str, d: f32| -> Result<f32> {
             match l.opt_input(n, i)? {
-                Some(v) => super::lower::const_scalar(&v).ok_or_else(|| anyhow!("node '{}': Clip bound must be constant", n.name)),
+                Some(v) => super::lower::const_scalar(&v)
+                    .ok_or_else(|| anyhow!("node '{}': Clip bound must be constant", n.name)),
                 None => Ok(n.float(attr, d)),
             }
         };
-        (get(1, "min", f32::NEG_INFINITY)?, get(2, "max", f32::INFINITY)?)
+        (
+            get(1, "min", f32::NEG_INFINITY)?,
+            get(2, "max", f32::INFINITY)?,
+        )
     };
     match x {
         Val::Pending(mut p) => {
@@ -468,7 +578,9 @@ fn add_folds(l: &Lowerer, n: &Node) -> Result<bool> {
     let is_const = |v: &Val| matches!(v, Val::Const(_) | Val::FQConst(..));
     let foldable = |v: &Val| match v {
         Val::Pending(p) => {
-            matches!(p.node.op_type.as_str(), "Conv" | "MatMul" | "Gemm") && p.bias.is_none() && p.post.is_empty()
+            matches!(p.node.op_type.as_str(), "Conv" | "MatMul" | "Gemm")
+                && p.bias.is_none()
+                && p.post.is_empty()
         }
         _ => false,
     };
@@ -480,11 +592,15 @@ fn add_node(l: &mut Lowerer, n: &Node) -> Result<Val> {
     let b = l.input(n, 1)?;
     let is_const = |v: &Val| matches!(v, Val::Const(_) | Val::FQConst(..));
     let foldable = |v: &Val| match v {
-        Val::Pending(p) => matches!(p.node.op_type.as_str(), "Conv" | "MatMul" | "Gemm") && p.bias.is_none(),
+        Val::Pending(p) => {
+            matches!(p.node.op_type.as_str(), "Conv" | "MatMul" | "Gemm") && p.bias.is_none()
+        }
         _ => false,
     };
     match (a, b) {
-        (Val::Pending(mut p), c) | (c, Val::Pending(mut p)) if foldable(&Val::Pending(p.clone())) && is_const(&c) => {
+        (Val::Pending(mut p), c) | (c, Val::Pending(mut p))
+            if foldable(&Val::Pending(p.clone())) && is_const(&c) =>
+        {
             p.bias = Some(c);
             Ok(Val::Pending(p))
         }
@@ -523,28 +639,54 @@ fn int8_concat(l: &mut Lowerer, n: &Node) -> Result<Val> {
 /// An arena tensor loaded from a quantized constant, laid out like an
 /// activation of rank `rank` seen through `perm` (numpy broadcasting pads
 /// the constant's shape on the left).
-fn const_tensor(l: &mut Lowerer, name: &str, c: &Const, q: &QParams, perm: &[usize]) -> Result<usize> {
-    ensure!(q.scale.len() == 1, "node '{name}': a constant operand needs per-tensor quantization");
+fn const_tensor(
+    l: &mut Lowerer,
+    name: &str,
+    c: &Const,
+    q: &QParams,
+    perm: &[usize],
+) -> Result<usize> {
+    ensure!(
+        q.scale.len() == 1,
+        "node '{name}': a constant operand needs per-tensor quantization"
+    );
     let rank = perm.len();
-    ensure!(c.shape.len() <= rank, "node '{name}': constant operand has a higher rank than the activation");
+    ensure!(
+        c.shape.len() <= rank,
+        "node '{name}': constant operand has a higher rank than the activation"
+    );
     let mut shape = vec![1; rank - c.shape.len()];
     shape.extend_from_slice(&c.shape);
     let (data, zp) = match &c.data {
         Data::I8(v) => (v.clone(), q.zero_point[0]),
-        Data::U8(v) => (v.iter().map(|&x| (i32::from(x) - 128) as i8).collect(), q.zero_point[0] - 128),
+        Data::U8(v) => (
+            v.iter().map(|&x| (i32::from(x) - 128) as i8).collect(),
+            q.zero_point[0] - 128,
+        ),
         _ => bail!("node '{name}': constant operand must be int8"),
     };
-    let logical = Const { shape, data: Data::I8(data) };
+    let logical = Const {
+        shape,
+        data: Data::I8(data),
+    };
     // Physical dim perm[i] holds logical dim i.
     let mut inv = vec![0; rank];
     for (i, &p) in perm.iter().enumerate() {
         inv[p] = i;
     }
     let phys = transpose(&logical, &inv);
-    let Data::I8(bytes) = &phys.data else { bail!("node '{name}': constant conversion failed") };
+    let Data::I8(bytes) = &phys.data else {
+        bail!("node '{name}': constant conversion failed")
+    };
     let blob = l.g.blob.push_i8(bytes);
     let t = l.new_tensor(&format!("{name}/const"), phys.shape.clone(), q.scale[0], zp);
-    l.push(&format!("{name}/const"), mote_format::OpKind::Constant { data: blob }, vec![], t, 0);
+    l.push(
+        &format!("{name}/const"),
+        mote_format::OpKind::Constant { data: blob },
+        vec![],
+        t,
+        0,
+    );
     Ok(t)
 }
 
@@ -571,18 +713,31 @@ fn fq(n: &Node, v: &Option<Val>) -> Result<(Const, QParams)> {
 }
 
 fn ints(n: &Node, name: &str, default: Vec<usize>) -> Vec<usize> {
-    n.ints(name).map(|v| v.iter().map(|&x| x.max(0) as usize).collect()).unwrap_or(default)
+    n.ints(name)
+        .map(|v| v.iter().map(|&x| x.max(0) as usize).collect())
+        .unwrap_or(default)
 }
 
 /// Spatial padding (top, left) and output size for one window op.
-fn window(n: &Node, h: usize, w: usize, k: [usize; 2], s: [usize; 2], d: [usize; 2]) -> Result<([usize; 2], [usize; 2])> {
+fn window(
+    n: &Node,
+    h: usize,
+    w: usize,
+    k: [usize; 2],
+    s: [usize; 2],
+    d: [usize; 2],
+) -> Result<([usize; 2], [usize; 2])> {
     let pads = ints(n, "pads", vec![0, 0, 0, 0]);
     ensure!(pads.len() == 4, "node '{}': expected 4 pads", n.name);
     let input = [h, w];
     let mut before = [pads[0], pads[1]];
     let mut after = [pads[2], pads[3]];
     let auto = n.string("auto_pad").unwrap_or("NOTSET");
-    ensure!(n.int("ceil_mode", 0) == 0, "node '{}': ceil_mode is not supported", n.name);
+    ensure!(
+        n.int("ceil_mode", 0) == 0,
+        "node '{}': ceil_mode is not supported",
+        n.name
+    );
     for i in 0..2 {
         let eff = d[i] * (k[i] - 1) + 1;
         match auto {
@@ -590,7 +745,11 @@ fn window(n: &Node, h: usize, w: usize, k: [usize; 2], s: [usize; 2], d: [usize;
                 let out = input[i].div_ceil(s[i]);
                 let total = ((out - 1) * s[i] + eff).saturating_sub(input[i]);
                 let small = total / 2;
-                (before[i], after[i]) = if auto == "SAME_UPPER" { (small, total - small) } else { (total - small, small) };
+                (before[i], after[i]) = if auto == "SAME_UPPER" {
+                    (small, total - small)
+                } else {
+                    (total - small, small)
+                };
             }
             "VALID" => (before[i], after[i]) = (0, 0),
             _ => {}
@@ -600,7 +759,11 @@ fn window(n: &Node, h: usize, w: usize, k: [usize; 2], s: [usize; 2], d: [usize;
     for i in 0..2 {
         let eff = d[i] * (k[i] - 1) + 1;
         let span = input[i] + before[i] + after[i];
-        ensure!(span >= eff && s[i] > 0, "node '{}': window larger than its padded input", n.name);
+        ensure!(
+            span >= eff && s[i] > 0,
+            "node '{}': window larger than its padded input",
+            n.name
+        );
         out[i] = (span - eff) / s[i] + 1;
     }
     Ok((before, out))
@@ -611,11 +774,18 @@ fn u16s(x: [usize; 2]) -> Result<[u16; 2]> {
 }
 
 fn per_channel(n: &Node, q: &QParams, channels: usize) -> Result<Vec<f32>> {
-    ensure!(q.zero_point.iter().all(|&z| z == 0), "node '{}': weights must be symmetric (zero point 0)", n.name);
+    ensure!(
+        q.zero_point.iter().all(|&z| z == 0),
+        "node '{}': weights must be symmetric (zero point 0)",
+        n.name
+    );
     match q.scale.len() {
         1 => Ok(vec![q.scale[0]; channels]),
         c if c == channels => Ok(q.scale.clone()),
-        c => bail!("node '{}': {c} weight scales for {channels} output channels", n.name),
+        c => bail!(
+            "node '{}': {c} weight scales for {channels} output channels",
+            n.name
+        ),
     }
 }
 
@@ -646,7 +816,12 @@ fn bias_data(n: &Node, v: &Option<Val>, in_scale: f32, w_scales: &[f32]) -> Resu
             .collect(),
         _ => bail!("node '{}': bias must be constant", n.name),
     };
-    ensure!(out.len() == oc, "node '{}': bias has {} values for {oc} channels", n.name, out.len());
+    ensure!(
+        out.len() == oc,
+        "node '{}': bias has {} values for {oc} channels",
+        n.name,
+        out.len()
+    );
     Ok(out)
 }
 
@@ -655,7 +830,11 @@ fn bias_data(n: &Node, v: &Option<Val>, in_scale: f32, w_scales: &[f32]) -> Resu
 pub fn lower_pending(l: &mut Lowerer, p: &Pending, scale: f32, zp: i32, name: &str) -> Result<Val> {
     let mut v = lower_op(l, p, scale, zp, name)?;
     for node in &p.post {
-        v = if node.op_type == "Transpose" { transpose_val(l, node, v)? } else { reshape_val(l, node, v)? };
+        v = if node.op_type == "Transpose" {
+            transpose_val(l, node, v)?
+        } else {
+            reshape_val(l, node, v)?
+        };
     }
     Ok(v)
 }
@@ -686,10 +865,15 @@ fn lower_op(l: &mut Lowerer, p: &Pending, scale: f32, zp: i32, name: &str) -> Re
         "Conv" => conv(l, p, scale, zp, act),
         "MatMul" | "Gemm" => fc(l, p, scale, zp, act),
         "Add" | "Mul" => {
-            let mut ins = [p.ins.first().cloned().flatten(), p.ins.get(1).cloned().flatten()];
+            let mut ins = [
+                p.ins.first().cloned().flatten(),
+                p.ins.get(1).cloned().flatten(),
+            ];
             // A constant operand becomes an arena tensor laid out like the other.
             for i in 0..2 {
-                if let (Some(Val::FQConst(c, q)), Some(Val::FAct { perm, .. })) = (&ins[i], &ins[1 - i]) {
+                if let (Some(Val::FQConst(c, q)), Some(Val::FAct { perm, .. })) =
+                    (&ins[i], &ins[1 - i])
+                {
                     let perm = perm.clone();
                     let t = const_tensor(l, nm, c, q, &perm)?;
                     ins[i] = Some(Val::FAct { t, perm });
@@ -697,7 +881,10 @@ fn lower_op(l: &mut Lowerer, p: &Pending, scale: f32, zp: i32, name: &str) -> Re
             }
             let (ta, pa) = fact(n, &ins[0])?;
             let (tb, pb) = fact(n, &ins[1])?;
-            ensure!(pa.len() == pb.len(), "node '{nm}': inputs of different rank are not supported");
+            ensure!(
+                pa.len() == pb.len(),
+                "node '{nm}': inputs of different rank are not supported"
+            );
             let tb = l.arrange(nm, tb, &pb, &pa)?;
             let (da, db) = (l.g.tensors[ta].dims4(), l.g.tensors[tb].dims4());
             let rank = pa.len();
@@ -739,18 +926,25 @@ fn lower_op(l: &mut Lowerer, p: &Pending, scale: f32, zp: i32, name: &str) -> Re
         }
         "AveragePool" | "MaxPool" | "GlobalAveragePool" => {
             let (t, perm) = fact(n, &p.ins[0])?;
-            ensure!(perm.len() == 4, "node '{nm}': only 2-D pooling (4-D tensors) is supported");
+            ensure!(
+                perm.len() == 4,
+                "node '{nm}': only 2-D pooling (4-D tensors) is supported"
+            );
             let x = l.arrange(nm, t, &perm, &NCHW_IN_NHWC)?;
             let [bn, h, w, c] = l.g.tensors[x].dims4().map(|d| d as usize);
             let (k, s, pad, out_hw) = if n.op_type == "GlobalAveragePool" {
                 ([h, w], [1, 1], [0, 0], [1, 1])
             } else {
                 let k = ints(n, "kernel_shape", vec![]);
-                ensure!(k.len() == 2, "node '{nm}': kernel_shape must have 2 entries");
+                ensure!(
+                    k.len() == 2,
+                    "node '{nm}': kernel_shape must have 2 entries"
+                );
                 let s = ints(n, "strides", vec![1, 1]);
                 ensure!(s.len() == 2, "node '{nm}': strides must have 2 entries");
                 let (pad, out_hw) = window(n, h, w, [k[0], k[1]], [s[0], s[1]], [1, 1])?;
-                if n.op_type == "AveragePool" && n.int("count_include_pad", 0) != 0 && pad != [0, 0] {
+                if n.op_type == "AveragePool" && n.int("count_include_pad", 0) != 0 && pad != [0, 0]
+                {
                     bail!("node '{nm}': count_include_pad=1 with padding is not supported");
                 }
                 ([k[0], k[1]], [s[0], s[1]], pad, out_hw)
@@ -765,10 +959,17 @@ fn lower_op(l: &mut Lowerer, p: &Pending, scale: f32, zp: i32, name: &str) -> Re
                 act_min: inner_act.0,
                 act_max: inner_act.1,
             };
-            let kind = if n.op_type == "MaxPool" { OpKind::MaxPool(spec) } else { OpKind::AvgPool(spec) };
+            let kind = if n.op_type == "MaxPool" {
+                OpKind::MaxPool(spec)
+            } else {
+                OpKind::AvgPool(spec)
+            };
             l.push(nm, kind, vec![x], tmp, 0);
             let out = l.requantize_to(nm, tmp, scale, zp);
-            Ok(Val::Act { t: out, perm: NCHW_IN_NHWC.to_vec() })
+            Ok(Val::Act {
+                t: out,
+                perm: NCHW_IN_NHWC.to_vec(),
+            })
         }
         "ReduceMean" => {
             let (t, perm) = fact(n, &p.ins[0])?;
@@ -780,7 +981,10 @@ fn lower_op(l: &mut Lowerer, p: &Pending, scale: f32, zp: i32, name: &str) -> Re
                     _ => bail!("node '{nm}': ReduceMean needs constant axes"),
                 },
             };
-            let mut axes: Vec<usize> = axes.iter().map(|&a| if a < 0 { (a + 4) as usize } else { a as usize }).collect();
+            let mut axes: Vec<usize> = axes
+                .iter()
+                .map(|&a| if a < 0 { (a + 4) as usize } else { a as usize })
+                .collect();
             axes.sort();
             // Physical H and W of the arranged NHWC tensor must be the reduced dims.
             let want: Vec<usize> = if axes == [2, 3] {
@@ -806,7 +1010,10 @@ fn lower_op(l: &mut Lowerer, p: &Pending, scale: f32, zp: i32, name: &str) -> Re
             l.push(nm, OpKind::Mean(spec), vec![x], out, 0);
             if n.int("keepdims", 1) == 0 {
                 let v = l.view(name, out, vec![bn, c]);
-                Ok(Val::Act { t: v, perm: identity(2) })
+                Ok(Val::Act {
+                    t: v,
+                    perm: identity(2),
+                })
             } else {
                 Ok(Val::Act { t: out, perm: want })
             }
@@ -817,14 +1024,18 @@ fn lower_op(l: &mut Lowerer, p: &Pending, scale: f32, zp: i32, name: &str) -> Re
             if n.op_type == "Softmax" {
                 let axis = n.int("axis", -1);
                 let axis = if axis < 0 { axis + rank as i64 } else { axis };
-                ensure!(axis == rank as i64 - 1, "node '{nm}': Softmax only over the last axis is supported");
+                ensure!(
+                    axis == rank as i64 - 1,
+                    "node '{nm}': Softmax only over the last axis is supported"
+                );
             }
             let x = l.arrange(nm, t, &perm, &identity(rank))?;
             let shape = l.phys(x);
             let (in_s, in_z) = (l.g.tensors[x].scale, l.g.tensors[x].zero_point);
             let (kind, os, oz) = match n.op_type.as_str() {
                 "Softmax" => {
-                    let s = qp::softmax_params(1.0, in_s).map_err(|e| anyhow!("node '{nm}': {e}"))?;
+                    let s =
+                        qp::softmax_params(1.0, in_s).map_err(|e| anyhow!("node '{nm}': {e}"))?;
                     let spec = SoftmaxSpec {
                         input_multiplier: s.input_multiplier,
                         input_left_shift: s.input_left_shift,
@@ -833,7 +1044,11 @@ fn lower_op(l: &mut Lowerer, p: &Pending, scale: f32, zp: i32, name: &str) -> Re
                     (OpKind::Softmax(spec), 1.0 / 256.0, -128)
                 }
                 op => {
-                    let a = if op == "Sigmoid" { qp::logistic_params(in_s, in_z) } else { qp::tanh_params(in_s, in_z) };
+                    let a = if op == "Sigmoid" {
+                        qp::logistic_params(in_s, in_z)
+                    } else {
+                        qp::tanh_params(in_s, in_z)
+                    };
                     let spec = LutActSpec {
                         input_zero_point: a.input_zero_point,
                         input_range_radius: a.input_range_radius,
@@ -850,7 +1065,10 @@ fn lower_op(l: &mut Lowerer, p: &Pending, scale: f32, zp: i32, name: &str) -> Re
             let tmp = l.new_tensor(name, shape, os, oz);
             l.push(nm, kind, vec![x], tmp, 0);
             let out = l.requantize_to(nm, tmp, scale, zp);
-            Ok(Val::Act { t: out, perm: identity(rank) })
+            Ok(Val::Act {
+                t: out,
+                perm: identity(rank),
+            })
         }
         "Concat" => {
             let (t0, perm) = fact(n, &p.ins[0])?;
@@ -860,24 +1078,42 @@ fn lower_op(l: &mut Lowerer, p: &Pending, scale: f32, zp: i32, name: &str) -> Re
             ensure!(axis < rank, "node '{nm}': concat axis out of range");
             let mut ins = Vec::new();
             for (i, v) in p.ins.iter().enumerate() {
-                let (t, pi) = if i == 0 { (t0, perm.clone()) } else { fact(n, v)? };
+                let (t, pi) = if i == 0 {
+                    (t0, perm.clone())
+                } else {
+                    fact(n, v)?
+                };
                 let t = l.arrange(nm, t, &pi, &perm)?;
                 ins.push(l.requantize_to(&format!("{nm}/in{i}"), t, scale, zp));
             }
-            ensure!(ins.len() <= mote_format::MAX_OP_INPUTS, "node '{nm}': more than 8 inputs");
+            ensure!(
+                ins.len() <= mote_format::MAX_OP_INPUTS,
+                "node '{nm}': more than 8 inputs"
+            );
             let phys_axis = perm[axis] + (4 - rank);
             let dims: Vec<[u32; 4]> = ins.iter().map(|&t| l.g.tensors[t].dims4()).collect();
             let mut od = dims[0];
             od[phys_axis] = dims.iter().map(|d| d[phys_axis]).sum();
             let shape = od[4 - rank..].iter().map(|&d| d as usize).collect();
             let out = l.new_tensor(name, shape, scale, zp);
-            l.push(nm, OpKind::Concat { axis: phys_axis as u8 }, ins, out, 0);
+            l.push(
+                nm,
+                OpKind::Concat {
+                    axis: phys_axis as u8,
+                },
+                ins,
+                out,
+                0,
+            );
             Ok(Val::Act { t: out, perm })
         }
         "Pad" => {
             let (t, perm) = fact(n, &p.ins[0])?;
             let rank = perm.len();
-            ensure!(n.string("mode").unwrap_or("constant") == "constant", "node '{nm}': only constant padding is supported");
+            ensure!(
+                n.string("mode").unwrap_or("constant") == "constant",
+                "node '{nm}': only constant padding is supported"
+            );
             let pads: Vec<i64> = match n.ints("pads") {
                 Some(v) => v,
                 None => match p.ins.get(1) {
@@ -885,7 +1121,10 @@ fn lower_op(l: &mut Lowerer, p: &Pending, scale: f32, zp: i32, name: &str) -> Re
                     _ => bail!("node '{nm}': pads must be constant"),
                 },
             };
-            ensure!(pads.len() == 2 * rank && pads.iter().all(|&x| x >= 0), "node '{nm}': bad pads {pads:?}");
+            ensure!(
+                pads.len() == 2 * rank && pads.iter().all(|&x| x >= 0),
+                "node '{nm}': bad pads {pads:?}"
+            );
             let value = match p.ins.get(2) {
                 Some(Some(v)) => super::lower::const_scalar(v).unwrap_or(0.0),
                 _ => 0.0,
@@ -903,7 +1142,16 @@ fn lower_op(l: &mut Lowerer, p: &Pending, scale: f32, zp: i32, name: &str) -> Re
             }
             let shape = od[4 - rank..].iter().map(|&d| d as usize).collect();
             let tmp = l.new_tensor(name, shape, in_s, in_z);
-            l.push(nm, OpKind::Pad { pads: pads4, value: qv }, vec![t], tmp, 0);
+            l.push(
+                nm,
+                OpKind::Pad {
+                    pads: pads4,
+                    value: qv,
+                },
+                vec![t],
+                tmp,
+                0,
+            );
             let out = l.requantize_to(nm, tmp, scale, zp);
             Ok(Val::Act { t: out, perm })
         }
@@ -915,19 +1163,32 @@ fn conv(l: &mut Lowerer, p: &Pending, scale: f32, zp: i32, act: (i32, i32)) -> R
     let n = &p.node;
     let nm = n.name.as_str();
     let (t, perm) = fact(n, &p.ins[0])?;
-    ensure!(perm.len() == 4, "node '{nm}': only 2-D convolutions (4-D tensors) are supported");
+    ensure!(
+        perm.len() == 4,
+        "node '{nm}': only 2-D convolutions (4-D tensors) are supported"
+    );
     let x = l.arrange(nm, t, &perm, &NCHW_IN_NHWC)?;
     let (w, wq) = fq(n, p.ins.get(1).unwrap_or(&None))?;
     ensure!(w.shape.len() == 4, "node '{nm}': weights must be 4-D");
     let [bn, h, wd, c] = l.g.tensors[x].dims4().map(|d| d as usize);
     let (oc, icg, kh, kw) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3]);
     let group = n.int("group", 1).max(1) as usize;
-    ensure!(icg * group == c, "node '{nm}': weights expect {} input channels, input has {c}", icg * group);
+    ensure!(
+        icg * group == c,
+        "node '{nm}': weights expect {} input channels, input has {c}",
+        icg * group
+    );
     let depthwise = group > 1;
-    ensure!(!depthwise || (icg == 1 && group == c && oc % c == 0), "node '{nm}': grouped convolution other than depthwise is not supported");
+    ensure!(
+        !depthwise || (icg == 1 && group == c && oc % c == 0),
+        "node '{nm}': grouped convolution other than depthwise is not supported"
+    );
     let s = ints(n, "strides", vec![1, 1]);
     let d = ints(n, "dilations", vec![1, 1]);
-    ensure!(s.len() == 2 && d.len() == 2, "node '{nm}': strides/dilations must have 2 entries");
+    ensure!(
+        s.len() == 2 && d.len() == 2,
+        "node '{nm}': strides/dilations must have 2 entries"
+    );
     let (pad, out_hw) = window(n, h, wd, [kh, kw], [s[0], s[1]], [d[0], d[1]])?;
     let (in_s, in_z) = (l.g.tensors[x].scale, l.g.tensors[x].zero_point);
     let w_scales = per_channel(n, &wq, oc)?;
@@ -936,10 +1197,22 @@ fn conv(l: &mut Lowerer, p: &Pending, scale: f32, zp: i32, act: (i32, i32)) -> R
     let raw = i8_data(n, &w)?;
     // ONNX OIHW -> OHWI (conv) or [1, KH, KW, OC] (depthwise).
     let (filter, filter_dims) = if depthwise {
-        let c2 = transpose(&Const { shape: w.shape.clone(), data: Data::I8(raw) }, &[1, 2, 3, 0]);
+        let c2 = transpose(
+            &Const {
+                shape: w.shape.clone(),
+                data: Data::I8(raw),
+            },
+            &[1, 2, 3, 0],
+        );
         (c2, [1, kh as u32, kw as u32, oc as u32])
     } else {
-        let c2 = transpose(&Const { shape: w.shape.clone(), data: Data::I8(raw) }, &[0, 2, 3, 1]);
+        let c2 = transpose(
+            &Const {
+                shape: w.shape.clone(),
+                data: Data::I8(raw),
+            },
+            &[0, 2, 3, 1],
+        );
         (c2, [oc as u32, kh as u32, kw as u32, c as u32])
     };
     let (mults, shifts): (Vec<i32>, Vec<i32>) = w_scales
@@ -964,12 +1237,18 @@ fn conv(l: &mut Lowerer, p: &Pending, scale: f32, zp: i32, act: (i32, i32)) -> R
     let per_out = (kh * kw * if depthwise { 1 } else { c }) as u64;
     let macs = (bn * out_hw[0] * out_hw[1] * oc) as u64 * per_out;
     let kind = if depthwise {
-        OpKind::DepthwiseConv2d { conv: spec, depth_multiplier: u16::try_from(oc / c)? }
+        OpKind::DepthwiseConv2d {
+            conv: spec,
+            depth_multiplier: u16::try_from(oc / c)?,
+        }
     } else {
         OpKind::Conv2d(spec)
     };
     l.push(nm, kind, vec![x], out, macs);
-    Ok(Val::Act { t: out, perm: NCHW_IN_NHWC.to_vec() })
+    Ok(Val::Act {
+        t: out,
+        perm: NCHW_IN_NHWC.to_vec(),
+    })
 }
 
 fn fc(l: &mut Lowerer, p: &Pending, scale: f32, zp: i32, act: (i32, i32)) -> Result<Val> {
@@ -983,17 +1262,38 @@ fn fc(l: &mut Lowerer, p: &Pending, scale: f32, zp: i32, act: (i32, i32)) -> Res
     ensure!(w.shape.len() == 2, "node '{nm}': weights must be 2-D");
     let trans_b = n.op_type == "Gemm" && n.int("transB", 0) != 0;
     if n.op_type == "Gemm" {
-        ensure!(n.int("transA", 0) == 0, "node '{nm}': transA is not supported");
-        ensure!(n.float("alpha", 1.0) == 1.0 && n.float("beta", 1.0) == 1.0, "node '{nm}': alpha/beta other than 1");
+        ensure!(
+            n.int("transA", 0) == 0,
+            "node '{nm}': transA is not supported"
+        );
+        ensure!(
+            n.float("alpha", 1.0) == 1.0 && n.float("beta", 1.0) == 1.0,
+            "node '{nm}': alpha/beta other than 1"
+        );
     }
-    let raw = Const { shape: w.shape.clone(), data: Data::I8(i8_data(n, &w)?) };
+    let raw = Const {
+        shape: w.shape.clone(),
+        data: Data::I8(i8_data(n, &w)?),
+    };
     // Filter as [out, in].
-    let filter = if trans_b { raw } else { transpose(&raw, &[1, 0]) };
+    let filter = if trans_b {
+        raw
+    } else {
+        transpose(&raw, &[1, 0])
+    };
     let (oc, ic) = (filter.shape[0], filter.shape[1]);
-    ensure!(ic == k, "node '{nm}': weights take {ic} features, input has {k}");
+    ensure!(
+        ic == k,
+        "node '{nm}': weights take {ic} features, input has {k}"
+    );
     let w_scales = per_channel(n, &wq, oc)?;
     let (in_s, in_z) = (l.g.tensors[x].scale, l.g.tensors[x].zero_point);
-    let bias_val = if n.op_type == "Gemm" { p.ins.get(2).cloned().flatten() } else { None }.or_else(|| p.bias.clone());
+    let bias_val = if n.op_type == "Gemm" {
+        p.ins.get(2).cloned().flatten()
+    } else {
+        None
+    }
+    .or_else(|| p.bias.clone());
     let bias = bias_data(n, &bias_val, in_s, &w_scales)?;
     let (mults, shifts): (Vec<i32>, Vec<i32>) = if wq.scale.len() == 1 {
         // TFLite's per-tensor FC multiplies the float scales in float first.
@@ -1022,8 +1322,17 @@ fn fc(l: &mut Lowerer, p: &Pending, scale: f32, zp: i32, act: (i32, i32)) -> Res
     let mut out_shape = shape.clone();
     *out_shape.last_mut().unwrap_or(&mut 0) = oc;
     let out = l.new_tensor(&n.outputs[0], out_shape, scale, zp);
-    l.push(nm, OpKind::FullyConnected(spec), vec![x], out, (rows * ic * oc) as u64);
-    Ok(Val::Act { t: out, perm: identity(shape.len()) })
+    l.push(
+        nm,
+        OpKind::FullyConnected(spec),
+        vec![x],
+        out,
+        (rows * ic * oc) as u64,
+    );
+    Ok(Val::Act {
+        t: out,
+        perm: identity(shape.len()),
+    })
 }
 
 /// QLinearConv / QLinearMatMul: already-quantized ops with explicit scales.
@@ -1031,11 +1340,23 @@ fn qlinear(l: &mut Lowerer, n: &Node, is_conv: bool) -> Result<Val> {
     let ins: Vec<Val> = (0..8).map(|i| l.input(n, i)).collect::<Result<_>>()?;
     let c = |i: usize| -> Result<Val> { Ok(ins[i].clone()) };
     let scalar = |v: Val, what: &str| -> Result<f32> {
-        super::lower::const_scalar(&v).ok_or_else(|| anyhow!("node '{}': {what} must be constant", n.name))
+        super::lower::const_scalar(&v)
+            .ok_or_else(|| anyhow!("node '{}': {what} must be constant", n.name))
     };
     let x = c(0)?;
-    let (x_s, x_z) = (scalar(c(1)?, "x_scale")?, scalar(c(2)?, "x_zero_point")? as i32);
-    let x_z = if let Val::Const(z) = c(2)? { if matches!(z.data, Data::U8(_)) { x_z - 128 } else { x_z } } else { x_z };
+    let (x_s, x_z) = (
+        scalar(c(1)?, "x_scale")?,
+        scalar(c(2)?, "x_zero_point")? as i32,
+    );
+    let x_z = if let Val::Const(z) = c(2)? {
+        if matches!(z.data, Data::U8(_)) {
+            x_z - 128
+        } else {
+            x_z
+        }
+    } else {
+        x_z
+    };
     let fx = match x {
         Val::Act { t, perm } => {
             if l.g.tensors[t].scale == 0.0 {
@@ -1057,14 +1378,40 @@ fn qlinear(l: &mut Lowerer, n: &Node, is_conv: bool) -> Result<Val> {
         Val::Const(z) => z.to_i64().iter().map(|&v| v as i32).collect(),
         _ => bail!("node '{}': weight zero point must be constant", n.name),
     };
-    let (y_s, y_z) = (scalar(c(6)?, "y_scale")?, scalar(c(7)?, "y_zero_point")? as i32);
-    let y_z = if let Val::Const(z) = c(7)? { if matches!(z.data, Data::U8(_)) { y_z - 128 } else { y_z } } else { y_z };
-    let q = QParams { scale: w_scale, zero_point: w_zp, axis: if is_conv { 0 } else { 1 } };
+    let (y_s, y_z) = (
+        scalar(c(6)?, "y_scale")?,
+        scalar(c(7)?, "y_zero_point")? as i32,
+    );
+    let y_z = if let Val::Const(z) = c(7)? {
+        if matches!(z.data, Data::U8(_)) {
+            y_z - 128
+        } else {
+            y_z
+        }
+    } else {
+        y_z
+    };
+    let q = QParams {
+        scale: w_scale,
+        zero_point: w_zp,
+        axis: if is_conv { 0 } else { 1 },
+    };
     let mut node = n.clone();
-    node.op_type = if is_conv { "Conv".into() } else { "MatMul".into() };
+    node.op_type = if is_conv {
+        "Conv".into()
+    } else {
+        "MatMul".into()
+    };
     let bias = if is_conv { l.opt_input(n, 8)? } else { None };
     let bias = bias.map(|b| match b {
-        Val::Const(b) => Val::FQConst(b, QParams { scale: vec![1.0], zero_point: vec![0], axis: 0 }),
+        Val::Const(b) => Val::FQConst(
+            b,
+            QParams {
+                scale: vec![1.0],
+                zero_point: vec![0],
+                axis: 0,
+            },
+        ),
         other => other,
     });
     let mut p = Pending::new(&node, vec![Some(fx), Some(Val::FQConst(w, q)), bias]);

@@ -114,5 +114,8 @@ pub fn transpose_const(c: &Const, perm: &[usize]) -> Const {
         Data::I32(v) => Data::I32(pick(v, &index)),
         Data::I64(v) => Data::I64(pick(v, &index)),
     };
-    Const { shape: out_shape, data }
+    Const {
+        shape: out_shape,
+        data,
+    }
 }
