@@ -23,9 +23,29 @@ pub struct Summary {
     pub macs: u64,
 }
 
-/// Compresses ONNX `input` into `.mote` bytes.
+/// Compresses an already-quantized ONNX `input` into `.mote` bytes.
 pub fn compress_bytes(input: &Path) -> Result<(Vec<u8>, Summary)> {
-    let g = import::import(input)?;
+    let model = import::onnx::load(input)?;
+    if crate::quantize::is_float_model(&model) {
+        anyhow::bail!(
+            "{} is a float model: give calibration data with --calibration <samples.npy> to quantize it",
+            input.display()
+        );
+    }
+    finish(import::lower::lower(&model)?)
+}
+
+/// Quantizes float ONNX `input` with calibration data into `.mote` bytes.
+pub fn quantize_bytes(
+    input: &Path,
+    calibration: &Path,
+    opts: &crate::quantize::Options,
+) -> Result<(Vec<u8>, Summary)> {
+    finish(crate::quantize::quantize(input, calibration, opts)?)
+}
+
+/// Plans, writes and validates a lowered graph.
+pub fn finish(g: crate::lir::Graph) -> Result<(Vec<u8>, Summary)> {
     let p = plan::plan(&g);
     let bytes = write::to_bytes(&g, &p)?;
     // Check the result with the runtime itself before anyone flashes it.
@@ -43,10 +63,29 @@ pub fn compress_bytes(input: &Path) -> Result<(Vec<u8>, Summary)> {
     Ok((bytes, summary))
 }
 
-/// Compresses `input` and writes `output` atomically.
-pub fn compress(input: &Path, output: &Path) -> Result<Summary> {
+/// Compresses `input` (quantizing it first when `calibration` is given) and
+/// writes `output` atomically.
+pub fn compress(
+    input: &Path,
+    output: &Path,
+    calibration: Option<&Path>,
+    opts: &crate::quantize::Options,
+) -> Result<Summary> {
+    // Say plainly when the file is missing or empty; the ONNX reader's own
+    // messages for these are obscure.
+    let meta =
+        std::fs::metadata(input).with_context(|| format!("cannot read {}", input.display()))?;
+    anyhow::ensure!(
+        meta.len() > 0,
+        "{} is empty, not an ONNX model",
+        input.display()
+    );
+    let result = match calibration {
+        Some(c) => quantize_bytes(input, c, opts),
+        None => compress_bytes(input),
+    };
     let (bytes, summary) =
-        compress_bytes(input).with_context(|| format!("cannot compress {}", input.display()))?;
+        result.with_context(|| format!("cannot compress {}", input.display()))?;
     write::atomic_write(output, &bytes)?;
     Ok(summary)
 }

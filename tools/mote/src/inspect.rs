@@ -85,17 +85,21 @@ pub fn kind_name(k: &OpKind) -> &'static str {
     }
 }
 
-/// MACs of one op, from its kind and shapes.
+fn product(dims: &[u32]) -> u64 {
+    dims.iter()
+        .fold(1u64, |a, &d| a.saturating_mul(u64::from(d)))
+}
+
+/// MACs of one op, from its kind and shapes (saturating: the shapes come
+/// from the file).
 pub fn op_macs(op: &mote_format::Op<'_>) -> u64 {
-    let out: u64 = op.output.dims.iter().map(|&d| u64::from(d)).product();
+    let out = product(&op.output.dims);
     match &op.kind {
-        OpKind::Conv2d(c) => {
-            out * u64::from(c.filter_dims[1] * c.filter_dims[2] * c.filter_dims[3])
-        }
+        OpKind::Conv2d(c) => out.saturating_mul(product(&c.filter_dims[1..])),
         OpKind::DepthwiseConv2d { conv, .. } => {
-            out * u64::from(conv.filter_dims[1] * conv.filter_dims[2])
+            out.saturating_mul(product(&conv.filter_dims[1..3]))
         }
-        OpKind::FullyConnected(f) => out * u64::from(f.in_features),
+        OpKind::FullyConnected(f) => out.saturating_mul(u64::from(f.in_features)),
         _ => 0,
     }
 }
@@ -143,7 +147,7 @@ pub fn report(bytes: &[u8]) -> Result<Report> {
         file_bytes: m.file_len(),
         weights_bytes: m.weights().len(),
         arena_bytes: m.arena_len(),
-        macs: ops.iter().map(|o| o.macs).sum(),
+        macs: ops.iter().fold(0u64, |a, o| a.saturating_add(o.macs)),
         inputs,
         outputs,
         ops,

@@ -4,12 +4,15 @@
 #![deny(missing_docs)]
 
 pub mod compress;
+pub mod eval;
+pub mod float_ref;
 pub mod import;
 pub mod inspect;
 pub mod lir;
 pub mod npy;
 pub mod plan;
 pub mod qparams;
+pub mod quantize;
 pub mod run;
 pub mod write;
 

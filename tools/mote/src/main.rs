@@ -30,11 +30,38 @@ enum Command {
         /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
+        /// Calibration samples (float32 .npy with a leading sample axis, or a
+        /// directory of .npy files): quantizes a float model to int8.
+        #[arg(long)]
+        calibration: Option<PathBuf>,
+        /// Activation range method: minmax, percentile:<p> (e.g. percentile:99.99) or mse.
+        #[arg(long, default_value = "minmax")]
+        calibrate: String,
+        /// Input shape for a model with dynamic dimensions, e.g. 1,3,32,32.
+        #[arg(long, value_delimiter = ',')]
+        input_shape: Option<Vec<usize>>,
     },
     /// Show a .mote file's ops, tensors, sizes and MACs.
     Inspect {
         /// The .mote file.
         model: PathBuf,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compare a .mote model with its float ONNX model on the same inputs.
+    Eval {
+        /// The .mote file.
+        model: PathBuf,
+        /// The float ONNX model it came from.
+        #[arg(long)]
+        reference: PathBuf,
+        /// Float32 inputs (.npy with a leading sample axis, or a directory of .npy).
+        #[arg(long)]
+        data: PathBuf,
+        /// Integer class labels (.npy), for accuracy.
+        #[arg(long)]
+        labels: Option<PathBuf>,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
@@ -76,12 +103,13 @@ fn main() -> ExitCode {
 
 fn execute(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Compress {
-            model,
-            output,
-            json,
-        } => {
-            let s = compress::compress(&model, &output)?;
+        Command::Compress { model, output, json, calibration, calibrate, input_shape } => {
+            let opts = mote_cli::quantize::Options {
+                method: calibrate.parse()?,
+                input_shape,
+                progress: !json,
+            };
+            let s = compress::compress(&model, &output, calibration.as_deref(), &opts)?;
             if json {
                 println!(
                     "{}",
@@ -106,6 +134,20 @@ fn execute(cli: Cli) -> Result<()> {
                     s.ideal_peak_bytes,
                     s.macs
                 );
+            }
+        }
+        Command::Eval { model, reference, data, labels, json } => {
+            let bytes = read_model(&model)?;
+            let m = mote_runtime::Model::parse(bytes.as_slice()).map_err(|e| anyhow::anyhow!("invalid model: {e}"))?;
+            let shape: Vec<usize> =
+                m.input(0).map_err(|e| anyhow::anyhow!("{e}"))?.shape().iter().map(|&d| d as usize).collect();
+            let inputs = mote_cli::quantize::data::load_samples(&data, &shape)?;
+            let labels = labels.map(|l| npy::read_labels(&l)).transpose()?;
+            let r = mote_cli::eval::evaluate(bytes.as_slice(), &reference, &inputs, labels.as_deref())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                print!("{}", mote_cli::eval::render(&r));
             }
         }
         Command::Inspect { model, json } => {

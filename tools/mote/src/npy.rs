@@ -25,9 +25,15 @@ pub fn read(path: &Path) -> Result<(Vec<usize>, Array)> {
         .descr()
         .trim_matches(|c| c == '\'' || c == '"')
         .to_string();
+    let short = || {
+        format!(
+            "{}: the array data is shorter than its header says",
+            path.display()
+        )
+    };
     let data = match descr.as_str() {
-        "|i1" | "<i1" | "i1" => Array::I8(npy.into_vec::<i8>()?),
-        "<f4" => Array::F32(npy.into_vec::<f32>()?),
+        "|i1" | "<i1" | "i1" => Array::I8(npy.into_vec::<i8>().with_context(short)?),
+        "<f4" => Array::F32(npy.into_vec::<f32>().with_context(short)?),
         other => bail!(
             "{}: element type {other} is not supported (use int8 or float32)",
             path.display()

@@ -109,8 +109,23 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot write to directory {}", dir.display()))?;
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "cannot write {}: directory {} does not exist",
+            path.display(),
+            dir.display()
+        );
+    }
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| {
+        // tempfile's message names its random file name; report the OS error only.
+        let msg = e.to_string();
+        let cause = msg.split(" at path ").next().unwrap_or(&msg);
+        anyhow::anyhow!(
+            "cannot write {}: cannot create a file in {}: {cause}",
+            path.display(),
+            dir.display()
+        )
+    })?;
     tmp.write_all(bytes)
         .and_then(|_| tmp.flush())
         .with_context(|| format!("cannot write {}", path.display()))?;

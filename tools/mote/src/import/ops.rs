@@ -862,8 +862,8 @@ fn lower_op(l: &mut Lowerer, p: &Pending, scale: f32, zp: i32, name: &str) -> Re
     let nm = n.name.as_str();
     let act = qp::act_range(p.clamp, scale, zp);
     match n.op_type.as_str() {
-        "Conv" => conv(l, p, scale, zp, act),
-        "MatMul" | "Gemm" => fc(l, p, scale, zp, act),
+        "Conv" => conv(l, p, scale, zp, act, name),
+        "MatMul" | "Gemm" => fc(l, p, scale, zp, act, name),
         "Add" | "Mul" => {
             let mut ins = [
                 p.ins.first().cloned().flatten(),
@@ -1159,7 +1159,7 @@ fn lower_op(l: &mut Lowerer, p: &Pending, scale: f32, zp: i32, name: &str) -> Re
     }
 }
 
-fn conv(l: &mut Lowerer, p: &Pending, scale: f32, zp: i32, act: (i32, i32)) -> Result<Val> {
+fn conv(l: &mut Lowerer, p: &Pending, scale: f32, zp: i32, act: (i32, i32), name: &str) -> Result<Val> {
     let n = &p.node;
     let nm = n.name.as_str();
     let (t, perm) = fact(n, &p.ins[0])?;
@@ -1233,7 +1233,7 @@ fn conv(l: &mut Lowerer, p: &Pending, scale: f32, zp: i32, act: (i32, i32)) -> R
         multiplier: l.g.blob.push_i32(&mults),
         shift: l.g.blob.push_i32(&shifts),
     };
-    let out = l.new_tensor(&n.outputs[0], vec![bn, out_hw[0], out_hw[1], oc], scale, zp);
+    let out = l.new_tensor(name, vec![bn, out_hw[0], out_hw[1], oc], scale, zp);
     let per_out = (kh * kw * if depthwise { 1 } else { c }) as u64;
     let macs = (bn * out_hw[0] * out_hw[1] * oc) as u64 * per_out;
     let kind = if depthwise {
@@ -1251,7 +1251,7 @@ fn conv(l: &mut Lowerer, p: &Pending, scale: f32, zp: i32, act: (i32, i32)) -> R
     })
 }
 
-fn fc(l: &mut Lowerer, p: &Pending, scale: f32, zp: i32, act: (i32, i32)) -> Result<Val> {
+fn fc(l: &mut Lowerer, p: &Pending, scale: f32, zp: i32, act: (i32, i32), name: &str) -> Result<Val> {
     let n = &p.node;
     let nm = n.name.as_str();
     let (t, perm) = fact(n, &p.ins[0])?;
@@ -1321,7 +1321,7 @@ fn fc(l: &mut Lowerer, p: &Pending, scale: f32, zp: i32, act: (i32, i32)) -> Res
     };
     let mut out_shape = shape.clone();
     *out_shape.last_mut().unwrap_or(&mut 0) = oc;
-    let out = l.new_tensor(&n.outputs[0], out_shape, scale, zp);
+    let out = l.new_tensor(name, out_shape, scale, zp);
     l.push(
         nm,
         OpKind::FullyConnected(spec),

@@ -1,0 +1,144 @@
+//! Post-training static quantization of float ONNX models: graph
+//! preparation, calibration on the user's data with tract's float model,
+//! int8 per-channel weights and per-tensor activations, then the QDQ
+//! importer's lowering.
+
+pub mod data;
+pub mod prepare;
+pub mod qdq;
+pub mod ranges;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Result};
+
+use crate::float_ref::FloatModel;
+use crate::import::onnx::{self, elem, OnnxModel};
+use crate::lir::Graph;
+use qdq::Role;
+pub use ranges::Method;
+
+/// Quantization options.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// How activation ranges are chosen.
+    pub method: Method,
+    /// The input shape when the model's is dynamic.
+    pub input_shape: Option<Vec<usize>>,
+    /// Show a progress bar while calibrating.
+    pub progress: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { method: Method::MinMax, input_shape: None, progress: false }
+    }
+}
+
+/// True when the model has no quantization nodes (a float model).
+pub fn is_float_model(m: &OnnxModel) -> bool {
+    !m.nodes.iter().any(|n| {
+        matches!(n.op_type.as_str(), "QuantizeLinear" | "DequantizeLinear" | "QLinearConv" | "QLinearMatMul")
+    })
+}
+
+/// The model's single float input shape, with a dynamic batch taken as 1
+/// and `given` overriding it.
+pub fn input_shape(m: &OnnxModel, given: Option<&[usize]>) -> Result<Vec<usize>> {
+    let [input] = m.inputs.as_slice() else {
+        bail!("Mote quantizes single-input models; this one has {} inputs", m.inputs.len());
+    };
+    if input.elem_type != elem::FLOAT {
+        bail!("input '{}' is not float32", input.name);
+    }
+    if let Some(s) = given {
+        if s.len() != input.dims.len() {
+            bail!("--input-shape has rank {}, input '{}' has rank {}", s.len(), input.name, input.dims.len());
+        }
+        return Ok(s.to_vec());
+    }
+    input
+        .dims
+        .iter()
+        .enumerate()
+        .map(|(i, d)| match d {
+            Some(x) => Ok(*x),
+            None if i == 0 => Ok(1),
+            None => Err(anyhow!(
+                "input '{}' has a dynamic dimension {i}; give its shape with --input-shape (e.g. 1,3,32,32)",
+                input.name
+            )),
+        })
+        .collect()
+}
+
+/// Quantizes float ONNX `path` with the calibration data at `calibration`.
+pub fn quantize(path: &Path, calibration: &Path, opts: &Options) -> Result<Graph> {
+    let mut m = onnx::load(path)?;
+    if !is_float_model(&m) {
+        bail!("{} is already quantized; --calibration is for float models", path.display());
+    }
+    let shape = input_shape(&m, opts.input_shape.as_deref())?;
+    for (name, c) in &m.consts {
+        if c.to_f32().iter().any(|v| !v.is_finite()) {
+            bail!("constant '{name}' contains NaN or infinite values");
+        }
+    }
+    prepare::prepare(&mut m)?;
+    let points = qdq::quant_points(&m)?;
+    let samples = data::load_samples(calibration, &shape)?;
+    let probes: Vec<String> =
+        points.iter().filter(|(_, r)| *r == Role::Calibrated).map(|(n, _)| n.clone()).collect();
+    let float = FloatModel::load(path, &shape, &probes)?;
+    let mut stats: Vec<ranges::Stats> = vec![ranges::Stats::default(); probes.len()];
+    let bar = if opts.progress {
+        indicatif::ProgressBar::new(samples.len() as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_message("calibrating");
+    for s in &samples {
+        let outs = float.run(s)?;
+        for ((st, (_, v)), name) in stats.iter_mut().zip(&outs).zip(&probes) {
+            st.add(v, name)?;
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let mut params: HashMap<String, (f32, i32)> = HashMap::new();
+    for (st, name) in stats.iter().zip(&probes) {
+        let (lo, hi) = st.range(opts.method);
+        params.insert(name.clone(), ranges::act_params(lo, hi));
+    }
+    // Fixed and inherited parameters, in graph order so sources come first.
+    for (name, role) in &points {
+        match role {
+            Role::Calibrated => {}
+            Role::Fixed(s, z) => {
+                params.insert(name.clone(), (*s, *z));
+            }
+            Role::SameAs(src) => {
+                let p = source_params(&m, &params, src)
+                    .ok_or_else(|| anyhow!("value '{name}': no quantized source for its range"))?;
+                params.insert(name.clone(), p);
+            }
+        }
+    }
+    qdq::to_qdq(&mut m, &params)?;
+    crate::import::lower::lower(&m)
+}
+
+/// Parameters of `value`, or of the nearest quantized value it passes
+/// through (reshapes and transposes keep their input's quantization).
+fn source_params(m: &OnnxModel, params: &HashMap<String, (f32, i32)>, value: &str) -> Option<(f32, i32)> {
+    let mut v = value.to_string();
+    for _ in 0..m.nodes.len() + 1 {
+        if let Some(p) = params.get(&v) {
+            return Some(*p);
+        }
+        let producer = m.nodes.iter().find(|n| n.outputs.first() == Some(&v))?;
+        v = producer.inputs.first()?.clone();
+    }
+    None
+}
