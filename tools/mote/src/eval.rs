@@ -88,7 +88,9 @@ impl Hook for Capture {
 }
 
 fn argmax(v: &[f32]) -> usize {
-    v.iter().enumerate().fold(0, |b, (i, &x)| if x > v[b] { i } else { b })
+    v.iter()
+        .enumerate()
+        .fold(0, |b, (i, &x)| if x > v[b] { i } else { b })
 }
 
 /// Float data laid out like the runtime tensor: NCHW floats of a tensor the
@@ -122,7 +124,12 @@ fn to_runtime_layout(fshape: &[usize], f: &[f32], rshape: &[usize]) -> Option<Ve
 }
 
 /// Evaluates model bytes against float ONNX `reference` on `inputs`.
-pub fn evaluate(model_bytes: &[u8], reference: &Path, inputs: &[Vec<f32>], labels: Option<&[i64]>) -> Result<Report> {
+pub fn evaluate(
+    model_bytes: &[u8],
+    reference: &Path,
+    inputs: &[Vec<f32>],
+    labels: Option<&[i64]>,
+) -> Result<Report> {
     let model = Model::parse(model_bytes).map_err(|e| anyhow!("invalid model: {e}"))?;
     let in_desc = model.input(0).map_err(|e| anyhow!("{e}"))?;
     let out_desc = model.output(0).map_err(|e| anyhow!("{e}"))?;
@@ -134,15 +141,25 @@ pub fn evaluate(model_bytes: &[u8], reference: &Path, inputs: &[Vec<f32>], label
         .map(|o| o.name.clone())
         .ok_or_else(|| anyhow!("{} has no output", reference.display()))?;
     // Layers: runtime op outputs whose tensor name is a float value.
-    let produced: std::collections::HashSet<&str> =
-        float_model.nodes.iter().flat_map(|n| n.outputs.iter().map(String::as_str)).collect();
+    let produced: std::collections::HashSet<&str> = float_model
+        .nodes
+        .iter()
+        .flat_map(|n| n.outputs.iter().map(String::as_str))
+        .collect();
     let mut layer_names = Vec::new();
     let mut layer_ops = Vec::new();
     for (i, op) in model.ops().enumerate() {
         let t = model.tensor(op.output.tensor).map_err(|e| anyhow!("{e}"))?;
-        if produced.contains(t.name) && t.name != out_name && !layer_names.iter().any(|n: &String| n == t.name) {
+        if produced.contains(t.name)
+            && t.name != out_name
+            && !layer_names.iter().any(|n: &String| n == t.name)
+        {
             layer_names.push(t.name.to_string());
-            layer_ops.push((i, crate::inspect::kind_name(&op.kind).to_string(), op.output.tensor));
+            layer_ops.push((
+                i,
+                crate::inspect::kind_name(&op.kind).to_string(),
+                op.output.tensor,
+            ));
         }
     }
     let mut probes = vec![out_name];
@@ -166,13 +183,21 @@ pub fn evaluate(model_bytes: &[u8], reference: &Path, inputs: &[Vec<f32>], label
     for (s, x) in inputs.iter().enumerate() {
         let f = float.run(x)?;
         interp.set_input_f32(0, x).map_err(|e| anyhow!("{e}"))?;
-        let mut cap = Capture { outputs: Vec::new() };
-        interp.invoke_with(&mut cap).map_err(|e| anyhow!("inference failed: {e}"))?;
+        let mut cap = Capture {
+            outputs: Vec::new(),
+        };
+        interp
+            .invoke_with(&mut cap)
+            .map_err(|e| anyhow!("inference failed: {e}"))?;
         let mut q = vec![0f32; interp.output(0).map_err(|e| anyhow!("{e}"))?.len()];
         interp.output_f32(0, &mut q).map_err(|e| anyhow!("{e}"))?;
         let fo = &f[0].1;
         if fo.len() != q.len() {
-            bail!("the float model's output has {} values, the .mote model's {}", fo.len(), q.len());
+            bail!(
+                "the float model's output has {} values, the .mote model's {}",
+                fo.len(),
+                q.len()
+            );
         }
         out.add(fo, &q);
         let (fa, qa) = (argmax(fo), argmax(&q));
@@ -183,9 +208,13 @@ pub fn evaluate(model_bytes: &[u8], reference: &Path, inputs: &[Vec<f32>], label
         }
         for (k, &(_, _, t)) in layer_ops.iter().enumerate() {
             let d = &descs[&t];
-            let Some((_, _, bytes)) = cap.outputs.iter().rev().find(|(_, tt, _)| *tt == t) else { continue };
-            let deq: Vec<f32> =
-                bytes.iter().map(|&b| d.scale * (i32::from(b as i8) - d.zero_point) as f32).collect();
+            let Some((_, _, bytes)) = cap.outputs.iter().rev().find(|(_, tt, _)| *tt == t) else {
+                continue;
+            };
+            let deq: Vec<f32> = bytes
+                .iter()
+                .map(|&b| d.scale * (i32::from(b as i8) - d.zero_point) as f32)
+                .collect();
             let rshape: Vec<usize> = d.dims.iter().map(|&x| x as usize).collect();
             let (fshape, fv) = &f[k + 1];
             if let Some(fv) = to_runtime_layout(fshape, fv, &rshape) {
@@ -198,7 +227,12 @@ pub fn evaluate(model_bytes: &[u8], reference: &Path, inputs: &[Vec<f32>], label
         .iter()
         .zip(&layer_names)
         .zip(&layer_sqnr)
-        .map(|(((i, op, _), name), s)| Layer { index: *i, op: op.clone(), tensor: name.clone(), sqnr_db: s.db() })
+        .map(|(((i, op, _), name), s)| Layer {
+            index: *i,
+            op: op.clone(),
+            tensor: name.clone(),
+            sqnr_db: s.db(),
+        })
         .collect();
     let _ = out_desc;
     Ok(Report {
@@ -215,7 +249,10 @@ pub fn evaluate(model_bytes: &[u8], reference: &Path, inputs: &[Vec<f32>], label
 /// Human-readable rendering.
 pub fn render(r: &Report) -> String {
     let mut s = format!("{} inputs\n", r.samples);
-    s += &format!("top-1 agreement with float: {:.2}%\n", 100.0 * r.top1_agreement);
+    s += &format!(
+        "top-1 agreement with float: {:.2}%\n",
+        100.0 * r.top1_agreement
+    );
     if let (Some(f), Some(q)) = (r.float_accuracy, r.int8_accuracy) {
         s += &format!(
             "accuracy: float {:.2}%, int8 {:.2}% ({:+.2} points)\n",
@@ -224,11 +261,17 @@ pub fn render(r: &Report) -> String {
             100.0 * (q - f)
         );
     }
-    s += &format!("output SQNR {:.2} dB, max abs error {:.5}\n", r.output_sqnr_db, r.max_abs_error);
+    s += &format!(
+        "output SQNR {:.2} dB, max abs error {:.5}\n",
+        r.output_sqnr_db, r.max_abs_error
+    );
     if !r.layers.is_empty() {
         s += &format!("{:>3}  {:<16} {:>10}  {}\n", "#", "op", "SQNR dB", "tensor");
         for l in &r.layers {
-            s += &format!("{:>3}  {:<16} {:>10.2}  {}\n", l.index, l.op, l.sqnr_db, l.tensor);
+            s += &format!(
+                "{:>3}  {:<16} {:>10.2}  {}\n",
+                l.index, l.op, l.sqnr_db, l.tensor
+            );
         }
     }
     s

@@ -26,7 +26,9 @@ impl FloatModel {
             .proto_model_for_path(path)
             .map_err(|e| anyhow!("{} is not a readable ONNX model: {e}", path.display()))?;
         let dir = path.parent().and_then(|p| p.to_str());
-        let parsed = onnx.parse(&proto, dir).map_err(|e| anyhow!("tract cannot load {}: {e:#}", path.display()))?;
+        let parsed = onnx
+            .parse(&proto, dir)
+            .map_err(|e| anyhow!("tract cannot load {}: {e:#}", path.display()))?;
         let mut model = parsed.model;
         let mut outlets = Vec::new();
         for name in probes {
@@ -36,25 +38,40 @@ impl FloatModel {
                 .ok_or_else(|| anyhow!("value '{name}' not found in the float model"))?;
             outlets.push(*o);
         }
-        model.select_output_outlets(&outlets).map_err(|e| anyhow!("{e:#}"))?;
+        model
+            .select_output_outlets(&outlets)
+            .map_err(|e| anyhow!("{e:#}"))?;
         model
             .set_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), input_shape))
             .map_err(|e| anyhow!("{e:#}"))?;
-        let typed = model
-            .into_typed()
-            .map_err(|e| anyhow!("tract cannot type the float model {}: {e:#}", path.display()))?;
+        let typed = model.into_typed().map_err(|e| {
+            anyhow!(
+                "tract cannot type the float model {}: {e:#}",
+                path.display()
+            )
+        })?;
         let plan = typed.into_runnable().map_err(|e| anyhow!("{e:#}"))?;
-        Ok(Self { plan, names: probes.to_vec(), input_shape: input_shape.to_vec() })
+        Ok(Self {
+            plan,
+            names: probes.to_vec(),
+            input_shape: input_shape.to_vec(),
+        })
     }
 
     /// Runs one sample; returns each exposed value as (shape, data).
     pub fn run(&self, input: &[f32]) -> Result<Vec<(Vec<usize>, Vec<f32>)>> {
-        let t = Tensor::from_shape(&self.input_shape, input).context("input does not fit the model shape")?;
-        let outs = self.plan.run(tvec!(t.into())).map_err(|e| anyhow!("float model failed: {e:#}"))?;
+        let t = Tensor::from_shape(&self.input_shape, input)
+            .context("input does not fit the model shape")?;
+        let outs = self
+            .plan
+            .run(tvec!(t.into()))
+            .map_err(|e| anyhow!("float model failed: {e:#}"))?;
         outs.iter()
             .map(|v| {
                 let v = v.cast_to::<f32>().map_err(|e| anyhow!("{e:#}"))?;
-                let view = v.to_plain_array_view::<f32>().map_err(|e| anyhow!("{e:#}"))?;
+                let view = v
+                    .to_plain_array_view::<f32>()
+                    .map_err(|e| anyhow!("{e:#}"))?;
                 Ok((view.shape().to_vec(), view.iter().copied().collect()))
             })
             .collect()

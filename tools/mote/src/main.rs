@@ -35,7 +35,7 @@ enum Command {
         #[arg(long)]
         calibration: Option<PathBuf>,
         /// Activation range method: minmax, percentile:<p> (e.g. percentile:99.99) or mse.
-        #[arg(long, default_value = "minmax")]
+        #[arg(long, default_value = "mse")]
         calibrate: String,
         /// Input shape for a model with dynamic dimensions, e.g. 1,3,32,32.
         #[arg(long, value_delimiter = ',')]
@@ -103,7 +103,14 @@ fn main() -> ExitCode {
 
 fn execute(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Compress { model, output, json, calibration, calibrate, input_shape } => {
+        Command::Compress {
+            model,
+            output,
+            json,
+            calibration,
+            calibrate,
+            input_shape,
+        } => {
             let opts = mote_cli::quantize::Options {
                 method: calibrate.parse()?,
                 input_shape,
@@ -136,14 +143,27 @@ fn execute(cli: Cli) -> Result<()> {
                 );
             }
         }
-        Command::Eval { model, reference, data, labels, json } => {
+        Command::Eval {
+            model,
+            reference,
+            data,
+            labels,
+            json,
+        } => {
             let bytes = read_model(&model)?;
-            let m = mote_runtime::Model::parse(bytes.as_slice()).map_err(|e| anyhow::anyhow!("invalid model: {e}"))?;
-            let shape: Vec<usize> =
-                m.input(0).map_err(|e| anyhow::anyhow!("{e}"))?.shape().iter().map(|&d| d as usize).collect();
+            let m = mote_runtime::Model::parse(bytes.as_slice())
+                .map_err(|e| anyhow::anyhow!("invalid model: {e}"))?;
+            let shape: Vec<usize> = m
+                .input(0)
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .shape()
+                .iter()
+                .map(|&d| d as usize)
+                .collect();
             let inputs = mote_cli::quantize::data::load_samples(&data, &shape)?;
             let labels = labels.map(|l| npy::read_labels(&l)).transpose()?;
-            let r = mote_cli::eval::evaluate(bytes.as_slice(), &reference, &inputs, labels.as_deref())?;
+            let r =
+                mote_cli::eval::evaluate(bytes.as_slice(), &reference, &inputs, labels.as_deref())?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {

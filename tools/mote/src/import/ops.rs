@@ -1159,7 +1159,14 @@ fn lower_op(l: &mut Lowerer, p: &Pending, scale: f32, zp: i32, name: &str) -> Re
     }
 }
 
-fn conv(l: &mut Lowerer, p: &Pending, scale: f32, zp: i32, act: (i32, i32), name: &str) -> Result<Val> {
+fn conv(
+    l: &mut Lowerer,
+    p: &Pending,
+    scale: f32,
+    zp: i32,
+    act: (i32, i32),
+    name: &str,
+) -> Result<Val> {
     let n = &p.node;
     let nm = n.name.as_str();
     let (t, perm) = fact(n, &p.ins[0])?;
@@ -1251,7 +1258,14 @@ fn conv(l: &mut Lowerer, p: &Pending, scale: f32, zp: i32, act: (i32, i32), name
     })
 }
 
-fn fc(l: &mut Lowerer, p: &Pending, scale: f32, zp: i32, act: (i32, i32), name: &str) -> Result<Val> {
+fn fc(
+    l: &mut Lowerer,
+    p: &Pending,
+    scale: f32,
+    zp: i32,
+    act: (i32, i32),
+    name: &str,
+) -> Result<Val> {
     let n = &p.node;
     let nm = n.name.as_str();
     let (t, perm) = fact(n, &p.ins[0])?;

@@ -12,7 +12,9 @@ use crate::run::match_shape;
 pub fn load_samples(path: &Path, input_shape: &[usize]) -> Result<Vec<Vec<f32>>> {
     let mut files = Vec::new();
     if path.is_dir() {
-        for e in std::fs::read_dir(path).with_context(|| format!("cannot read {}", path.display()))? {
+        for e in
+            std::fs::read_dir(path).with_context(|| format!("cannot read {}", path.display()))?
+        {
             let p = e?.path();
             if p.extension().is_some_and(|x| x == "npy") {
                 files.push(p);

@@ -32,14 +32,21 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { method: Method::MinMax, input_shape: None, progress: false }
+        Options {
+            method: Method::Mse,
+            input_shape: None,
+            progress: false,
+        }
     }
 }
 
 /// True when the model has no quantization nodes (a float model).
 pub fn is_float_model(m: &OnnxModel) -> bool {
     !m.nodes.iter().any(|n| {
-        matches!(n.op_type.as_str(), "QuantizeLinear" | "DequantizeLinear" | "QLinearConv" | "QLinearMatMul")
+        matches!(
+            n.op_type.as_str(),
+            "QuantizeLinear" | "DequantizeLinear" | "QLinearConv" | "QLinearMatMul"
+        )
     })
 }
 
@@ -47,14 +54,22 @@ pub fn is_float_model(m: &OnnxModel) -> bool {
 /// and `given` overriding it.
 pub fn input_shape(m: &OnnxModel, given: Option<&[usize]>) -> Result<Vec<usize>> {
     let [input] = m.inputs.as_slice() else {
-        bail!("Mote quantizes single-input models; this one has {} inputs", m.inputs.len());
+        bail!(
+            "Mote quantizes single-input models; this one has {} inputs",
+            m.inputs.len()
+        );
     };
     if input.elem_type != elem::FLOAT {
         bail!("input '{}' is not float32", input.name);
     }
     if let Some(s) = given {
         if s.len() != input.dims.len() {
-            bail!("--input-shape has rank {}, input '{}' has rank {}", s.len(), input.name, input.dims.len());
+            bail!(
+                "--input-shape has rank {}, input '{}' has rank {}",
+                s.len(),
+                input.name,
+                input.dims.len()
+            );
         }
         return Ok(s.to_vec());
     }
@@ -77,7 +92,10 @@ pub fn input_shape(m: &OnnxModel, given: Option<&[usize]>) -> Result<Vec<usize>>
 pub fn quantize(path: &Path, calibration: &Path, opts: &Options) -> Result<Graph> {
     let mut m = onnx::load(path)?;
     if !is_float_model(&m) {
-        bail!("{} is already quantized; --calibration is for float models", path.display());
+        bail!(
+            "{} is already quantized; --calibration is for float models",
+            path.display()
+        );
     }
     let shape = input_shape(&m, opts.input_shape.as_deref())?;
     for (name, c) in &m.consts {
@@ -88,8 +106,11 @@ pub fn quantize(path: &Path, calibration: &Path, opts: &Options) -> Result<Graph
     prepare::prepare(&mut m)?;
     let points = qdq::quant_points(&m)?;
     let samples = data::load_samples(calibration, &shape)?;
-    let probes: Vec<String> =
-        points.iter().filter(|(_, r)| *r == Role::Calibrated).map(|(n, _)| n.clone()).collect();
+    let probes: Vec<String> = points
+        .iter()
+        .filter(|(_, r)| *r == Role::Calibrated)
+        .map(|(n, _)| n.clone())
+        .collect();
     let float = FloatModel::load(path, &shape, &probes)?;
     let mut stats: Vec<ranges::Stats> = vec![ranges::Stats::default(); probes.len()];
     let bar = if opts.progress {
@@ -131,7 +152,11 @@ pub fn quantize(path: &Path, calibration: &Path, opts: &Options) -> Result<Graph
 
 /// Parameters of `value`, or of the nearest quantized value it passes
 /// through (reshapes and transposes keep their input's quantization).
-fn source_params(m: &OnnxModel, params: &HashMap<String, (f32, i32)>, value: &str) -> Option<(f32, i32)> {
+fn source_params(
+    m: &OnnxModel,
+    params: &HashMap<String, (f32, i32)>,
+    value: &str,
+) -> Option<(f32, i32)> {
     let mut v = value.to_string();
     for _ in 0..m.nodes.len() + 1 {
         if let Some(p) = params.get(&v) {

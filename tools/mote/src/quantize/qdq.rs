@@ -21,7 +21,10 @@ pub enum Role {
 }
 
 fn consumers<'a>(m: &'a OnnxModel, value: &str) -> Vec<&'a Node> {
-    m.nodes.iter().filter(|n| n.inputs.iter().any(|i| i == value)).collect()
+    m.nodes
+        .iter()
+        .filter(|n| n.inputs.iter().any(|i| i == value))
+        .collect()
 }
 
 fn is_graph_output(m: &OnnxModel, value: &str) -> bool {
@@ -40,22 +43,28 @@ pub fn quant_points(m: &OnnxModel) -> Result<Vec<(String, Role)>> {
         points.push((i.name.clone(), Role::Calibrated));
     }
     for n in &m.nodes {
-        let Some(out) = n.outputs.first() else { continue };
+        let Some(out) = n.outputs.first() else {
+            continue;
+        };
         let users = consumers(m, out);
-        let sole = if users.len() == 1 && !is_graph_output(m, out) { Some(users[0]) } else { None };
+        let sole = if users.len() == 1 && !is_graph_output(m, out) {
+            Some(users[0])
+        } else {
+            None
+        };
         let fused_act = sole.is_some_and(|u| matches!(u.op_type.as_str(), "Relu" | "Clip"));
-        let bias_add = sole.is_some_and(|u| {
-            u.op_type == "Add" && u.inputs.iter().any(|i| is_const(m, i))
-        });
+        let bias_add =
+            sole.is_some_and(|u| u.op_type == "Add" && u.inputs.iter().any(|i| is_const(m, i)));
         let role = match n.op_type.as_str() {
             "Conv" | "Gemm" | "MatMul" if fused_act || bias_add => None,
             "Add" | "Mul" if fused_act => None,
-            "Conv" | "Gemm" | "MatMul" | "Add" | "Mul" | "Relu" | "Clip" | "Concat" | "ReduceMean" => {
-                Some(Role::Calibrated)
-            }
+            "Conv" | "Gemm" | "MatMul" | "Add" | "Mul" | "Relu" | "Clip" | "Concat"
+            | "ReduceMean" => Some(Role::Calibrated),
             "Softmax" | "Sigmoid" => Some(Role::Fixed(1.0 / 256.0, -128)),
             "Tanh" => Some(Role::Fixed(1.0 / 128.0, 0)),
-            "MaxPool" | "AveragePool" | "GlobalAveragePool" | "Pad" => Some(Role::SameAs(n.inputs[0].clone())),
+            "MaxPool" | "AveragePool" | "GlobalAveragePool" | "Pad" => {
+                Some(Role::SameAs(n.inputs[0].clone()))
+            }
             "Reshape" | "Flatten" | "Squeeze" | "Unsqueeze" | "Transpose" | "Constant" => None,
             _ => bail!(
                 "unsupported op: node '{}' is {}; Mote quantizes {}",
@@ -72,15 +81,34 @@ pub fn quant_points(m: &OnnxModel) -> Result<Vec<(String, Role)>> {
 }
 
 fn scalar_f32(v: f32) -> Const {
-    Const { shape: vec![], data: Data::F32(vec![v]) }
+    Const {
+        shape: vec![],
+        data: Data::F32(vec![v]),
+    }
 }
 
 fn scalar_i8(v: i32) -> Const {
-    Const { shape: vec![], data: Data::I8(vec![v as i8]) }
+    Const {
+        shape: vec![],
+        data: Data::I8(vec![v as i8]),
+    }
 }
 
-fn node(name: String, op: &str, inputs: Vec<String>, output: String, attrs: HashMap<String, Attr>) -> Node {
-    Node { name, op_type: op.into(), domain: String::new(), inputs, outputs: vec![output], attrs }
+fn node(
+    name: String,
+    op: &str,
+    inputs: Vec<String>,
+    output: String,
+    attrs: HashMap<String, Attr>,
+) -> Node {
+    Node {
+        name,
+        op_type: op.into(),
+        domain: String::new(),
+        inputs,
+        outputs: vec![output],
+        attrs,
+    }
 }
 
 /// Symmetric per-channel int8 quantization of `w` along `axis`.
@@ -96,13 +124,22 @@ fn quantize_weights(w: &Const, axis: usize) -> Result<(Const, Vec<f32>)> {
         let c = (i / inner) % ch;
         maxabs[c] = maxabs[c].max(x.abs());
     }
-    let scales: Vec<f32> = maxabs.iter().map(|&m| if m > 0.0 { m / 127.0 } else { 1.0 }).collect();
+    let scales: Vec<f32> = maxabs
+        .iter()
+        .map(|&m| if m > 0.0 { m / 127.0 } else { 1.0 })
+        .collect();
     let q: Vec<i8> = v
         .iter()
         .enumerate()
         .map(|(i, &x)| (x / scales[(i / inner) % ch]).round().clamp(-127.0, 127.0) as i8)
         .collect();
-    Ok((Const { shape: w.shape.clone(), data: Data::I8(q) }, scales))
+    Ok((
+        Const {
+            shape: w.shape.clone(),
+            data: Data::I8(q),
+        },
+        scales,
+    ))
 }
 
 /// Rewrites `m` in place into QDQ form with the given activation parameters.
@@ -116,26 +153,50 @@ pub fn to_qdq(m: &mut OnnxModel, params: &HashMap<String, (f32, i32)>) -> Result
             "Gemm" | "MatMul" => 1,
             _ => continue,
         };
-        let Some(wname) = n.inputs.get(1).cloned() else { continue };
-        let Some(w) = m.consts.get(&wname).cloned() else { continue };
+        let Some(wname) = n.inputs.get(1).cloned() else {
+            continue;
+        };
+        let Some(w) = m.consts.get(&wname).cloned() else {
+            continue;
+        };
         if matches!(w.data, Data::I8(_) | Data::U8(_)) {
             continue;
         }
         if n.op_type != "Conv" && w.shape.len() != 2 {
-            bail!("node '{}': only 2-D MatMul/Gemm weights are supported", n.name);
+            bail!(
+                "node '{}': only 2-D MatMul/Gemm weights are supported",
+                n.name
+            );
         }
-        let (q, scales) = quantize_weights(&w, axis).map_err(|e| anyhow::anyhow!("node '{}': {e}", n.name))?;
+        let (q, scales) =
+            quantize_weights(&w, axis).map_err(|e| anyhow::anyhow!("node '{}': {e}", n.name))?;
         let base = format!("{}::w", n.name);
         let ch = scales.len();
         m.consts.insert(format!("{base}_q"), q);
-        m.consts.insert(format!("{base}_scale"), Const { shape: vec![ch], data: Data::F32(scales) });
-        m.consts.insert(format!("{base}_zp"), Const { shape: vec![ch], data: Data::I8(vec![0; ch]) });
+        m.consts.insert(
+            format!("{base}_scale"),
+            Const {
+                shape: vec![ch],
+                data: Data::F32(scales),
+            },
+        );
+        m.consts.insert(
+            format!("{base}_zp"),
+            Const {
+                shape: vec![ch],
+                data: Data::I8(vec![0; ch]),
+            },
+        );
         let mut attrs = HashMap::new();
         attrs.insert("axis".to_string(), Attr::Int(axis as i64));
         weight_nodes.push(node(
             format!("{base}_dq"),
             "DequantizeLinear",
-            vec![format!("{base}_q"), format!("{base}_scale"), format!("{base}_zp")],
+            vec![
+                format!("{base}_q"),
+                format!("{base}_scale"),
+                format!("{base}_zp"),
+            ],
             format!("{base}_dq"),
             attrs,
         ));
@@ -144,13 +205,35 @@ pub fn to_qdq(m: &mut OnnxModel, params: &HashMap<String, (f32, i32)>) -> Result
     // Activations: Q -> DQ right after the producer (or first, for inputs).
     let mut nodes = weight_nodes;
     let pairs = |nodes: &mut Vec<Node>, m_consts: &mut HashMap<String, Const>, value: &str| {
-        let Some(&(scale, zp)) = params.get(value) else { return };
+        let Some(&(scale, zp)) = params.get(value) else {
+            return;
+        };
         m_consts.insert(format!("{value}::scale"), scalar_f32(scale));
         m_consts.insert(format!("{value}::zp"), scalar_i8(zp));
-        let qi = vec![value.to_string(), format!("{value}::scale"), format!("{value}::zp")];
-        nodes.push(node(value.to_string(), "QuantizeLinear", qi, format!("{value}::q"), HashMap::new()));
-        let di = vec![format!("{value}::q"), format!("{value}::scale"), format!("{value}::zp")];
-        nodes.push(node(format!("{value}::dequantize"), "DequantizeLinear", di, format!("{value}::dq"), HashMap::new()));
+        let qi = vec![
+            value.to_string(),
+            format!("{value}::scale"),
+            format!("{value}::zp"),
+        ];
+        nodes.push(node(
+            value.to_string(),
+            "QuantizeLinear",
+            qi,
+            format!("{value}::q"),
+            HashMap::new(),
+        ));
+        let di = vec![
+            format!("{value}::q"),
+            format!("{value}::scale"),
+            format!("{value}::zp"),
+        ];
+        nodes.push(node(
+            format!("{value}::dequantize"),
+            "DequantizeLinear",
+            di,
+            format!("{value}::dq"),
+            HashMap::new(),
+        ));
     };
     let mut consts = std::mem::take(&mut m.consts);
     for i in m.inputs.clone() {

@@ -23,13 +23,17 @@ impl std::str::FromStr for Method {
             "mse" => Ok(Method::Mse),
             _ => match s.strip_prefix("percentile:") {
                 Some(p) => {
-                    let p: f64 = p.parse().map_err(|_| anyhow::anyhow!("bad percentile '{p}'"))?;
+                    let p: f64 = p
+                        .parse()
+                        .map_err(|_| anyhow::anyhow!("bad percentile '{p}'"))?;
                     if !(50.0..=100.0).contains(&p) {
                         bail!("percentile must be between 50 and 100, got {p}");
                     }
                     Ok(Method::Percentile(p))
                 }
-                None => bail!("unknown calibration method '{s}' (use minmax, percentile:<p> or mse)"),
+                None => {
+                    bail!("unknown calibration method '{s}' (use minmax, percentile:<p> or mse)")
+                }
             },
         }
     }
