@@ -132,3 +132,49 @@ fn oracle_models_quantize_as_well_as_tflite_and_onnxruntime() {
         "below TFLite: {worse_than_tflite:?}"
     );
 }
+
+#[test]
+fn nchw_float_model_matches_its_nhwc_twin() {
+    // model_float_nchw.onnx is model_float.onnx without its leading
+    // NHWC->NCHW Transpose (tools/goldens/make_nchw.py), as PyTorch exports.
+    let dir = data_dir().join("ic");
+    let (shape, x) = float_inputs("ic");
+    let [n, h, w, c] = shape[..] else {
+        panic!("4-D inputs expected")
+    };
+    let mut x_nchw = vec![0f32; x.len()];
+    for b in 0..n {
+        for y in 0..h {
+            for xx in 0..w {
+                for ch in 0..c {
+                    x_nchw[((b * c + ch) * h + y) * w + xx] = x[((b * h + y) * w + xx) * c + ch];
+                }
+            }
+        }
+    }
+    let shape_nchw = vec![n, c, h, w];
+    let tmp = std::env::temp_dir();
+    let mut top1 = Vec::new();
+    for (model, shape, data) in [
+        ("model_float.onnx", &shape, &x),
+        ("model_float_nchw.onnx", &shape_nchw, &x_nchw),
+    ] {
+        let calib = tmp.join(format!("mote-nchw-{}-{model}.npy", std::process::id()));
+        npy::write(&calib, shape, &Array::F32(data.clone())).unwrap();
+        let (bytes, _) =
+            mote_cli::compress::quantize_bytes(&dir.join(model), &calib, &Options::default())
+                .unwrap();
+        std::fs::remove_file(&calib).ok();
+        let out = mote_cli::run::run(
+            mote_cli::AlignedBytes::new(&bytes).as_slice(),
+            shape,
+            &Array::F32(data.clone()),
+            true,
+        )
+        .unwrap();
+        top1.push(mote_cli::run::argmax_rows(&out));
+    }
+    eprintln!("NHWC top-1 {:?}\nNCHW top-1 {:?}", top1[0], top1[1]);
+    assert_eq!(top1[0].len(), n);
+    assert_eq!(top1[0], top1[1]);
+}
