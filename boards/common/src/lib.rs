@@ -1,4 +1,21 @@
-//! Board support shared by the firmware and the host simulator. It is
-//! empty for now: the board profiles, sensor drivers and pipelines arrive
-//! with the firmware work (issues 4 and 7).
+//! Board support shared by the Mote firmware (`boards/*`) and host tools.
+//!
+//! - [`profile`]: one table of boards (emulated and real) with their core,
+//!   flash, RAM and core clock, and the Cortex-M `CPUID` part numbers.
+//! - [`profiling`]: a free-running down-counter abstraction ([`Counter`],
+//!   e.g. SysTick) and a [`LayerProfiler`] that implements the runtime's
+//!   [`mote_runtime::Hook`] to time every op.
+//! - [`golden`]: golden input/output vectors embedded in a firmware and the
+//!   bit-exact comparison of an output with its golden.
+//!
+//! Everything here is `no_std`, heap-free and panic-free.
 #![no_std]
+#![deny(missing_docs)]
+
+pub mod golden;
+pub mod profile;
+pub mod profiling;
+
+pub use golden::{compare, Goldens, Mismatch};
+pub use profile::{Board, Core, BOARDS};
+pub use profiling::{Counter, LayerProfiler};
