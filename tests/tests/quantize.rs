@@ -178,3 +178,33 @@ fn nchw_float_model_matches_its_nhwc_twin() {
     assert_eq!(top1[0].len(), n);
     assert_eq!(top1[0], top1[1]);
 }
+
+#[test]
+fn eval_report_is_a_self_contained_page_with_three_plots() {
+    let dir = root().join("models/digits");
+    let (model, _) = mote_cli::compress::compress_bytes(&dir.join("digits_int8.onnx")).unwrap();
+    let aligned = mote_cli::AlignedBytes::new(&model);
+    let inputs =
+        mote_cli::quantize::data::load_samples(&dir.join("test_x.npy"), &[1, 8, 8, 1]).unwrap();
+    let r = mote_cli::eval::evaluate(
+        aligned.as_slice(),
+        &dir.join("digits_float.onnx"),
+        &inputs[..40],
+        None,
+    )
+    .unwrap();
+    assert_eq!(r.memory_timeline.len(), 6);
+    // Peak at the 1x1 conv: its 8x8x16 input and 8x8x24 output.
+    assert_eq!(
+        *r.memory_timeline.iter().max().unwrap(),
+        8 * 8 * 16 + 8 * 8 * 24
+    );
+    assert_eq!(r.arena_bytes, 8 * 8 * 16 + 8 * 8 * 24);
+    assert_eq!(r.output_errors.len(), 40 * 10);
+    let html = mote_cli::report::html(&r, "digits").unwrap();
+    assert_eq!(html.matches("<svg").count(), 3);
+    assert!(
+        !html.contains("<script"),
+        "no scripts: the page must be self-contained"
+    );
+}

@@ -75,6 +75,46 @@ pub struct Report {
     pub max_abs_error: f64,
     /// Per-layer SQNR, for the tensors that exist in both models.
     pub layers: Vec<Layer>,
+    /// Arena bytes of the model.
+    pub arena_bytes: usize,
+    /// Bytes of activations live while each op runs (its inputs, its output
+    /// and everything still needed later).
+    pub memory_timeline: Vec<usize>,
+    /// Every output error (int8 dequantized minus float), for the report.
+    #[serde(skip)]
+    pub output_errors: Vec<f32>,
+}
+
+/// Live activation bytes while each op runs, from the ops' tensor uses.
+pub fn memory_timeline(model: &Model<'_>) -> Vec<usize> {
+    let ops: Vec<_> = model.ops().collect();
+    let mut span: HashMap<u16, (usize, usize, usize)> = HashMap::new();
+    let mut touch = |t: u16, dims: [u32; 4], step: usize| {
+        let bytes = dims.iter().map(|&d| d as usize).product();
+        let e = span.entry(t).or_insert((step, step, bytes));
+        e.0 = e.0.min(step);
+        e.1 = e.1.max(step);
+    };
+    for (i, op) in ops.iter().enumerate() {
+        for a in op.inputs.iter().chain(std::iter::once(&op.output)) {
+            touch(a.tensor, a.dims, i);
+        }
+    }
+    for k in 0..model.output_count() {
+        if let Ok(t) = model.output_tensor(k) {
+            if let Some(e) = span.get_mut(&t) {
+                e.1 = ops.len();
+            }
+        }
+    }
+    (0..ops.len())
+        .map(|i| {
+            span.values()
+                .filter(|(a, b, _)| *a <= i && i <= *b)
+                .map(|(_, _, s)| s)
+                .sum()
+        })
+        .collect()
 }
 
 struct Capture {
@@ -173,6 +213,7 @@ pub fn evaluate(
     let mut arena = vec![0u8; model.arena_len()];
     let mut interp = Interpreter::new(&model, &mut arena).map_err(|e| anyhow!("{e}"))?;
     let mut out = Sqnr::default();
+    let mut output_errors = Vec::new();
     let mut layer_sqnr = vec![Sqnr::default(); layer_names.len()];
     let (mut agree, mut float_ok, mut int8_ok) = (0usize, 0usize, 0usize);
     let descs: HashMap<u16, mote_runtime::TensorDesc<'_>> = layer_ops
@@ -200,6 +241,7 @@ pub fn evaluate(
             );
         }
         out.add(fo, &q);
+        output_errors.extend(q.iter().zip(fo).map(|(a, b)| a - b));
         let (fa, qa) = (argmax(fo), argmax(&q));
         agree += usize::from(fa == qa);
         if let Some(l) = labels {
@@ -243,6 +285,9 @@ pub fn evaluate(
         output_sqnr_db: out.db(),
         max_abs_error: out.max_abs(),
         layers,
+        arena_bytes: model.arena_len(),
+        memory_timeline: memory_timeline(&model),
+        output_errors,
     })
 }
 

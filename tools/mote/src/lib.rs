@@ -13,6 +13,7 @@ pub mod npy;
 pub mod plan;
 pub mod qparams;
 pub mod quantize;
+pub mod report;
 pub mod run;
 pub mod write;
 

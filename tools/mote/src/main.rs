@@ -65,6 +65,9 @@ enum Command {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
+        /// Also write a self-contained HTML report with plots.
+        #[arg(long)]
+        report: Option<PathBuf>,
     },
     /// Run a .mote model on the host over the samples of a .npy file.
     Run {
@@ -149,6 +152,7 @@ fn execute(cli: Cli) -> Result<()> {
             data,
             labels,
             json,
+            report,
         } => {
             let bytes = read_model(&model)?;
             let m = mote_runtime::Model::parse(bytes.as_slice())
@@ -164,6 +168,14 @@ fn execute(cli: Cli) -> Result<()> {
             let labels = labels.map(|l| npy::read_labels(&l)).transpose()?;
             let r =
                 mote_cli::eval::evaluate(bytes.as_slice(), &reference, &inputs, labels.as_deref())?;
+            if let Some(path) = report {
+                let title = format!("Mote evaluation: {}", model.display());
+                mote_cli::write::atomic_write(
+                    &path,
+                    mote_cli::report::html(&r, &title)?.as_bytes(),
+                )?;
+                eprintln!("wrote {}", path.display());
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {

@@ -1,0 +1,555 @@
+//! The `mote` binary on bad inputs: every failure is one `error: ...` line
+//! on stderr naming the problem, a non-zero exit, no panic or backtrace text,
+//! and no output (or temporary) file left behind. Plus the success paths
+//! whose numbers the failures are judged against.
+//!
+//! The small ONNX files under `tests/data` are made by `make_bad_onnx.py`.
+
+use std::collections::BTreeSet;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use mote_cli::npy::{self, Array};
+use tempfile::TempDir;
+
+// ---------------------------------------------------------------- helpers
+
+/// The project's oracle data (`tests/data` at the workspace root).
+fn data(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data")
+        .join(rel)
+}
+
+/// This crate's hand-made ONNX files.
+fn onnx(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+fn mote<S: AsRef<OsStr>>(args: &[S]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mote"))
+        .args(args)
+        // A panic must not turn into a backtrace even when one is asked for.
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .expect("cannot start the mote binary")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Asserts a clean failure and returns its message: exit code 1, nothing on
+/// stdout, one line `error: ...` on stderr with no panic text, containing
+/// every one of `needles`.
+#[track_caller]
+fn fails(out: &Output, needles: &[&str]) -> String {
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "exit status {:?}; stderr: {stderr}",
+        out.status
+    );
+    assert!(
+        stdout.is_empty(),
+        "a failing command printed to stdout: {stdout}"
+    );
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "stderr is not one line: {stderr:?}");
+    let line = lines[0];
+    assert!(
+        line.starts_with("error: "),
+        "stderr does not start with 'error: ': {line}"
+    );
+    for bad in [
+        "panicked",
+        "backtrace",
+        "RUST_BACKTRACE",
+        "internal error",
+        "thread '",
+    ] {
+        assert!(!line.contains(bad), "panic text ({bad}) in: {line}");
+    }
+    for needle in needles {
+        assert!(
+            line.contains(needle),
+            "message does not mention {needle:?}: {line}"
+        );
+    }
+    line.to_string()
+}
+
+#[track_caller]
+fn succeeds(out: &Output) -> String {
+    assert!(out.status.success(), "mote failed: {}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+/// A scratch directory for one test's outputs.
+struct Scratch {
+    dir: TempDir,
+}
+
+impl Scratch {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("cannot make a temporary directory"),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    fn entries(&self) -> BTreeSet<String> {
+        std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    /// Runs `args`, which must fail naming `needles`, and checks that
+    /// `output` was not created and nothing else appeared in the directory.
+    #[track_caller]
+    fn fails_without_output<S: AsRef<OsStr>>(
+        &self,
+        args: &[S],
+        output: &Path,
+        needles: &[&str],
+    ) -> String {
+        let before = self.entries();
+        let msg = fails(&mote(args), needles);
+        assert!(
+            !output.exists(),
+            "{} was written by a failing command",
+            output.display()
+        );
+        assert_eq!(
+            self.entries(),
+            before,
+            "a failing command left files behind"
+        );
+        msg
+    }
+}
+
+/// The image classifier, compressed once per test process.
+fn ic_mote() -> &'static [u8] {
+    static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
+    BYTES.get_or_init(|| {
+        mote_cli::compress::compress_bytes(&data("ic/model_qdq.onnx"))
+            .unwrap()
+            .0
+    })
+}
+
+/// A `.npy` of any dtype, written by hand (the tool writes only int8/float32).
+fn raw_npy(descr: &str, shape: &[usize], elem_size: usize) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape_str = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
+    let mut header =
+        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_str}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.resize(out.len() + shape.iter().product::<usize>() * elem_size, 0);
+    out
+}
+
+// --------------------------------------------------------------- compress
+
+#[test]
+fn compress_missing_input() {
+    let s = Scratch::new();
+    let out = s.path("m.mote");
+    let input = s.path("no_such_model.onnx");
+    s.fails_without_output(
+        &[
+            OsStr::new("compress"),
+            input.as_os_str(),
+            "-o".as_ref(),
+            out.as_os_str(),
+        ],
+        &out,
+        &["cannot read", "no_such_model.onnx"],
+    );
+}
+
+#[test]
+fn compress_files_that_are_not_onnx() {
+    let s = Scratch::new();
+    let out = s.path("m.mote");
+    let onnx_bytes = std::fs::read(data("ic/model_qdq.onnx")).unwrap();
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let random: Vec<u8> = (0..4096)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as u8
+        })
+        .collect();
+    let cases: [(&str, &[u8], &[&str]); 4] = [
+        (
+            "random.onnx",
+            &random,
+            &["random.onnx", "not a readable ONNX model"],
+        ),
+        ("blank.onnx", &[], &["blank.onnx", "empty"]),
+        (
+            "cut.onnx",
+            &onnx_bytes[..onnx_bytes.len() / 3],
+            &["cut.onnx", "not a readable ONNX model"],
+        ),
+        (
+            "text.onnx",
+            b"hello, this is not a model\n",
+            &["text.onnx", "not a readable ONNX model"],
+        ),
+    ];
+    for (name, bytes, needles) in cases {
+        let input = s.write(name, bytes);
+        s.fails_without_output(
+            &[
+                OsStr::new("compress"),
+                input.as_os_str(),
+                "-o".as_ref(),
+                out.as_os_str(),
+            ],
+            &out,
+            needles,
+        );
+    }
+}
+
+#[test]
+fn compress_hand_made_models() {
+    let s = Scratch::new();
+    let out = s.path("m.mote");
+    let compress = |name: &str| -> Vec<std::ffi::OsString> {
+        vec![
+            "compress".into(),
+            onnx(name).into(),
+            "-o".into(),
+            out.clone().into(),
+        ]
+    };
+    // The control: one quantized Sigmoid, in order, fixed shapes.
+    succeeds(&mote(&compress("sigmoid_ok.onnx")));
+    assert!(out.is_file());
+    std::fs::remove_file(&out).unwrap();
+
+    // An op outside the supported set: the node, the op and the supported list.
+    s.fails_without_output(
+        &compress("erf.onnx"),
+        &out,
+        &["my_erf", "Erf", "supports", "Conv", "Softmax"],
+    );
+    // The same Sigmoid graph with one defect each.
+    s.fails_without_output(
+        &compress("out_of_order.onnx"),
+        &out,
+        &["sigmoid0", "topological order"],
+    );
+    s.fails_without_output(&compress("cyclic.onnx"), &out, &["add_cycle", "cycle"]);
+    s.fails_without_output(
+        &compress("dynamic_dim.onnx"),
+        &out,
+        &["'x'", "dynamic dimension 1", "fixed shapes"],
+    );
+    // A float model: told it is not quantized (or which node cannot run).
+    let msg = s.fails_without_output(&compress("float_relu.onnx"), &out, &["float_relu.onnx"]);
+    assert!(msg.contains("float") || msg.contains("relu0"), "{msg}");
+}
+
+#[test]
+fn compress_to_an_unwritable_place() {
+    let s = Scratch::new();
+    let model = data("ic/model_qdq.onnx");
+    // A directory that does not exist (and is not created).
+    let missing = s.path("no_such_dir").join("m.mote");
+    s.fails_without_output(
+        &[
+            OsStr::new("compress"),
+            model.as_os_str(),
+            "-o".as_ref(),
+            missing.as_os_str(),
+        ],
+        &missing,
+        &["cannot write", "no_such_dir", "does not exist"],
+    );
+    assert!(!s.path("no_such_dir").exists());
+    // The output path is an existing directory: no temporary file is left in it.
+    let dir = s.path("a_dir");
+    std::fs::create_dir(&dir).unwrap();
+    fails(
+        &mote(&[
+            OsStr::new("compress"),
+            model.as_os_str(),
+            "-o".as_ref(),
+            dir.as_os_str(),
+        ]),
+        &["cannot write", "a_dir"],
+    );
+    assert!(dir.is_dir());
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        0,
+        "a temporary file was left in {}",
+        dir.display()
+    );
+    assert_eq!(s.entries(), BTreeSet::from(["a_dir".to_string()]));
+    // A file system that takes no new files.
+    let out = fails(
+        &mote(&[
+            OsStr::new("compress"),
+            model.as_os_str(),
+            "-o".as_ref(),
+            "/proc/x".as_ref(),
+        ]),
+        &["cannot write /proc/x"],
+    );
+    assert!(
+        !out.contains(".tmp"),
+        "the message names a temporary file: {out}"
+    );
+    assert!(!Path::new("/proc/x").exists());
+}
+
+// ---------------------------------------------------------------- inspect
+
+#[test]
+fn inspect_bad_files() {
+    let s = Scratch::new();
+    let good = ic_mote();
+    let inspect = |p: &Path| mote(&[OsStr::new("inspect"), p.as_os_str()]);
+
+    let cut = s.write("cut.mote", &good[..good.len() / 2]);
+    fails(&inspect(&cut), &["invalid model", "truncated"]);
+    let header_only = s.write("header.mote", &good[..20]);
+    fails(&inspect(&header_only), &["truncated"]);
+
+    let mut flipped = good.to_vec();
+    flipped[good.len() - 100] ^= 0x04;
+    let flipped = s.write("flipped.mote", &flipped);
+    fails(&inspect(&flipped), &["corrupt", "CRC"]);
+
+    fails(&inspect(&data("ic/model_qdq.onnx")), &["not a .mote"]);
+    fails(&inspect(&data("ic/inputs.npy")), &["not a .mote"]);
+    let blank = s.write("blank.mote", &[]);
+    fails(&inspect(&blank), &["truncated"]);
+    fails(
+        &inspect(&s.path("missing.mote")),
+        &["cannot read", "missing.mote"],
+    );
+
+    let mut v2 = good.to_vec();
+    v2[4] = 2;
+    let v2 = s.write("v2.mote", &v2);
+    fails(&inspect(&v2), &["version 2"]);
+}
+
+#[test]
+fn inspect_json_agrees_with_compress_json() {
+    let s = Scratch::new();
+    let out = s.path("ic.mote");
+    let compressed = succeeds(&mote(&[
+        OsStr::new("compress"),
+        data("ic/model_qdq.onnx").as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+        "--json".as_ref(),
+    ]));
+    let c: serde_json::Value =
+        serde_json::from_str(compressed.trim()).expect("compress --json is not JSON");
+    let inspected = succeeds(&mote(&[
+        OsStr::new("inspect"),
+        out.as_os_str(),
+        "--json".as_ref(),
+    ]));
+    let i: serde_json::Value =
+        serde_json::from_str(&inspected).expect("inspect --json is not JSON");
+    for key in [
+        "file_bytes",
+        "weights_bytes",
+        "arena_bytes",
+        "macs",
+        "inputs",
+        "outputs",
+        "ops",
+    ] {
+        assert!(
+            i.get(key).is_some(),
+            "inspect --json lacks {key}: {inspected}"
+        );
+    }
+    assert!(i["arena_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(i["arena_bytes"], c["arena_bytes"]);
+    assert_eq!(i["file_bytes"], c["file_bytes"]);
+    assert_eq!(
+        i["file_bytes"].as_u64(),
+        Some(std::fs::metadata(&out).unwrap().len())
+    );
+    assert_eq!(i["weights_bytes"], c["weights_bytes"]);
+    assert_eq!(i["macs"], c["macs"]);
+    assert_eq!(
+        i["ops"].as_array().unwrap().len() as u64,
+        c["ops"].as_u64().unwrap()
+    );
+    assert_eq!(i["inputs"][0]["shape"], serde_json::json!([1, 32, 32, 3]));
+    assert_eq!(i["outputs"][0]["shape"], serde_json::json!([1, 10]));
+    // The human form names the same ops.
+    let human = succeeds(&mote(&[OsStr::new("inspect"), out.as_os_str()]));
+    assert!(
+        human.contains("Conv2d") && human.contains("Softmax"),
+        "{human}"
+    );
+}
+
+// -------------------------------------------------------------------- run
+
+#[test]
+fn run_matches_tflite_micro() {
+    let s = Scratch::new();
+    let model = s.write("ic.mote", ic_mote());
+    let out = s.path("out.npy");
+    let stdout = succeeds(&mote(&[
+        OsStr::new("run"),
+        model.as_os_str(),
+        "-i".as_ref(),
+        data("ic/inputs.npy").as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ]));
+    assert!(stdout.contains("[8, 10]"), "{stdout}");
+    let (shape, got) = npy::read(&out).unwrap();
+    assert_eq!(shape, vec![8, 10]);
+    let (want_shape, want) = npy::read(&data("ic/outputs_tflm.npy")).unwrap();
+    assert_eq!(want_shape, vec![8, 10]);
+    assert!(matches!(got, Array::I8(_)));
+    assert_eq!(got, want, "mote run differs from TFLite Micro");
+    assert_eq!(
+        s.entries(),
+        BTreeSet::from(["ic.mote".to_string(), "out.npy".to_string()])
+    );
+}
+
+#[test]
+fn run_bad_inputs() {
+    let s = Scratch::new();
+    let model = s.write("ic.mote", ic_mote());
+    let out = s.path("out.npy");
+    let run = |input: &Path, needles: &[&str]| {
+        let args = [
+            OsStr::new("run"),
+            model.as_os_str(),
+            "-i".as_ref(),
+            input.as_os_str(),
+            "-o".as_ref(),
+            out.as_os_str(),
+        ];
+        s.fails_without_output(&args, &out, needles)
+    };
+
+    // Wrong shape: both shapes are named.
+    let wrong = s.path("wrong_shape.npy");
+    npy::write(
+        &wrong,
+        &[8, 32, 31, 3],
+        &Array::I8(vec![0; 8 * 32 * 31 * 3]),
+    )
+    .unwrap();
+    run(&wrong, &["[8, 32, 31, 3]", "[1, 32, 32, 3]"]);
+    let flat = s.path("flat.npy");
+    npy::write(&flat, &[3072], &Array::F32(vec![0.0; 3072])).unwrap();
+    run(&flat, &["[3072]", "[1, 32, 32, 3]"]);
+
+    // Wrong element types.
+    let i32s = s.write("int32.npy", &raw_npy("<i4", &[8, 32, 32, 3], 4));
+    run(&i32s, &["int32.npy", "<i4", "int8 or float32"]);
+    let f64s = s.write("float64.npy", &raw_npy("<f8", &[1, 32, 32, 3], 8));
+    run(&f64s, &["float64.npy", "<f8", "int8 or float32"]);
+
+    // Missing, not .npy, truncated.
+    run(&s.path("missing.npy"), &["cannot read", "missing.npy"]);
+    let not_npy = s.write("not.npy", b"just text");
+    run(&not_npy, &["not.npy", "not a .npy file"]);
+    let full = std::fs::read(data("ic/inputs.npy")).unwrap();
+    let cut = s.write("cut.npy", &full[..full.len() - 100]);
+    run(&cut, &["cut.npy", "shorter"]);
+}
+
+#[test]
+fn run_bad_models() {
+    let s = Scratch::new();
+    let out = s.path("out.npy");
+    let input = data("ic/inputs.npy");
+    let good = ic_mote();
+    let mut flipped = good.to_vec();
+    flipped[100] ^= 0x80;
+    let cases: [(&str, &[u8], &[&str]); 3] = [
+        (
+            "flipped.mote",
+            &flipped,
+            &["invalid model", "corrupt", "CRC"],
+        ),
+        (
+            "cut.mote",
+            &good[..good.len() - 1],
+            &["invalid model", "truncated"],
+        ),
+        (
+            "foreign.mote",
+            b"PK\x03\x04 this is a zip file, not a model",
+            &["not a .mote"],
+        ),
+    ];
+    for (name, bytes, needles) in cases {
+        let model = s.write(name, bytes);
+        s.fails_without_output(
+            &[
+                OsStr::new("run"),
+                model.as_os_str(),
+                "-i".as_ref(),
+                input.as_os_str(),
+                "-o".as_ref(),
+                out.as_os_str(),
+            ],
+            &out,
+            needles,
+        );
+        std::fs::remove_file(&model).unwrap();
+    }
+    let missing = s.path("missing.mote");
+    s.fails_without_output(
+        &[
+            OsStr::new("run"),
+            missing.as_os_str(),
+            "-i".as_ref(),
+            input.as_os_str(),
+            "-o".as_ref(),
+            out.as_os_str(),
+        ],
+        &out,
+        &["cannot read", "missing.mote"],
+    );
+}

@@ -1,0 +1,82 @@
+"""Generates the tiny malformed/unsupported ONNX models used by tests/cli.rs.
+
+Run from this directory with a Python that has `onnx`:
+    python make_bad_onnx.py
+Each file is a few hundred bytes; they are committed so the tests need no Python.
+"""
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+
+def qdq_params(prefix, scale=0.05, zp=0):
+    return [
+        numpy_helper.from_array(np.array(scale, dtype=np.float32), prefix + "_scale"),
+        numpy_helper.from_array(np.array(zp, dtype=np.int8), prefix + "_zp"),
+    ]
+
+
+# Output quantization of a quantized Sigmoid (TFLite's fixed 1/256, -128).
+SIGMOID_OUT = dict(scale=1.0 / 256, zp=-128)
+
+
+def save(nodes, inputs, outputs, inits, path):
+    graph = helper.make_graph(nodes, path.split(".")[0], inputs, outputs, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, path)
+
+
+def qdq(x, y, prefix):
+    """QuantizeLinear then DequantizeLinear of x into y."""
+    return [
+        helper.make_node("QuantizeLinear", [x, prefix + "_scale", prefix + "_zp"], [prefix + "_q"], name=prefix + "_quant"),
+        helper.make_node("DequantizeLinear", [prefix + "_q", prefix + "_scale", prefix + "_zp"], [y], name=prefix + "_dequant"),
+    ]
+
+
+shape = [1, 4]
+x = helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)
+y = helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)
+
+# 1. A float model: no quantization at all.
+save([helper.make_node("Relu", ["x"], ["y"], name="relu0")], [x], [y], [], "float_relu.onnx")
+
+# 2. A quantized model with an unsupported op (Erf) in the middle.
+save(
+    qdq("x", "xd", "in")
+    + [helper.make_node("Erf", ["xd"], ["e"], name="my_erf")]
+    + qdq("e", "y", "out"),
+    [x], [y], qdq_params("in") + qdq_params("out"), "erf.onnx",
+)
+
+# 3. Nodes out of topological order (the consumer comes before its producer).
+nodes = qdq("x", "xd", "in") + [helper.make_node("Sigmoid", ["xd"], ["r"], name="sigmoid0")] + qdq("r", "y", "out")
+save([nodes[2]] + nodes[:2] + nodes[3:], [x], [y], qdq_params("in") + qdq_params("out", **SIGMOID_OUT), "out_of_order.onnx")
+
+# 4. A cycle: two Relus reading each other.
+save(
+    qdq("x", "xd", "in")
+    + [
+        helper.make_node("Add", ["xd", "b"], ["a"], name="add_cycle"),
+        helper.make_node("Relu", ["a"], ["b"], name="relu_cycle"),
+    ]
+    + qdq("b", "y", "out"),
+    [x], [y], qdq_params("in") + qdq_params("out"), "cyclic.onnx",
+)
+
+# 5. A dynamic non-batch dimension.
+xd = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "width"])
+yd = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, "width"])
+save(
+    qdq("x", "xd", "in") + [helper.make_node("Sigmoid", ["xd"], ["r"], name="sigmoid0")] + qdq("r", "y", "out"),
+    [xd], [yd], qdq_params("in") + qdq_params("out", **SIGMOID_OUT), "dynamic_dim.onnx",
+)
+
+# 6. Control: the same quantized Sigmoid, in order and with fixed shapes,
+# compresses fine, so the failures of 3 and 5 are due to their one defect.
+save(
+    qdq("x", "xd", "in") + [helper.make_node("Sigmoid", ["xd"], ["r"], name="sigmoid0")] + qdq("r", "y", "out"),
+    [x], [y], qdq_params("in") + qdq_params("out", **SIGMOID_OUT), "sigmoid_ok.onnx",
+)
