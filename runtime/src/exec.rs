@@ -224,6 +224,9 @@ pub(crate) fn run(op: &Op<'_>, w: &[u8], arena: &mut [u8]) -> Result<(), KernelE
             out,
         ),
         OpKind::Constant { .. } => Err(KernelError::BufferLength),
+        OpKind::Float(_) | OpKind::Quantize(_) | OpKind::Dequantize(_) => {
+            Err(KernelError::InvalidParameter)
+        }
         OpKind::Copy => {
             if in0.len() != out.len() {
                 return Err(KernelError::BufferLength);

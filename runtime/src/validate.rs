@@ -94,6 +94,15 @@ fn broadcastable(a: &[u32; 4], b: &[u32; 4], out: &[u32; 4]) -> Check {
     Ok(())
 }
 
+/// Checks that every pooling window along one axis overlaps the input: the
+/// first window (origin `-padding`) ends after 0 and the last one (origin
+/// `(output - 1) * stride - padding`) starts before the input's end.
+fn windows_overlap_input(input: u32, output: u32, stride: u16, filter: u16, padding: u16) -> Check {
+    ensure(filter > padding)?;
+    let last_origin = u64::from(output.saturating_sub(1)) * u64::from(stride);
+    ensure(last_origin < u64::from(input) + u64::from(padding))
+}
+
 /// Checks one op against the arena, the tensor table size and the weights.
 pub(crate) fn op(op: &Op<'_>, arena_len: usize, n_tensors: u16, weights: &[u8]) -> Check {
     let (out_len, out_end) = act(&op.output, arena_len, n_tensors)?;
@@ -106,7 +115,13 @@ pub(crate) fn op(op: &Op<'_>, arena_len: usize, n_tensors: u16, weights: &[u8]) 
     let ins = &op.inputs;
     let one = |expected: usize| ensure(ins.len() == expected);
     let same_len = || ensure(product(&ins[0].dims) == Some(out_len));
+    // Every op of this build is int8 end to end.
+    if op.output.dtype != DType::I8 || op.inputs.iter().any(|a| a.dtype != DType::I8) {
+        return Err(());
+    }
     match &op.kind {
+        // Float ops are not executed by this build.
+        OpKind::Float(_) | OpKind::Quantize(_) | OpKind::Dequantize(_) => Err(()),
         OpKind::Conv2d(c) => {
             one(1)?;
             conv(c, &ins[0], &op.output, weights, None)
@@ -139,6 +154,7 @@ pub(crate) fn op(op: &Op<'_>, arena_len: usize, n_tensors: u16, weights: &[u8]) 
         OpKind::Add(p) => {
             one(2)?;
             clamp_ok(p.act_min, p.act_max)?;
+            ensure((0..=31).contains(&p.left_shift))?;
             broadcastable(&ins[0].dims, &ins[1].dims, &op.output.dims)
         }
         OpKind::Mul(p) => {
@@ -151,6 +167,19 @@ pub(crate) fn op(op: &Op<'_>, arena_len: usize, n_tensors: u16, weights: &[u8]) 
             let (i, o) = (&ins[0].dims, &op.output.dims);
             ensure(i[0] == o[0] && i[3] == o[3])?;
             ensure(p.stride.iter().chain(p.filter.iter()).all(|&s| s > 0))?;
+            if matches!(op.kind, OpKind::AvgPool(_)) {
+                // Averaging an empty window is an error at invoke time:
+                // every window must overlap the input.
+                for a in 0..2 {
+                    windows_overlap_input(
+                        i[1 + a],
+                        o[1 + a],
+                        p.stride[a],
+                        p.filter[a],
+                        p.padding[a],
+                    )?;
+                }
+            }
             clamp_ok(p.act_min, p.act_max)
         }
         OpKind::Mean(_) => {

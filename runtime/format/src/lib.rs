@@ -26,8 +26,9 @@ pub use error::FormatError;
 pub use graph::{DType, GraphHeader, TensorDesc, MAX_IO};
 pub use header::{crc32, Header, HEADER_LEN, MAGIC, VERSION, WEIGHTS_ALIGN};
 pub use op::{
-    ActRef, AddSpec, BlobRef, ConvSpec, FcSpec, LutActSpec, MeanSpec, MulSpec, Op, OpKind,
-    PoolSpec, RequantSpec, SoftmaxSpec, MAX_OP_INPUTS,
+    ActRef, AddSpec, BlobRef, ConvSpec, FcSpec, FloatConvSpec, FloatFcSpec, FloatOp, FloatPoolSpec,
+    LutActSpec, MeanSpec, MulSpec, Op, OpKind, PoolSpec, QuantSpec, RequantSpec, SoftmaxSpec,
+    WeightType, MAX_OP_INPUTS,
 };
 
 /// Decodes one postcard value from the front of `bytes`, returning it and the rest.

@@ -22,6 +22,8 @@ pub struct BlobRef {
 pub struct ActRef {
     /// Index in the tensor table.
     pub tensor: u16,
+    /// Element type (copied from the tensor table).
+    pub dtype: crate::DType,
     /// Byte offset in the arena (copied from the tensor table for direct access).
     pub offset: u32,
     /// NHWC dims (copied from the tensor table).
@@ -232,10 +234,154 @@ pub enum OpKind {
     Requantize(RequantSpec),
     /// Byte copy (a reshape whose buffers could not be shared).
     Copy,
+    /// Float computation (a model or layers kept in float).
+    Float(FloatOp),
+    /// float32 to int8: `round(x / scale) + zero_point`, saturated (TFLite rounding).
+    Quantize(QuantSpec),
+    /// int8 to float32: `scale * (q - zero_point)`.
+    Dequantize(QuantSpec),
     /// Loads a constant int8 tensor from the weight blob into the arena
     /// (a constant operand of an element-wise op). No inputs.
     Constant {
         /// The int8 data, as many bytes as the output has elements.
         data: BlobRef,
+    },
+}
+
+/// Affine quantization of a Quantize/Dequantize boundary.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct QuantSpec {
+    /// Scale.
+    pub scale: f32,
+    /// Zero point.
+    pub zero_point: i32,
+}
+
+/// How float weights are stored in the blob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum WeightType {
+    /// IEEE binary32, little-endian.
+    F32,
+    /// IEEE binary16, little-endian (half the flash), widened to f32 when used.
+    F16,
+}
+
+/// Float convolution parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FloatConvSpec {
+    /// Stride (height, width).
+    pub stride: [u16; 2],
+    /// Dilation (height, width).
+    pub dilation: [u16; 2],
+    /// Padding before the data (top, left).
+    pub padding: [u16; 2],
+    /// Lower output clamp (fused activation; `f32::NEG_INFINITY` for none).
+    pub act_min: f32,
+    /// Upper output clamp (`f32::INFINITY` for none).
+    pub act_max: f32,
+    /// Filter: OHWI for Conv2d, [1, KH, KW, OC] for DepthwiseConv2d.
+    pub filter: BlobRef,
+    /// Filter dims as stored.
+    pub filter_dims: [u32; 4],
+    /// f32 bias per output channel (may be empty).
+    pub bias: BlobRef,
+    /// Element type of `filter`.
+    pub weights: WeightType,
+}
+
+/// Float fully-connected parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FloatFcSpec {
+    /// Lower output clamp.
+    pub act_min: f32,
+    /// Upper output clamp.
+    pub act_max: f32,
+    /// Filter, [out_features, in_features].
+    pub filter: BlobRef,
+    /// f32 bias (may be empty).
+    pub bias: BlobRef,
+    /// Input features per row.
+    pub in_features: u32,
+    /// Output features per row.
+    pub out_features: u32,
+    /// Element type of `filter`.
+    pub weights: WeightType,
+}
+
+/// Float pooling window parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct FloatPoolSpec {
+    pub stride: [u16; 2],
+    pub filter: [u16; 2],
+    pub padding: [u16; 2],
+    pub act_min: f32,
+    pub act_max: f32,
+}
+
+/// Float ops: every input and the output are f32 tensors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum FloatOp {
+    /// 2-D convolution.
+    Conv2d(FloatConvSpec),
+    /// Depthwise 2-D convolution.
+    DepthwiseConv2d {
+        /// Convolution parameters.
+        conv: FloatConvSpec,
+        /// Output channels per input channel.
+        depth_multiplier: u16,
+    },
+    /// Fully connected.
+    FullyConnected(FloatFcSpec),
+    /// Element-wise add with broadcasting, then clamp.
+    Add {
+        /// Lower clamp.
+        act_min: f32,
+        /// Upper clamp.
+        act_max: f32,
+    },
+    /// Element-wise multiply with broadcasting, then clamp.
+    Mul {
+        /// Lower clamp.
+        act_min: f32,
+        /// Upper clamp.
+        act_max: f32,
+    },
+    /// Average pooling (padding excluded from the count).
+    AvgPool(FloatPoolSpec),
+    /// Max pooling.
+    MaxPool(FloatPoolSpec),
+    /// Mean over H and W.
+    Mean,
+    /// Softmax over the last dimension.
+    Softmax,
+    /// Logistic.
+    Logistic,
+    /// Tanh.
+    Tanh,
+    /// Clamp (a standalone Relu/Clip).
+    Clamp {
+        /// Lower bound.
+        min: f32,
+        /// Upper bound.
+        max: f32,
+    },
+    /// Constant padding.
+    Pad {
+        /// (before, after) per NHWC dim.
+        pads: [[u32; 2]; 4],
+        /// Pad value.
+        value: f32,
+    },
+    /// Concatenation along an NHWC axis.
+    Concat {
+        /// Axis 0..4.
+        axis: u8,
+    },
+    /// Permutation of the NHWC dims.
+    Transpose {
+        /// Output dim i is input dim perm\[i\].
+        perm: [u8; 4],
     },
 }

@@ -82,6 +82,9 @@ pub fn kind_name(k: &OpKind) -> &'static str {
         OpKind::Requantize(_) => "Requantize",
         OpKind::Copy => "Copy",
         OpKind::Constant { .. } => "Constant",
+        OpKind::Float(_) => "Float",
+        OpKind::Quantize(_) => "Quantize",
+        OpKind::Dequantize(_) => "Dequantize",
     }
 }
 

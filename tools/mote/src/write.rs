@@ -64,6 +64,7 @@ pub fn to_bytes(g: &Graph, p: &Plan) -> Result<Vec<u8>> {
     }
     let act = |t: usize| ActRef {
         tensor: t as u16,
+        dtype: g.tensors[t].dtype,
         offset: p.offsets[t] as u32,
         dims: g.tensors[t].dims4(),
     };

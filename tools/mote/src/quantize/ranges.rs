@@ -98,6 +98,18 @@ impl Stats {
         (lo.min(0.0), hi.max(0.0))
     }
 
+    /// Sum of squared quantization errors of the kept values with range [lo, hi].
+    pub fn error(&self, lo: f32, hi: f32) -> f64 {
+        let (scale, zp) = act_params(lo, hi);
+        self.sample
+            .iter()
+            .map(|&x| {
+                let q = ((x / scale).round() as i32 + zp).clamp(-128, 127);
+                f64::from(x - (q - zp) as f32 * scale).powi(2)
+            })
+            .sum()
+    }
+
     fn mse_range(&self) -> (f32, f32) {
         let (lo0, hi0) = (self.min.min(0.0), self.max.max(0.0));
         let mut best = (lo0, hi0);
@@ -105,16 +117,7 @@ impl Stats {
         for step in 0..=40 {
             let a = 1.0 - step as f32 * 0.02; // 1.0 down to 0.2
             let (lo, hi) = (lo0 * a, hi0 * a);
-            let (scale, zp) = act_params(lo, hi);
-            let err: f64 = self
-                .sample
-                .iter()
-                .map(|&x| {
-                    let q = ((x / scale).round() as i32 + zp).clamp(-128, 127);
-                    let y = (q - zp) as f32 * scale;
-                    f64::from(x - y).powi(2)
-                })
-                .sum();
+            let err = self.error(lo, hi);
             if err < best_err {
                 best_err = err;
                 best = (lo, hi);
@@ -158,7 +161,16 @@ mod tests {
         st.add(&v, "t").unwrap();
         assert_eq!(st.range(Method::MinMax), (0.0, 50.0));
         assert!(st.range(Method::Percentile(99.9)).1 < 1.0);
-        assert!(st.range(Method::Mse).1 < 50.0);
+        // A single outlier costs more clipped than the finer step gains.
+        assert_eq!(st.range(Method::Mse).1, 50.0);
+        // On a heavy tail its range never quantizes worse than min/max.
+        let mut exp = Stats::default();
+        let tail: Vec<f32> = (1..20_000).map(|i| 20_000.0 / i as f32 - 1.0).collect();
+        exp.add(&tail, "e").unwrap();
+        let (lo, hi) = exp.range(Method::Mse);
+        let (mlo, mhi) = exp.range(Method::MinMax);
+        assert!(exp.error(lo, hi) <= exp.error(mlo, mhi));
+        assert!(hi <= mhi && lo >= mlo);
         assert!("percentile:99.9".parse::<Method>().is_ok());
         assert!("bogus".parse::<Method>().is_err());
     }
