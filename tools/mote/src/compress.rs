@@ -80,8 +80,10 @@ pub fn compress(
         "{} is empty, not an ONNX model",
         input.display()
     );
+    let float_weights = opts.keep_float.is_empty() && calibration.is_none() && opts.float_model;
     let result = match calibration {
         Some(c) => quantize_bytes(input, c, opts),
+        None if float_weights => crate::quantize::keep_float(input, opts.weights).and_then(finish),
         None => compress_bytes(input),
     };
     let (bytes, summary) =

@@ -40,6 +40,20 @@ enum Command {
         /// Input shape for a model with dynamic dimensions, e.g. 1,3,32,32.
         #[arg(long, value_delimiter = ',')]
         input_shape: Option<Vec<usize>>,
+        /// Weights: int8 (quantize, needs --calibration for float models), or
+        /// keep a float model in float with f32 or f16 weights.
+        #[arg(long, default_value = "int8")]
+        weights: String,
+        /// Nodes to keep in float (f32 compute) in an int8 model, by ONNX node name.
+        #[arg(long, value_delimiter = ',')]
+        keep_float: Vec<String>,
+        /// Float inputs (.npy) to evaluate the result on against the source
+        /// model (as `mote eval`), printed with the summary.
+        #[arg(long)]
+        eval_data: Option<PathBuf>,
+        /// Integer labels (.npy) for --eval-data.
+        #[arg(long)]
+        eval_labels: Option<PathBuf>,
     },
     /// Show a .mote file's ops, tensors, sizes and MACs.
     Inspect {
@@ -104,6 +118,28 @@ fn main() -> ExitCode {
     }
 }
 
+/// Evaluates the .mote file at `model` against float ONNX `reference`.
+fn eval_file(
+    model: &std::path::Path,
+    reference: &std::path::Path,
+    data: &std::path::Path,
+    labels: Option<&std::path::Path>,
+) -> Result<mote_cli::eval::Report> {
+    let bytes = read_model(model)?;
+    let m = mote_runtime::Model::parse(bytes.as_slice())
+        .map_err(|e| anyhow::anyhow!("invalid model {}: {e}", model.display()))?;
+    let shape: Vec<usize> = m
+        .input(0)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .shape()
+        .iter()
+        .map(|&d| d as usize)
+        .collect();
+    let inputs = mote_cli::quantize::data::load_samples(data, &shape)?;
+    let labels = labels.map(npy::read_labels).transpose()?;
+    mote_cli::eval::evaluate(bytes.as_slice(), reference, &inputs, labels.as_deref())
+}
+
 fn execute(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Compress {
@@ -113,17 +149,38 @@ fn execute(cli: Cli) -> Result<()> {
             calibration,
             calibrate,
             input_shape,
+            weights,
+            keep_float,
+            eval_data,
+            eval_labels,
         } => {
+            let (weight_type, float_model) = match weights.as_str() {
+                "int8" => (mote_format::WeightType::F32, false),
+                "f32" => (mote_format::WeightType::F32, true),
+                "f16" => (mote_format::WeightType::F16, true),
+                other => anyhow::bail!("--weights must be int8, f32 or f16, not '{other}'"),
+            };
+            if float_model && calibration.is_some() && keep_float.is_empty() {
+                anyhow::bail!("--weights {weights} keeps the model in float: drop --calibration, or use --keep-float for chosen layers");
+            }
             let opts = mote_cli::quantize::Options {
                 method: calibrate.parse()?,
                 input_shape,
                 progress: !json,
+                keep_float,
+                weights: weight_type,
+                float_model,
             };
             let s = compress::compress(&model, &output, calibration.as_deref(), &opts)?;
+            let eval = match eval_data {
+                Some(d) => Some(eval_file(&output, &model, &d, eval_labels.as_deref())?),
+                None => None,
+            };
             if json {
                 println!(
                     "{}",
                     serde_json::json!({
+                        "eval": eval,
                         "output": output.display().to_string(),
                         "file_bytes": s.file_bytes,
                         "weights_bytes": s.weights_bytes,
@@ -144,6 +201,9 @@ fn execute(cli: Cli) -> Result<()> {
                     s.ideal_peak_bytes,
                     s.macs
                 );
+                if let Some(r) = &eval {
+                    print!("{}", mote_cli::eval::render(r));
+                }
             }
         }
         Command::Eval {
@@ -154,20 +214,7 @@ fn execute(cli: Cli) -> Result<()> {
             json,
             report,
         } => {
-            let bytes = read_model(&model)?;
-            let m = mote_runtime::Model::parse(bytes.as_slice())
-                .map_err(|e| anyhow::anyhow!("invalid model: {e}"))?;
-            let shape: Vec<usize> = m
-                .input(0)
-                .map_err(|e| anyhow::anyhow!("{e}"))?
-                .shape()
-                .iter()
-                .map(|&d| d as usize)
-                .collect();
-            let inputs = mote_cli::quantize::data::load_samples(&data, &shape)?;
-            let labels = labels.map(|l| npy::read_labels(&l)).transpose()?;
-            let r =
-                mote_cli::eval::evaluate(bytes.as_slice(), &reference, &inputs, labels.as_deref())?;
+            let r = eval_file(&model, &reference, &data, labels.as_deref())?;
             if let Some(path) = report {
                 let title = format!("Mote evaluation: {}", model.display());
                 mote_cli::write::atomic_write(

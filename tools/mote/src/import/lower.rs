@@ -18,6 +18,12 @@ pub struct Lowerer {
     pub vals: HashMap<String, Val>,
     /// How many node inputs and graph outputs read each value.
     pub uses: HashMap<String, usize>,
+    /// Lower every node as float (a model kept in float).
+    pub float_mode: bool,
+    /// How float weights are stored.
+    pub weights: mote_format::WeightType,
+    /// f32 copies of int8 tensors already dequantized for float ops.
+    pub dequantized: HashMap<usize, usize>,
 }
 
 fn identity(rank: usize) -> Vec<usize> {
@@ -107,6 +113,25 @@ impl Lowerer {
         });
     }
 
+    /// Adds a tensor of any element type.
+    pub fn new_typed_tensor(
+        &mut self,
+        name: &str,
+        shape: Vec<usize>,
+        dtype: DType,
+        scale: f32,
+        zero_point: i32,
+    ) -> usize {
+        self.g.add_tensor(Tensor {
+            name: name.to_string(),
+            dtype,
+            shape,
+            scale,
+            zero_point,
+            alias_of: None,
+        })
+    }
+
     /// Returns a tensor holding `t` (seen through `perm`) physically arranged
     /// so that logical dim i is physical dim `want[i]`, emitting a Transpose
     /// op when the current arrangement differs.
@@ -135,11 +160,11 @@ impl Lowerer {
         // Only non-unit dims move data: skip the op when their order is kept.
         let moving: Vec<usize> = kperm.iter().copied().filter(|&k| old[k] != 1).collect();
         let src = &self.g.tensors[t];
-        let (scale, zp) = (src.scale, src.zero_point);
+        let (scale, zp, dtype) = (src.scale, src.zero_point, src.dtype);
         if moving.windows(2).all(|w| w[0] < w[1]) {
             let v = self.g.add_tensor(Tensor {
                 name: format!("{name}/view"),
-                dtype: DType::I8,
+                dtype,
                 shape: new_shape,
                 scale,
                 zero_point: zp,
@@ -152,14 +177,13 @@ impl Lowerer {
         for i in 0..rank {
             perm4[pad + i] = (pad + kperm[i]) as u8;
         }
-        let out = self.new_tensor(&format!("{name}/transposed"), new_shape, scale, zp);
-        self.push(
-            &format!("{name}/transpose"),
-            OpKind::Transpose { perm: perm4 },
-            vec![t],
-            out,
-            0,
-        );
+        let out = self.new_typed_tensor(&format!("{name}/transposed"), new_shape, dtype, scale, zp);
+        let kind = if dtype == DType::F32 {
+            OpKind::Float(mote_format::FloatOp::Transpose { perm: perm4 })
+        } else {
+            OpKind::Transpose { perm: perm4 }
+        };
+        self.push(&format!("{name}/transpose"), kind, vec![t], out, 0);
         Ok(out)
     }
 
@@ -178,10 +202,10 @@ impl Lowerer {
     /// A view of `t` with a new shape, sharing its buffer.
     pub fn view(&mut self, name: &str, t: usize, shape: Vec<usize>) -> usize {
         let src = &self.g.tensors[t];
-        let (scale, zp) = (src.scale, src.zero_point);
+        let (scale, zp, dtype) = (src.scale, src.zero_point, src.dtype);
         self.g.add_tensor(Tensor {
             name: name.to_string(),
-            dtype: DType::I8,
+            dtype,
             shape,
             scale,
             zero_point: zp,
@@ -253,7 +277,31 @@ fn qparams(l: &Lowerer, n: &Node, rank: usize) -> Result<QParams> {
 }
 
 /// Lowers a whole ONNX model.
+/// Lowering options.
+#[derive(Debug, Clone, Copy)]
+pub struct LowerOptions {
+    /// Lower every node in float.
+    pub float: bool,
+    /// Storage of float weights.
+    pub weights: mote_format::WeightType,
+}
+
+impl Default for LowerOptions {
+    fn default() -> Self {
+        LowerOptions {
+            float: false,
+            weights: mote_format::WeightType::F32,
+        }
+    }
+}
+
+/// Lowers a quantized ONNX model (QDQ or QOperator form).
 pub fn lower(m: &OnnxModel) -> Result<Graph> {
+    lower_with(m, LowerOptions::default())
+}
+
+/// Lowers an ONNX model with options (float models with `float: true`).
+pub fn lower_with(m: &OnnxModel, opts: LowerOptions) -> Result<Graph> {
     let mut uses: HashMap<String, usize> = HashMap::new();
     for name in m
         .nodes
@@ -270,6 +318,9 @@ pub fn lower(m: &OnnxModel) -> Result<Graph> {
         },
         vals: HashMap::new(),
         uses,
+        float_mode: opts.float,
+        weights: opts.weights,
+        dequantized: HashMap::new(),
     };
     for (name, c) in &m.consts {
         l.vals.insert(name.clone(), Val::Const(c.clone()));
@@ -305,6 +356,15 @@ pub fn lower(m: &OnnxModel) -> Result<Graph> {
                 let t = l.new_tensor(&input.name, shape, 0.0, 0);
                 l.g.inputs.push(t);
                 Val::Act {
+                    t,
+                    perm: identity(rank),
+                }
+            }
+            elem::FLOAT if l.float_mode => {
+                let rank = shape.len();
+                let t = l.new_typed_tensor(&input.name, shape, DType::F32, 1.0, 0);
+                l.g.inputs.push(t);
+                Val::F32Act {
                     t,
                     perm: identity(rank),
                 }

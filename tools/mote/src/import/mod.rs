@@ -1,6 +1,8 @@
 //! ONNX import: reading a model and lowering its quantized patterns
 //! (QDQ and QOperator forms) to the runtime's int8 ops.
 
+mod float;
+pub use float::KEEP_FLOAT;
 pub mod lower;
 pub mod onnx;
 mod ops;

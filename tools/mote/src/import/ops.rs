@@ -12,15 +12,15 @@ use super::onnx::{Attr, Const, Data, Node};
 use super::values::{Pending, QParams, Val};
 use crate::qparams as qp;
 
-const NCHW_IN_NHWC: [usize; 4] = [0, 3, 1, 2];
+pub(super) const NCHW_IN_NHWC: [usize; 4] = [0, 3, 1, 2];
 
-fn identity(rank: usize) -> Vec<usize> {
+pub(super) fn identity(rank: usize) -> Vec<usize> {
     (0..rank).collect()
 }
 
 fn val_rank(l: &Lowerer, v: &Val) -> usize {
     match v {
-        Val::Act { perm, .. } | Val::FAct { perm, .. } => perm.len(),
+        Val::Act { perm, .. } | Val::FAct { perm, .. } | Val::F32Act { perm, .. } => perm.len(),
         Val::QConst(c, _) | Val::FQConst(c, _) | Val::Const(c) => c.shape.len(),
         Val::QPending(..) | Val::Pending(_) => {
             let _ = l;
@@ -139,6 +139,11 @@ pub fn lower_node(l: &mut Lowerer, n: &Node) -> Result<()> {
             }
         }
     }
+    if super::float::is_float_node(l, n) {
+        let v = super::float::lower(l, n)?;
+        l.vals.insert(out, v);
+        return Ok(());
+    }
     let v = match n.op_type.as_str() {
         "Constant" => match n.attrs.get("value") {
             Some(Attr::Tensor(c)) => Val::Const(c.clone()),
@@ -180,7 +185,7 @@ pub fn lower_node(l: &mut Lowerer, n: &Node) -> Result<()> {
 /// Turns a graph output value into an int8 tensor in logical order.
 pub fn finish_output(l: &mut Lowerer, name: &str, v: Val) -> Result<usize> {
     match materialize(l, v)? {
-        Val::Act { t, perm } | Val::FAct { t, perm } => {
+        Val::Act { t, perm } | Val::FAct { t, perm } | Val::F32Act { t, perm } => {
             let id = identity(perm.len());
             l.arrange(name, t, &perm, &id)
         }
@@ -230,6 +235,17 @@ fn quantize(l: &mut Lowerer, n: &Node) -> Result<Val> {
         Val::Pending(p) => {
             let (s, z) = per_tensor(&q)?;
             lower_pending(l, &p, s, z, &n.name)?
+        }
+        Val::F32Act { t, perm } => {
+            let (s, z) = per_tensor(&q)?;
+            let shape = l.phys(t);
+            let out = l.new_tensor(&n.name, shape, s, z);
+            let spec = mote_format::QuantSpec {
+                scale: s,
+                zero_point: z,
+            };
+            l.push(&n.name, OpKind::Quantize(spec), vec![t], out, 0);
+            Val::Act { t: out, perm }
         }
         Val::FAct { t, perm } if l.g.tensors[t].scale == 0.0 => {
             // A float model input: this QuantizeLinear gives its parameters.
@@ -365,6 +381,10 @@ fn transpose_val(l: &mut Lowerer, n: &Node, x: Val) -> Result<Val> {
             t,
             perm: p.iter().map(|&i| perm[i]).collect(),
         },
+        Val::F32Act { t, perm } => Val::F32Act {
+            t,
+            perm: p.iter().map(|&i| perm[i]).collect(),
+        },
         Val::Const(c) => Val::Const(transpose(&c, &p)),
         Val::QConst(c, q) => {
             let axis = p.iter().position(|&i| i == q.axis).unwrap_or(0);
@@ -383,7 +403,9 @@ fn transpose_val(l: &mut Lowerer, n: &Node, x: Val) -> Result<Val> {
 
 fn logical_shape(l: &Lowerer, v: &Val) -> Option<Vec<usize>> {
     match v {
-        Val::Act { t, perm } | Val::FAct { t, perm } => Some(l.logical(*t, perm)),
+        Val::Act { t, perm } | Val::FAct { t, perm } | Val::F32Act { t, perm } => {
+            Some(l.logical(*t, perm))
+        }
         Val::QConst(c, _) | Val::FQConst(c, _) | Val::Const(c) => Some(c.shape.clone()),
         Val::Pending(_) | Val::QPending(..) => None,
     }
@@ -502,7 +524,7 @@ fn reshape_val(l: &mut Lowerer, n: &Node, x: Val) -> Result<Val> {
     })?;
     let shape = new_shape(l, n, &old)?;
     Ok(match x {
-        Val::Act { t, ref perm } | Val::FAct { t, ref perm } => {
+        Val::Act { t, ref perm } | Val::FAct { t, ref perm } | Val::F32Act { t, ref perm } => {
             ensure!(
                 (1..=4).contains(&shape.len()),
                 "node '{}': rank {} is not supported",
@@ -513,10 +535,10 @@ fn reshape_val(l: &mut Lowerer, n: &Node, x: Val) -> Result<Val> {
             let base = l.arrange(&n.name, t, perm, &id)?;
             let v = l.view(&n.name, base, shape.clone());
             let perm = identity(shape.len());
-            if matches!(x, Val::Act { .. }) {
-                Val::Act { t: v, perm }
-            } else {
-                Val::FAct { t: v, perm }
+            match x {
+                Val::Act { .. } => Val::Act { t: v, perm },
+                Val::F32Act { .. } => Val::F32Act { t: v, perm },
+                _ => Val::FAct { t: v, perm },
             }
         }
         Val::Const(c) => Val::Const(Const { shape, ..c }),
@@ -712,14 +734,14 @@ fn fq(n: &Node, v: &Option<Val>) -> Result<(Const, QParams)> {
     }
 }
 
-fn ints(n: &Node, name: &str, default: Vec<usize>) -> Vec<usize> {
+pub(super) fn ints(n: &Node, name: &str, default: Vec<usize>) -> Vec<usize> {
     n.ints(name)
         .map(|v| v.iter().map(|&x| x.max(0) as usize).collect())
         .unwrap_or(default)
 }
 
 /// Spatial padding (top, left) and output size for one window op.
-fn window(
+pub(super) fn window(
     n: &Node,
     h: usize,
     w: usize,
@@ -769,7 +791,7 @@ fn window(
     Ok((before, out))
 }
 
-fn u16s(x: [usize; 2]) -> Result<[u16; 2]> {
+pub(super) fn u16s(x: [usize; 2]) -> Result<[u16; 2]> {
     Ok([u16::try_from(x[0])?, u16::try_from(x[1])?])
 }
 

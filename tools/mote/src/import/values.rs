@@ -25,6 +25,13 @@ pub enum Val {
         /// Logical-to-physical dim map.
         perm: Vec<usize>,
     },
+    /// A float32 arena tensor (float ops).
+    F32Act {
+        /// Tensor index.
+        t: usize,
+        /// Logical-to-physical dim map.
+        perm: Vec<usize>,
+    },
     /// Dequantized (float) view of an int8 arena tensor.
     FAct {
         /// Tensor index.

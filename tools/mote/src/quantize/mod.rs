@@ -28,6 +28,12 @@ pub struct Options {
     pub input_shape: Option<Vec<usize>>,
     /// Show a progress bar while calibrating.
     pub progress: bool,
+    /// Nodes kept in float (f32 compute) in an otherwise int8 model.
+    pub keep_float: Vec<String>,
+    /// Storage of float weights (kept nodes, or a float model).
+    pub weights: mote_format::WeightType,
+    /// Keep the whole (float) model in float instead of quantizing it.
+    pub float_model: bool,
 }
 
 impl Default for Options {
@@ -36,6 +42,9 @@ impl Default for Options {
             method: Method::Mse,
             input_shape: None,
             progress: false,
+            keep_float: Vec::new(),
+            weights: mote_format::WeightType::F32,
+            float_model: false,
         }
     }
 }
@@ -104,6 +113,7 @@ pub fn quantize(path: &Path, calibration: &Path, opts: &Options) -> Result<Graph
         }
     }
     prepare::prepare(&mut m)?;
+    mark_kept(&mut m, &opts.keep_float)?;
     let points = qdq::quant_points(&m)?;
     let samples = data::load_samples(calibration, &shape)?;
     let probes: Vec<String> = points
@@ -147,7 +157,58 @@ pub fn quantize(path: &Path, calibration: &Path, opts: &Options) -> Result<Graph
         }
     }
     qdq::to_qdq(&mut m, &params)?;
-    crate::import::lower::lower(&m)
+    let lower = crate::import::lower::LowerOptions {
+        float: false,
+        weights: opts.weights,
+    };
+    crate::import::lower::lower_with(&m, lower)
+}
+
+/// Lowers a float model entirely in float (no calibration needed).
+pub fn keep_float(path: &Path, weights: mote_format::WeightType) -> Result<Graph> {
+    let mut m = onnx::load(path)?;
+    if !is_float_model(&m) {
+        bail!(
+            "{} is already quantized; --weights f32|f16 keeps float models in float",
+            path.display()
+        );
+    }
+    prepare::prepare(&mut m)?;
+    crate::import::lower::lower_with(
+        &m,
+        crate::import::lower::LowerOptions {
+            float: true,
+            weights,
+        },
+    )
+}
+
+/// Marks the named nodes (and an activation that alone follows one) to be
+/// lowered in float.
+fn mark_kept(m: &mut OnnxModel, names: &[String]) -> Result<()> {
+    use crate::import::onnx::Attr;
+    for name in names {
+        let i = m
+            .nodes
+            .iter()
+            .position(|n| &n.name == name)
+            .ok_or_else(|| anyhow!("--keep-float: the model has no node named '{name}'"))?;
+        m.nodes[i]
+            .attrs
+            .insert(crate::import::KEEP_FLOAT.into(), Attr::Int(1));
+        let out = m.nodes[i].outputs.first().cloned().unwrap_or_default();
+        let users: Vec<usize> = (0..m.nodes.len())
+            .filter(|&j| m.nodes[j].inputs.contains(&out))
+            .collect();
+        if let [j] = users[..] {
+            if matches!(m.nodes[j].op_type.as_str(), "Relu" | "Clip") {
+                m.nodes[j]
+                    .attrs
+                    .insert(crate::import::KEEP_FLOAT.into(), Attr::Int(1));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Parameters of `value`, or of the nearest quantized value it passes

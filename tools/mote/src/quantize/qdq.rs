@@ -147,6 +147,9 @@ pub fn to_qdq(m: &mut OnnxModel, params: &HashMap<String, (f32, i32)>) -> Result
     // Weights: int8 initializer + DequantizeLinear (per output channel).
     let mut weight_nodes = Vec::new();
     for n in m.nodes.iter_mut() {
+        if matches!(n.attrs.get(crate::import::KEEP_FLOAT), Some(Attr::Int(1))) {
+            continue;
+        }
         let axis = match n.op_type.as_str() {
             "Conv" => 0,
             "Gemm" if n.int("transB", 0) != 0 => 0,
