@@ -553,3 +553,156 @@ fn run_bad_models() {
         &["cannot read", "missing.mote"],
     );
 }
+
+// --------------------------------------------------------------- quantize
+
+/// The digits float model (input [1, 8, 8, 1]).
+fn digits(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../models/digits")
+        .join(file)
+}
+
+/// Runs `compress <model> --calibration <calib> [extra] -o out`, which must
+/// fail naming `needles` and leave nothing behind.
+#[track_caller]
+fn quantize_fails(s: &Scratch, model: &Path, calib: &Path, extra: &[&str], needles: &[&str]) {
+    let out = s.path("q.mote");
+    let mut args: Vec<&OsStr> = vec![
+        OsStr::new("compress"),
+        model.as_os_str(),
+        "--calibration".as_ref(),
+        calib.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ];
+    args.extend(extra.iter().map(OsStr::new));
+    s.fails_without_output(&args, &out, needles);
+}
+
+#[test]
+fn quantize_bad_calibration_data() {
+    let s = Scratch::new();
+    let model = digits("digits_float.onnx");
+    let write = |name: &str, shape: &[usize], data: Array| {
+        let p = s.path(name);
+        npy::write(&p, shape, &data).unwrap();
+        p
+    };
+    let wrong_shape = write("shape.npy", &[5, 3, 3], Array::F32(vec![0.5; 45]));
+    quantize_fails(
+        &s,
+        &model,
+        &wrong_shape,
+        &[],
+        &["[5, 3, 3]", "[1, 8, 8, 1]"],
+    );
+    let int8 = write("int8.npy", &[2, 8, 8, 1], Array::I8(vec![1; 128]));
+    quantize_fails(&s, &model, &int8, &[], &["float32"]);
+    let mut v = vec![0.25f32; 128];
+    v[77] = f32::NAN;
+    let nan = write("nan.npy", &[2, 8, 8, 1], Array::F32(v));
+    quantize_fails(&s, &model, &nan, &[], &["NaN"]);
+    let empty = write("empty.npy", &[0, 8, 8, 1], Array::F32(vec![]));
+    quantize_fails(&s, &model, &empty, &[], &["empty"]);
+    let dir = s.path("calib_dir");
+    std::fs::create_dir(&dir).unwrap();
+    quantize_fails(&s, &model, &dir, &[], &["no .npy files"]);
+    std::fs::remove_dir(&dir).unwrap();
+    let good = digits("calib.npy");
+    quantize_fails(
+        &s,
+        &model,
+        &good,
+        &["--calibrate", "bogus"],
+        &["unknown calibration method", "bogus"],
+    );
+    quantize_fails(
+        &s,
+        &model,
+        &good,
+        &["--keep-float", "nope"],
+        &["no node named 'nope'"],
+    );
+    quantize_fails(
+        &s,
+        &model,
+        &good,
+        &["--weights", "int4"],
+        &["--weights", "int4"],
+    );
+}
+
+#[test]
+fn quantize_bad_models() {
+    let s = Scratch::new();
+    let calib = s.path("x.npy");
+    npy::write(&calib, &[3, 1, 4], &Array::F32(vec![0.5; 12])).unwrap();
+    quantize_fails(
+        &s,
+        &onnx("float_dynamic.onnx"),
+        &calib,
+        &[],
+        &["dynamic dimension", "--input-shape"],
+    );
+    quantize_fails(&s, &onnx("float_nan_weights.onnx"), &calib, &[], &["NaN"]);
+    // A quantized model needs no calibration, and a float one needs it.
+    quantize_fails(
+        &s,
+        &data("ic/model_qdq.onnx"),
+        &calib,
+        &[],
+        &["already quantized"],
+    );
+    let out = s.path("f.mote");
+    s.fails_without_output(
+        &[
+            OsStr::new("compress"),
+            digits("digits_float.onnx").as_os_str(),
+            "-o".as_ref(),
+            out.as_os_str(),
+        ],
+        &out,
+        &["float model", "--calibration"],
+    );
+}
+
+#[test]
+fn quantize_and_evaluate_digits() {
+    let s = Scratch::new();
+    let out = s.path("digits.mote");
+    let stdout = succeeds(&mote(&[
+        OsStr::new("compress"),
+        digits("digits_float.onnx").as_os_str(),
+        "--calibration".as_ref(),
+        digits("calib.npy").as_os_str(),
+        "--eval-data".as_ref(),
+        digits("test_x.npy").as_os_str(),
+        "--eval-labels".as_ref(),
+        digits("test_y.npy").as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+        "--json".as_ref(),
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["eval"]["samples"], 360);
+    let (f, q) = (
+        v["eval"]["float_accuracy"].as_f64().unwrap(),
+        v["eval"]["int8_accuracy"].as_f64().unwrap(),
+    );
+    assert!(f - q <= 0.01, "int8 {q} vs float {f}");
+    assert!(v["eval"]["output_sqnr_db"].as_f64().unwrap() > 30.0);
+    let report = s.path("report.html");
+    succeeds(&mote(&[
+        OsStr::new("eval"),
+        out.as_os_str(),
+        "--reference".as_ref(),
+        digits("digits_float.onnx").as_os_str(),
+        "--data".as_ref(),
+        digits("test_x.npy").as_os_str(),
+        "--report".as_ref(),
+        report.as_os_str(),
+    ]));
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert_eq!(html.matches("<svg").count(), 3);
+}

@@ -80,3 +80,18 @@ save(
     qdq("x", "xd", "in") + [helper.make_node("Sigmoid", ["xd"], ["r"], name="sigmoid0")] + qdq("r", "y", "out"),
     [x], [y], qdq_params("in") + qdq_params("out", **SIGMOID_OUT), "sigmoid_ok.onnx",
 )
+
+# Float models for the quantizer's error paths.
+# A dynamic non-batch dimension: calibration cannot resolve the shape.
+xd = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "n"])
+yd = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, "n"])
+save([helper.make_node("Relu", ["x"], ["y"], name="relu0")], [xd], [yd], [], "float_dynamic.onnx")
+
+# NaN in the weights of a float fully connected layer.
+w = np.ones((4, 3), dtype=np.float32)
+w[1, 2] = np.nan
+y3 = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])
+save(
+    [helper.make_node("MatMul", ["x", "w"], ["y"], name="fc0")],
+    [x], [y3], [numpy_helper.from_array(w, "w")], "float_nan_weights.onnx",
+)
