@@ -1,0 +1,108 @@
+//! `cargo xtask ci`: everything CI checks.
+
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+use crate::aarch64;
+use crate::models::Compiled;
+use crate::qemu;
+use crate::util::{cargo, have, root, run};
+
+/// Crates that must build for a bare-metal target with no std anywhere.
+const NO_STD_CRATES: &[&str] = &["mote-format", "mote-kernels", "mote-runtime", "mote-board"];
+/// The Cortex-M target the no_std crates are checked on.
+const TARGET: &str = "thumbv7em-none-eabihf";
+
+fn no_std_checks() -> Result<()> {
+    for krate in NO_STD_CRATES {
+        let mut c = cargo();
+        c.args(["build", "-p", krate, "--target", TARGET]);
+        run(c, &format!("no_std build of {krate} for {TARGET}"))?;
+        let out = cargo()
+            .args([
+                "tree", "-p", krate, "--target", TARGET, "-e", "normal", "--prefix", "none",
+            ])
+            .output()
+            .context("cannot run cargo tree")?;
+        if !out.status.success() {
+            bail!("cargo tree failed for {krate}");
+        }
+        let tree = String::from_utf8_lossy(&out.stdout);
+        if let Some(line) = tree
+            .lines()
+            .find(|l| l.starts_with("tract") || l.starts_with("std "))
+        {
+            bail!("{krate} depends on {line}: the runtime crates must stay free of tract and std");
+        }
+        eprintln!(
+            "    {krate}: {} crates in its tree, no tract",
+            tree.lines().count()
+        );
+    }
+    Ok(())
+}
+
+/// fmt and clippy of the firmware workspace (clippy needs a model to embed:
+/// one that the QEMU step compressed).
+fn boards_lints(model: &Compiled) -> Result<()> {
+    let boards = root().join("boards");
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(&boards)
+        .args(["fmt", "--all", "--", "--check"]);
+    run(c, "cargo fmt --check (boards workspace)")?;
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(boards.join("qemu"))
+        .args([
+            "clippy",
+            "--release",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ])
+        .env("MOTE_MODEL", &model.mote)
+        .env("MOTE_INPUTS", &model.src.inputs)
+        .env("MOTE_OUTPUTS", &model.src.outputs)
+        .env_remove("CARGO_TARGET_DIR");
+    run(
+        c,
+        "cargo clippy -D warnings (boards/qemu, thumbv7em-none-eabihf)",
+    )
+}
+
+pub fn ci() -> Result<()> {
+    let mut c = cargo();
+    c.args(["fmt", "--all", "--", "--check"]);
+    run(c, "cargo fmt --check")?;
+    let mut c = cargo();
+    c.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    run(c, "cargo clippy -D warnings")?;
+    no_std_checks()?;
+    let mut c = cargo();
+    c.args(["test", "--workspace"]);
+    run(c, "cargo test --workspace")?;
+
+    // Firmware on the four emulated cores, every model, outputs compared.
+    if !have("qemu-system-arm") || !have("defmt-print") {
+        bail!(
+            "the QEMU firmware step needs qemu-system-arm and defmt-print (.ci/run installs them)"
+        );
+    }
+    eprintln!("==> firmware on emulated Cortex-M4F, M7, M33, M55 (cargo xtask qemu)");
+    let (compiled, results) = qemu::run_all(&qemu::Options::default())?;
+    qemu::report(&results)?;
+    if let Some(model) = compiled.first() {
+        boards_lints(model)?;
+    }
+
+    // aarch64 Linux: the runtime crates' tests and the golden test.
+    aarch64::aarch64()
+}

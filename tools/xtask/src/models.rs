@@ -1,0 +1,210 @@
+//! The models the firmware runs: the MLPerf Tiny bench when present
+//! (`MOTE_BENCH`, default `../shared/bench`), else the project's own TFLite
+//! Micro oracles in `tests/data`. Each is compressed by the `mote` tool.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+use crate::util::{cargo, root, run, s, target_dir};
+
+/// The five MLPerf-Tiny-shaped models of `tests/data`.
+pub const DATA_MODELS: &[&str] = &["ic", "kws", "vww", "ad", "sww"];
+
+/// A model with its golden vectors.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// Short name (`ic`, `kws`, ...).
+    pub name: String,
+    /// The quantized ONNX model.
+    pub onnx: PathBuf,
+    /// int8 `.npy` inputs `[N, ...]`.
+    pub inputs: PathBuf,
+    /// int8 `.npy` TFLite Micro outputs `[N, ...]`.
+    pub outputs: PathBuf,
+    /// Where it came from, for reports.
+    pub origin: String,
+}
+
+/// A compressed model and what `mote inspect --json` says about it.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    /// The source.
+    pub src: Source,
+    /// The `.mote` file.
+    pub mote: PathBuf,
+    /// MACs per inference.
+    pub macs: u64,
+    /// Arena bytes.
+    pub arena: u64,
+    /// `.mote` file bytes.
+    pub file_bytes: u64,
+    /// (op kind, MACs) per op, in execution order.
+    pub ops: Vec<(String, u64)>,
+}
+
+fn bench_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("MOTE_BENCH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("../shared/bench"));
+    dir.is_dir().then_some(dir)
+}
+
+fn files(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            files(&p, ext, out);
+        } else if p.extension().is_some_and(|x| x == ext) {
+            out.push(p);
+        }
+    }
+}
+
+fn stem(p: &Path) -> String {
+    p.file_name()
+        .map(|s| s.to_string_lossy().to_lowercase())
+        .unwrap_or_default()
+}
+
+/// The bench's golden models: directories holding `inputs.npy` and
+/// `outputs_tflm.npy`, each with the tf2onnx int8 QDQ `.onnx` naming it
+/// (not an onnxruntime form, the softmax repro or a float model).
+fn bench_sources(bench: &Path) -> Vec<Source> {
+    let mut onnx = Vec::new();
+    files(bench, "onnx", &mut onnx);
+    let mut npys = Vec::new();
+    files(bench, "npy", &mut npys);
+    let mut out = Vec::new();
+    for p in npys.iter().filter(|p| stem(p) == "inputs.npy") {
+        let Some(dir) = p.parent() else { continue };
+        if !dir.join("outputs_tflm.npy").is_file() {
+            continue;
+        }
+        let name = stem(dir);
+        let mut c: Vec<&PathBuf> = onnx
+            .iter()
+            .filter(|p| {
+                let full = p.to_string_lossy().to_lowercase();
+                stem(p).contains(&name)
+                    && !full.contains("ort_quant")
+                    && !full.contains("repro")
+                    && !stem(p).contains("float")
+                    && !stem(p).contains("fp32")
+            })
+            .collect();
+        c.sort_by_key(|p| {
+            (
+                !stem(p).contains("int8"),
+                !stem(p).contains("qdq"),
+                stem(p).len(),
+            )
+        });
+        if let Some(model) = c.first() {
+            out.push(Source {
+                name,
+                onnx: (*model).clone(),
+                inputs: dir.join("inputs.npy"),
+                outputs: dir.join("outputs_tflm.npy"),
+                origin: format!("MLPerf Tiny bench ({})", bench.display()),
+            });
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// The models to run: the bench's when it is present (and has any), else
+/// `tests/data`'s five. `only` filters by name.
+pub fn sources(only: &[String]) -> Result<Vec<Source>> {
+    let mut all = match bench_dir() {
+        Some(b) => bench_sources(&b),
+        None => Vec::new(),
+    };
+    if all.is_empty() {
+        let data = root().join("tests/data");
+        all = DATA_MODELS
+            .iter()
+            .map(|m| Source {
+                name: (*m).to_string(),
+                onnx: data.join(m).join("model_qdq.onnx"),
+                inputs: data.join(m).join("inputs.npy"),
+                outputs: data.join(m).join("outputs_tflm.npy"),
+                origin: "tests/data (TFLite Micro oracles)".into(),
+            })
+            .collect();
+    }
+    if !only.is_empty() {
+        let known: Vec<String> = all.iter().map(|m| m.name.clone()).collect();
+        for o in only {
+            if !known.iter().any(|k| k == o) {
+                bail!("unknown model {o}; known: {}", known.join(", "));
+            }
+        }
+        all.retain(|m| only.contains(&m.name));
+    }
+    Ok(all)
+}
+
+/// Builds the `mote` tool (dev profile, shared with `cargo test`) and
+/// returns its path.
+pub fn mote_tool() -> Result<PathBuf> {
+    let mut c = cargo();
+    c.args(["build", "--quiet", "-p", "mote-cli", "--bin", "mote"]);
+    run(c, "cargo build -p mote-cli --bin mote")?;
+    Ok(target_dir().join("debug").join("mote"))
+}
+
+/// Compresses `src` into `out_dir` with `mote` and inspects the result.
+pub fn compile(mote: &Path, src: &Source, out_dir: &Path) -> Result<Compiled> {
+    std::fs::create_dir_all(out_dir)?;
+    let file = out_dir.join(format!("{}.mote", src.name));
+    let mut c = Command::new(mote);
+    c.args(["compress", &s(&src.onnx), "-o", &s(&file)]);
+    run(c, &format!("mote compress {}", src.onnx.display()))?;
+    let out = Command::new(mote)
+        .args(["inspect", &s(&file), "--json"])
+        .output()
+        .context("cannot run mote inspect")?;
+    if !out.status.success() {
+        bail!(
+            "mote inspect {} failed: {}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let j: Value = serde_json::from_slice(&out.stdout).context("mote inspect --json output")?;
+    let num = |k: &str| {
+        j.get(k)
+            .and_then(Value::as_u64)
+            .with_context(|| format!("mote inspect --json has no {k}"))
+    };
+    let ops = j
+        .get("ops")
+        .and_then(Value::as_array)
+        .context("mote inspect --json has no ops")?
+        .iter()
+        .map(|op| {
+            (
+                op.get("op")
+                    .and_then(Value::as_str)
+                    .unwrap_or("?")
+                    .to_string(),
+                op.get("macs").and_then(Value::as_u64).unwrap_or(0),
+            )
+        })
+        .collect();
+    Ok(Compiled {
+        src: src.clone(),
+        mote: file,
+        macs: num("macs")?,
+        arena: num("arena_bytes")?,
+        file_bytes: num("file_bytes")?,
+        ops,
+    })
+}
