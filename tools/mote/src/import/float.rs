@@ -9,7 +9,8 @@ use mote_format::{
 
 use super::lower::{transpose, unsupported, Lowerer};
 use super::onnx::{Attr, Const, Node};
-use super::ops::{identity, ints, u16s, window, NCHW_IN_NHWC};
+use super::operands::{ints, u16s, window};
+use super::ops::{identity, NCHW_IN_NHWC};
 use super::values::Val;
 
 /// Attribute the quantizer sets on nodes the user keeps in float.

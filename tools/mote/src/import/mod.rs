@@ -2,6 +2,10 @@
 //! (QDQ and QOperator forms) to the runtime's int8 ops.
 
 mod float;
+mod layout;
+mod linear;
+mod operands;
+mod pending;
 pub use float::KEEP_FLOAT;
 pub mod lower;
 pub mod onnx;
