@@ -59,6 +59,45 @@ pub fn match_shape(given: &[usize], model: &[usize]) -> Result<Batch> {
     )
 }
 
+/// Runs every sample of `inputs` (int8, `per_in` values each) and returns the
+/// concatenated int8 outputs. The batch is spread over all cores: the parsed
+/// model is shared, and each worker owns an arena and an interpreter.
+pub fn run_batch(
+    model: &Model<'_>,
+    inputs: &[i8],
+    per_in: usize,
+    per_out: usize,
+) -> Result<Vec<i8>> {
+    use rayon::prelude::*;
+    let samples = inputs.len() / per_in;
+    let workers = rayon::current_num_threads().max(1);
+    let chunk = samples.div_ceil(workers).max(1);
+    let parts: Vec<Result<Vec<i8>>> = inputs
+        .par_chunks(chunk * per_in)
+        .map(|part| {
+            let mut arena = vec![0u8; model.arena_len()];
+            let mut interp = Interpreter::new(model, &mut arena).map_err(|e| anyhow!("{e}"))?;
+            let mut out = Vec::with_capacity(part.len() / per_in * per_out);
+            for sample in part.chunks(per_in) {
+                interp
+                    .input_mut(0)
+                    .map_err(|e| anyhow!("{e}"))?
+                    .copy_from_slice(sample);
+                interp
+                    .invoke()
+                    .map_err(|e| anyhow!("inference failed: {e}"))?;
+                out.extend_from_slice(interp.output(0).map_err(|e| anyhow!("{e}"))?);
+            }
+            Ok(out)
+        })
+        .collect();
+    let mut out = Vec::with_capacity(samples * per_out);
+    for p in parts {
+        out.extend(p?);
+    }
+    Ok(out)
+}
+
 /// Result of a run.
 #[derive(Debug, Clone)]
 pub struct Output {
@@ -100,19 +139,7 @@ pub fn run(model_bytes: &[u8], shape: &[usize], input: &Array, dequantize: bool)
             per_in * b.samples
         );
     }
-    let mut arena = vec![0u8; model.arena_len()];
-    let mut interp = Interpreter::new(&model, &mut arena).map_err(|e| anyhow!("{e}"))?;
-    let mut out = Vec::with_capacity(per_out * b.samples);
-    for sample in quantized.chunks(per_in.max(1)) {
-        interp
-            .input_mut(0)
-            .map_err(|e| anyhow!("{e}"))?
-            .copy_from_slice(sample);
-        interp
-            .invoke()
-            .map_err(|e| anyhow!("inference failed: {e}"))?;
-        out.extend_from_slice(interp.output(0).map_err(|e| anyhow!("{e}"))?);
-    }
+    let out = run_batch(&model, &quantized, per_in.max(1), per_out)?;
     let mut shape_out = if b.batch_omitted && out_shape.first() == Some(&1) {
         out_shape[1..].to_vec()
     } else {
