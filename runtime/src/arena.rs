@@ -2,18 +2,21 @@
 
 use mote_format::{ActRef, MAX_OP_INPUTS};
 
-/// An op's buffers, borrowed from the arena at once.
+/// An op's buffers, borrowed from the arena at once, as bytes (each covers
+/// `elements * dtype.size()` bytes; the op casts them to its element types).
 pub(crate) struct Views<'x> {
     /// The output buffer.
-    pub out: &'x mut [i8],
+    pub out: &'x mut [u8],
     /// The input buffers, in op order.
-    pub ins: heapless::Vec<&'x [i8], MAX_OP_INPUTS>,
+    pub ins: heapless::Vec<&'x [u8], MAX_OP_INPUTS>,
 }
 
-fn len(a: &ActRef) -> Option<usize> {
+/// Bytes of the tensor `a` refers to: `elements * dtype.size()`.
+pub(crate) fn byte_len(a: &ActRef) -> Option<usize> {
     a.dims
         .iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d as usize))
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d as usize))?
+        .checked_mul(a.dtype.size())
 }
 
 /// Borrows the output mutably and the inputs immutably. Returns `None` if a
@@ -25,7 +28,7 @@ pub(crate) fn views<'x>(
     inputs: &[ActRef],
 ) -> Option<Views<'x>> {
     let o0 = output.offset as usize;
-    let o1 = o0.checked_add(len(output)?)?;
+    let o1 = o0.checked_add(byte_len(output)?)?;
     if o1 > arena.len() {
         return None;
     }
@@ -35,7 +38,7 @@ pub(crate) fn views<'x>(
     let mut ins = heapless::Vec::new();
     for a in inputs {
         let a0 = a.offset as usize;
-        let a1 = a0.checked_add(len(a)?)?;
+        let a1 = a0.checked_add(byte_len(a)?)?;
         let view = if a1 <= o0 {
             left.get(a0..a1)?
         } else if a0 >= o1 {
@@ -43,10 +46,7 @@ pub(crate) fn views<'x>(
         } else {
             return None;
         };
-        ins.push(bytemuck::cast_slice(view)).ok()?;
+        ins.push(view).ok()?;
     }
-    Some(Views {
-        out: bytemuck::cast_slice_mut(out),
-        ins,
-    })
+    Some(Views { out, ins })
 }

@@ -44,13 +44,18 @@ pub enum Error {
         /// Bytes given.
         given: u32,
     },
+    /// Interpreter::new: the model has f32 tensors and the arena does not
+    /// start 16-byte aligned (align the arena buffer, e.g. with
+    /// `#[repr(align(16))]`).
+    MisalignedArena,
     /// Tensor access: no model input or output with this index.
     NoSuchTensor(u16),
-    /// Tensor access: the tensor's element type is not the one asked for.
+    /// Tensor access: the tensor's element type is not the one asked for
+    /// (e.g. `input_mut` on an f32 input, `input_f32_mut` on an int8 one).
     WrongDType,
     /// Invoke: a kernel rejected its arguments (cannot happen for a model
     /// that passed validation; reported rather than trusted). Also returned
-    /// by the float input/output helpers when the slice length is wrong
+    /// by `set_input_f32`/`output_f32` when the slice length is wrong
     /// (with op index `u16::MAX`).
     Kernel {
         /// Index of the failing op (`u16::MAX` for the float I/O helpers).
@@ -101,6 +106,9 @@ impl core::fmt::Display for Error {
                     "arena too small: the model needs {needed} bytes, {given} given"
                 )
             }
+            Error::MisalignedArena => f.write_str(
+                "the model has f32 tensors: the arena must start 16-byte aligned in memory",
+            ),
             Error::NoSuchTensor(i) => write!(f, "no model input/output with index {i}"),
             Error::WrongDType => f.write_str("tensor has a different element type"),
             Error::Kernel { op, error } => write!(f, "op {op} failed: {error}"),

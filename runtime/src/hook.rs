@@ -9,7 +9,8 @@ pub trait Hook {
         let _ = index;
     }
     /// Called just after op `index` ran; `tensor` is the index of its output
-    /// tensor and `output` its bytes in the arena.
+    /// tensor and `output` its bytes in the arena (`elements * dtype.size()`:
+    /// one per int8 element, four little-endian bytes per f32 element).
     fn after_op(&mut self, index: u16, tensor: u16, output: &[u8]) {
         let _ = (index, tensor, output);
     }

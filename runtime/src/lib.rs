@@ -11,6 +11,12 @@
 //! let scores: &[i8] = interp.output(0)?;
 //! # let _ = scores; Ok(()) }
 //! ```
+//!
+//! Models (or layers of them) kept in float run f32 kernels on f32 tensors,
+//! with f32 or f16 weights. Such a model needs an arena starting 16-byte
+//! aligned (`Error::MisalignedArena` otherwise); its f32 inputs and outputs
+//! are reached with `input_f32_mut` / `output_f32_slice`, and
+//! `set_input_f32` / `output_f32` work for int8 and f32 tensors alike.
 #![no_std]
 #![deny(missing_docs)]
 

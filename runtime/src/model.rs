@@ -1,6 +1,6 @@
 //! `Model::parse`: checks every byte of a `.mote` file once.
 
-use mote_format::{take, GraphHeader, Header, Op, TensorDesc, HEADER_LEN, WEIGHTS_ALIGN};
+use mote_format::{take, DType, GraphHeader, Header, Op, TensorDesc, HEADER_LEN, WEIGHTS_ALIGN};
 
 use crate::{validate, Error};
 
@@ -12,6 +12,7 @@ pub struct Model<'a> {
     ops: &'a [u8],
     weights: &'a [u8],
     file_len: usize,
+    has_f32: bool,
 }
 
 fn range(bytes: &[u8], start: usize, len: usize) -> Result<&[u8], Error> {
@@ -53,10 +54,12 @@ impl<'a> Model<'a> {
         let (graph, mut rest): (GraphHeader<'a>, _) = take(graph_bytes)?;
         let arena_len = graph.arena_len as usize;
 
+        let mut has_f32 = false;
         let tensors_start = rest;
         for i in 0..graph.n_tensors {
             let (t, r): (TensorDesc<'a>, _) = take(rest)?;
             validate::tensor(&t, arena_len).map_err(|()| Error::BadTensor(i))?;
+            has_f32 |= t.dtype == DType::F32;
             rest = r;
         }
         let tensors = tensors_start
@@ -67,6 +70,8 @@ impl<'a> Model<'a> {
         for i in 0..graph.n_ops {
             let (op, r): (Op<'a>, _) = take(rest)?;
             validate::op(&op, arena_len, graph.n_tensors, weights).map_err(|()| Error::BadOp(i))?;
+            has_f32 |= op.output.dtype == DType::F32;
+            has_f32 |= op.inputs.iter().any(|a| a.dtype == DType::F32);
             rest = r;
         }
         let ops = ops_start
@@ -82,6 +87,7 @@ impl<'a> Model<'a> {
             ops,
             weights,
             file_len: bytes.len(),
+            has_f32,
         };
         if model.graph.inputs.is_empty() || model.graph.outputs.is_empty() {
             return Err(Error::BadIo);
@@ -112,6 +118,12 @@ impl<'a> Model<'a> {
     /// Multiply-accumulates of one inference.
     pub fn macs(&self) -> u64 {
         self.graph.macs
+    }
+
+    /// True if any tensor is f32 (a model, or layers of one, kept in float):
+    /// `Interpreter::new` then wants an arena starting 16-byte aligned.
+    pub fn has_f32(&self) -> bool {
+        self.has_f32
     }
 
     /// Length of the whole file.

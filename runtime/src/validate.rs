@@ -1,7 +1,16 @@
 //! Structural checks run once by `Model::parse`, so that `invoke` has
 //! nothing left to check but data.
+//!
+//! Element types: every int8 op reads and writes I8 tensors, every float op
+//! F32 tensors; Quantize goes F32 -> I8 and Dequantize I8 -> F32; Copy and
+//! Constant move bytes of one type (input and output alike). Byte lengths are
+//! `elements * dtype.size()` everywhere, and F32 tensors start 4-byte aligned
+//! in the arena (whose start `Interpreter::new` requires 16-byte aligned).
 
-use mote_format::{ActRef, BlobRef, ConvSpec, DType, Op, OpKind, TensorDesc};
+use mote_format::{
+    ActRef, BlobRef, ConvSpec, DType, FloatConvSpec, FloatOp, Op, OpKind, QuantSpec, TensorDesc,
+    WeightType,
+};
 
 type Check = Result<(), ()>;
 
@@ -18,31 +27,49 @@ fn product(dims: &[u32]) -> Option<usize> {
         .try_fold(1usize, |a, &d| a.checked_mul(d as usize))
 }
 
-/// Checks a tensor-table entry: rank, non-zero dims, fits in the arena.
+/// Alignment an arena offset of this element type needs.
+fn dtype_align(d: DType) -> u32 {
+    match d {
+        DType::I8 => 1,
+        DType::F32 => 4,
+    }
+}
+
+/// Checks a tensor-table entry: rank, non-zero dims, fits in the arena,
+/// aligned for its element type.
 pub(crate) fn tensor(t: &TensorDesc<'_>, arena_len: usize) -> Check {
     ensure((1..=4).contains(&t.rank))?;
     ensure(t.dims.iter().all(|&d| d > 0))?;
     ensure(t.dtype == DType::I8 || t.dtype == DType::F32)?;
+    ensure(t.offset.is_multiple_of(dtype_align(t.dtype)))?;
     let len = t.byte_len().ok_or(())?;
     let end = (t.offset as usize).checked_add(len).ok_or(())?;
     ensure(end <= arena_len)?;
     ensure(t.scale.is_finite() && t.scale > 0.0)
 }
 
-/// Element count and arena range of an activation reference.
+/// Element count and arena byte range end of an activation reference.
 fn act(a: &ActRef, arena_len: usize, n_tensors: u16) -> Result<(usize, usize), ()> {
     ensure(a.tensor < n_tensors)?;
     ensure(a.dims.iter().all(|&d| d > 0))?;
+    ensure(a.offset.is_multiple_of(dtype_align(a.dtype)))?;
     let len = product(&a.dims).ok_or(())?;
-    let end = (a.offset as usize).checked_add(len).ok_or(())?;
+    let bytes = len.checked_mul(a.dtype.size()).ok_or(())?;
+    let end = (a.offset as usize).checked_add(bytes).ok_or(())?;
     ensure(end <= arena_len)?;
     Ok((len, end))
 }
 
-fn blob(b: &BlobRef, weights: &[u8]) -> Result<usize, ()> {
+/// Length of a blob range inside the weights whose offset is a multiple of
+/// `align` (the blob itself starts 4-byte aligned in memory).
+fn blob_aligned(b: &BlobRef, weights: &[u8], align: u32) -> Result<usize, ()> {
     let end = (b.offset as usize).checked_add(b.len as usize).ok_or(())?;
-    ensure(end <= weights.len() && b.offset.is_multiple_of(4))?;
+    ensure(end <= weights.len() && b.offset.is_multiple_of(align))?;
     Ok(b.len as usize)
+}
+
+fn blob(b: &BlobRef, weights: &[u8]) -> Result<usize, ()> {
+    blob_aligned(b, weights, 4)
 }
 
 /// Checks int32 bias/multiplier/shift ranges for `channels` outputs.
@@ -64,6 +91,47 @@ fn clamp_ok(min: i32, max: i32) -> Check {
     ensure(-128 <= min && min <= max && max <= 127)
 }
 
+/// A float clamp: neither bound NaN, `min <= max` (infinities allowed).
+fn float_clamp_ok(min: f32, max: f32) -> Check {
+    ensure(min <= max)
+}
+
+/// Checks a float filter of `elements` weights of type `ty` (f32: 4-byte
+/// aligned, 4 bytes each; f16: 2-byte aligned, 2 bytes each).
+fn float_filter(b: &BlobRef, ty: WeightType, elements: usize, weights: &[u8]) -> Check {
+    let (size, align) = match ty {
+        WeightType::F32 => (4, 4),
+        WeightType::F16 => (2, 2),
+    };
+    ensure(blob_aligned(b, weights, align)? == elements.checked_mul(size).ok_or(())?)
+}
+
+/// Checks an f32 bias: empty or one 4-byte aligned f32 per channel.
+fn float_bias(b: &BlobRef, channels: usize, weights: &[u8]) -> Check {
+    let len = blob(b, weights)?;
+    ensure(len == 0 || Some(len) == channels.checked_mul(4))
+}
+
+/// Geometry shared by int8 and float (depthwise) convolution.
+fn conv_shape(
+    stride: [u16; 2],
+    dilation: [u16; 2],
+    filter_dims: [u32; 4],
+    input: &ActRef,
+    out: &ActRef,
+    depthwise: Option<u32>,
+) -> Check {
+    let [n, _, _, ic] = input.dims;
+    let [on, _, _, oc] = out.dims;
+    let [f0, kh, kw, f3] = filter_dims;
+    ensure(n == on && kh > 0 && kw > 0)?;
+    ensure(stride.iter().chain(dilation.iter()).all(|&s| s > 0))?;
+    match depthwise {
+        None => ensure(f0 == oc && f3 == ic),
+        Some(mult) => ensure(f0 == 1 && f3 == oc && ic.checked_mul(mult) == Some(oc)),
+    }
+}
+
 fn conv(
     c: &ConvSpec,
     input: &ActRef,
@@ -71,18 +139,40 @@ fn conv(
     weights: &[u8],
     depthwise: Option<u32>,
 ) -> Check {
-    let [n, _, _, ic] = input.dims;
-    let [on, _, _, oc] = out.dims;
-    let [f0, kh, kw, f3] = c.filter_dims;
-    ensure(n == on && kh > 0 && kw > 0)?;
-    ensure(c.stride.iter().chain(c.dilation.iter()).all(|&s| s > 0))?;
-    match depthwise {
-        None => ensure(f0 == oc && f3 == ic)?,
-        Some(mult) => ensure(f0 == 1 && f3 == oc && ic.checked_mul(mult) == Some(oc))?,
-    }
+    conv_shape(c.stride, c.dilation, c.filter_dims, input, out, depthwise)?;
     ensure(blob(&c.filter, weights)? == product(&c.filter_dims).ok_or(())?)?;
-    requant(&c.bias, &c.multiplier, &c.shift, oc as usize, weights)?;
+    requant(
+        &c.bias,
+        &c.multiplier,
+        &c.shift,
+        out.dims[3] as usize,
+        weights,
+    )?;
     clamp_ok(c.act_min, c.act_max)
+}
+
+fn float_conv(
+    c: &FloatConvSpec,
+    input: &ActRef,
+    out: &ActRef,
+    weights: &[u8],
+    depthwise: Option<u32>,
+) -> Check {
+    conv_shape(c.stride, c.dilation, c.filter_dims, input, out, depthwise)?;
+    let elements = product(&c.filter_dims).ok_or(())?;
+    float_filter(&c.filter, c.weights, elements, weights)?;
+    float_bias(&c.bias, out.dims[3] as usize, weights)?;
+    float_clamp_ok(c.act_min, c.act_max)
+}
+
+/// Fully-connected geometry: the input is whole rows of `inf` features and
+/// the output has `outf` features per row.
+fn fc_shape(inf: u32, outf: u32, input: &ActRef, out_len: usize) -> Check {
+    let (inf, outf) = (inf as usize, outf as usize);
+    ensure(inf > 0 && outf > 0)?;
+    let in_len = product(&input.dims).ok_or(())?;
+    ensure(in_len % inf == 0)?;
+    ensure((in_len / inf).checked_mul(outf) == Some(out_len))
 }
 
 fn broadcastable(a: &[u32; 4], b: &[u32; 4], out: &[u32; 4]) -> Check {
@@ -103,8 +193,86 @@ fn windows_overlap_input(input: u32, output: u32, stride: u16, filter: u16, padd
     ensure(last_origin < u64::from(input) + u64::from(padding))
 }
 
+/// Pooling geometry; `average` also requires every window to overlap the
+/// input (averaging an empty window is an error at invoke time).
+fn pool_shape(
+    stride: [u16; 2],
+    filter: [u16; 2],
+    padding: [u16; 2],
+    input: &ActRef,
+    out: &ActRef,
+    average: bool,
+) -> Check {
+    let (i, o) = (&input.dims, &out.dims);
+    ensure(i[0] == o[0] && i[3] == o[3])?;
+    ensure(stride.iter().chain(filter.iter()).all(|&s| s > 0))?;
+    if average {
+        for a in 0..2 {
+            windows_overlap_input(i[1 + a], o[1 + a], stride[a], filter[a], padding[a])?;
+        }
+    }
+    Ok(())
+}
+
+fn mean_shape(input: &ActRef, out: &ActRef) -> Check {
+    let (i, o) = (&input.dims, &out.dims);
+    ensure(i[0] == o[0] && i[3] == o[3] && o[1] == 1 && o[2] == 1)
+}
+
+fn pad_shape(pads: &[[u32; 2]; 4], input: &ActRef, out: &ActRef) -> Check {
+    for ((&i, p), &o) in input.dims.iter().zip(pads).zip(&out.dims) {
+        let want = i.checked_add(p[0]).and_then(|x| x.checked_add(p[1]));
+        ensure(want == Some(o))?;
+    }
+    Ok(())
+}
+
+fn concat_shape(axis: u8, ins: &[ActRef], out: &ActRef) -> Check {
+    let axis = usize::from(axis);
+    ensure(!ins.is_empty() && axis < 4)?;
+    let mut sum = 0u32;
+    for i in ins.iter() {
+        for d in 0..4 {
+            ensure(d == axis || i.dims[d] == out.dims[d])?;
+        }
+        sum = sum.checked_add(i.dims[axis]).ok_or(())?;
+    }
+    ensure(sum == out.dims[axis])
+}
+
+fn transpose_shape(perm: &[u8; 4], input: &ActRef, out: &ActRef) -> Check {
+    let mut seen = [false; 4];
+    for (d, &p) in perm.iter().enumerate() {
+        let p = usize::from(p);
+        ensure(p < 4 && !seen[p])?;
+        seen[p] = true;
+        ensure(out.dims[d] == input.dims[p])?;
+    }
+    Ok(())
+}
+
+/// A Quantize/Dequantize boundary: positive finite scale, int8 zero point.
+fn quant_ok(q: &QuantSpec) -> Check {
+    ensure(q.scale.is_finite() && q.scale > 0.0)?;
+    ensure((-128..=127).contains(&q.zero_point))
+}
+
+/// The element types an op reads and writes: `(inputs, output)`.
+fn dtypes(op: &Op<'_>) -> (DType, DType) {
+    match &op.kind {
+        OpKind::Float(_) => (DType::F32, DType::F32),
+        OpKind::Quantize(_) => (DType::F32, DType::I8),
+        OpKind::Dequantize(_) => (DType::I8, DType::F32),
+        // Byte moves: any element type, the same on both sides.
+        OpKind::Copy | OpKind::Constant { .. } => (op.output.dtype, op.output.dtype),
+        _ => (DType::I8, DType::I8),
+    }
+}
+
 /// Checks one op against the arena, the tensor table size and the weights.
 pub(crate) fn op(op: &Op<'_>, arena_len: usize, n_tensors: u16, weights: &[u8]) -> Check {
+    let (want_in, want_out) = dtypes(op);
+    ensure(op.output.dtype == want_out && op.inputs.iter().all(|a| a.dtype == want_in))?;
     let (out_len, out_end) = act(&op.output, arena_len, n_tensors)?;
     let out_start = op.output.offset as usize;
     for i in op.inputs.iter() {
@@ -115,38 +283,29 @@ pub(crate) fn op(op: &Op<'_>, arena_len: usize, n_tensors: u16, weights: &[u8]) 
     let ins = &op.inputs;
     let one = |expected: usize| ensure(ins.len() == expected);
     let same_len = || ensure(product(&ins[0].dims) == Some(out_len));
-    // Every op of this build is int8 end to end.
-    if op.output.dtype != DType::I8 || op.inputs.iter().any(|a| a.dtype != DType::I8) {
-        return Err(());
-    }
+    let out = &op.output;
     match &op.kind {
-        // Float ops are not executed by this build.
-        OpKind::Float(_) | OpKind::Quantize(_) | OpKind::Dequantize(_) => Err(()),
+        OpKind::Float(f) => float_op(f, ins, out, out_len, weights),
+        OpKind::Quantize(q) | OpKind::Dequantize(q) => {
+            one(1)?;
+            same_len()?;
+            quant_ok(q)
+        }
         OpKind::Conv2d(c) => {
             one(1)?;
-            conv(c, &ins[0], &op.output, weights, None)
+            conv(c, &ins[0], out, weights, None)
         }
         OpKind::DepthwiseConv2d {
             conv: c,
             depth_multiplier,
         } => {
             one(1)?;
-            conv(
-                c,
-                &ins[0],
-                &op.output,
-                weights,
-                Some(u32::from(*depth_multiplier)),
-            )
+            conv(c, &ins[0], out, weights, Some(u32::from(*depth_multiplier)))
         }
         OpKind::FullyConnected(f) => {
             one(1)?;
+            fc_shape(f.in_features, f.out_features, &ins[0], out_len)?;
             let (inf, outf) = (f.in_features as usize, f.out_features as usize);
-            ensure(inf > 0 && outf > 0)?;
-            let in_len = product(&ins[0].dims).ok_or(())?;
-            ensure(in_len % inf == 0)?;
-            let rows = in_len / inf;
-            ensure(rows.checked_mul(outf) == Some(out_len))?;
             ensure(blob(&f.filter, weights)? == inf.checked_mul(outf).ok_or(())?)?;
             requant(&f.bias, &f.multiplier, &f.shift, outf, weights)?;
             clamp_ok(f.act_min, f.act_max)
@@ -155,37 +314,22 @@ pub(crate) fn op(op: &Op<'_>, arena_len: usize, n_tensors: u16, weights: &[u8]) 
             one(2)?;
             clamp_ok(p.act_min, p.act_max)?;
             ensure((0..=31).contains(&p.left_shift))?;
-            broadcastable(&ins[0].dims, &ins[1].dims, &op.output.dims)
+            broadcastable(&ins[0].dims, &ins[1].dims, &out.dims)
         }
         OpKind::Mul(p) => {
             one(2)?;
             clamp_ok(p.act_min, p.act_max)?;
-            broadcastable(&ins[0].dims, &ins[1].dims, &op.output.dims)
+            broadcastable(&ins[0].dims, &ins[1].dims, &out.dims)
         }
         OpKind::AvgPool(p) | OpKind::MaxPool(p) => {
             one(1)?;
-            let (i, o) = (&ins[0].dims, &op.output.dims);
-            ensure(i[0] == o[0] && i[3] == o[3])?;
-            ensure(p.stride.iter().chain(p.filter.iter()).all(|&s| s > 0))?;
-            if matches!(op.kind, OpKind::AvgPool(_)) {
-                // Averaging an empty window is an error at invoke time:
-                // every window must overlap the input.
-                for a in 0..2 {
-                    windows_overlap_input(
-                        i[1 + a],
-                        o[1 + a],
-                        p.stride[a],
-                        p.filter[a],
-                        p.padding[a],
-                    )?;
-                }
-            }
+            let average = matches!(op.kind, OpKind::AvgPool(_));
+            pool_shape(p.stride, p.filter, p.padding, &ins[0], out, average)?;
             clamp_ok(p.act_min, p.act_max)
         }
         OpKind::Mean(_) => {
             one(1)?;
-            let (i, o) = (&ins[0].dims, &op.output.dims);
-            ensure(i[0] == o[0] && i[3] == o[3] && o[1] == 1 && o[2] == 1)
+            mean_shape(&ins[0], out)
         }
         OpKind::Softmax(_)
         | OpKind::Logistic(_)
@@ -197,38 +341,82 @@ pub(crate) fn op(op: &Op<'_>, arena_len: usize, n_tensors: u16, weights: &[u8]) 
         }
         OpKind::Pad { pads, .. } => {
             one(1)?;
-            for ((&i, p), &o) in ins[0].dims.iter().zip(pads).zip(&op.output.dims) {
-                let want = i.checked_add(p[0]).and_then(|x| x.checked_add(p[1]));
-                ensure(want == Some(o))?;
-            }
-            Ok(())
+            pad_shape(pads, &ins[0], out)
         }
-        OpKind::Concat { axis } => {
-            let axis = usize::from(*axis);
-            ensure(!ins.is_empty() && axis < 4)?;
-            let mut sum = 0u32;
-            for i in ins.iter() {
-                for d in 0..4 {
-                    ensure(d == axis || i.dims[d] == op.output.dims[d])?;
-                }
-                sum = sum.checked_add(i.dims[axis]).ok_or(())?;
-            }
-            ensure(sum == op.output.dims[axis])
-        }
+        OpKind::Concat { axis } => concat_shape(*axis, ins, out),
         OpKind::Constant { data } => {
             one(0)?;
-            ensure(blob(data, weights)? == out_len)
+            let bytes = out_len.checked_mul(out.dtype.size()).ok_or(())?;
+            ensure(blob(data, weights)? == bytes)
         }
         OpKind::Transpose { perm } => {
             one(1)?;
-            let mut seen = [false; 4];
-            for (d, &p) in perm.iter().enumerate() {
-                let p = usize::from(p);
-                ensure(p < 4 && !seen[p])?;
-                seen[p] = true;
-                ensure(op.output.dims[d] == ins[0].dims[p])?;
-            }
-            Ok(())
+            transpose_shape(perm, &ins[0], out)
+        }
+    }
+}
+
+/// Checks a float op (element types already checked: all F32).
+fn float_op(f: &FloatOp, ins: &[ActRef], out: &ActRef, out_len: usize, weights: &[u8]) -> Check {
+    let one = |expected: usize| ensure(ins.len() == expected);
+    let same_len = || ensure(product(&ins[0].dims) == Some(out_len));
+    match f {
+        FloatOp::Conv2d(c) => {
+            one(1)?;
+            float_conv(c, &ins[0], out, weights, None)
+        }
+        FloatOp::DepthwiseConv2d {
+            conv: c,
+            depth_multiplier,
+        } => {
+            one(1)?;
+            float_conv(c, &ins[0], out, weights, Some(u32::from(*depth_multiplier)))
+        }
+        FloatOp::FullyConnected(f) => {
+            one(1)?;
+            fc_shape(f.in_features, f.out_features, &ins[0], out_len)?;
+            let (inf, outf) = (f.in_features as usize, f.out_features as usize);
+            float_filter(
+                &f.filter,
+                f.weights,
+                inf.checked_mul(outf).ok_or(())?,
+                weights,
+            )?;
+            float_bias(&f.bias, outf, weights)?;
+            float_clamp_ok(f.act_min, f.act_max)
+        }
+        FloatOp::Add { act_min, act_max } | FloatOp::Mul { act_min, act_max } => {
+            one(2)?;
+            float_clamp_ok(*act_min, *act_max)?;
+            broadcastable(&ins[0].dims, &ins[1].dims, &out.dims)
+        }
+        FloatOp::AvgPool(p) | FloatOp::MaxPool(p) => {
+            one(1)?;
+            let average = matches!(f, FloatOp::AvgPool(_));
+            pool_shape(p.stride, p.filter, p.padding, &ins[0], out, average)?;
+            float_clamp_ok(p.act_min, p.act_max)
+        }
+        FloatOp::Mean => {
+            one(1)?;
+            mean_shape(&ins[0], out)
+        }
+        FloatOp::Softmax | FloatOp::Logistic | FloatOp::Tanh => {
+            one(1)?;
+            same_len()
+        }
+        FloatOp::Clamp { min, max } => {
+            one(1)?;
+            same_len()?;
+            float_clamp_ok(*min, *max)
+        }
+        FloatOp::Pad { pads, .. } => {
+            one(1)?;
+            pad_shape(pads, &ins[0], out)
+        }
+        FloatOp::Concat { axis } => concat_shape(*axis, ins, out),
+        FloatOp::Transpose { perm } => {
+            one(1)?;
+            transpose_shape(perm, &ins[0], out)
         }
     }
 }

@@ -109,13 +109,13 @@ fn broadcast_strides(input: Dims4, out: Dims4) -> Result<[usize; 4], KernelError
     Ok(strides)
 }
 
-/// Shared driver: validates shapes and applies `f` over the broadcast.
-fn binary_broadcast<F: Fn(i8, i8) -> i8>(
-    in1: &[i8],
+/// Shared driver (int8 and f32): validates shapes and applies `f` over the broadcast.
+pub(crate) fn binary_broadcast<T: Copy, F: Fn(T, T) -> T>(
+    in1: &[T],
     in1_dims: Dims4,
-    in2: &[i8],
+    in2: &[T],
     in2_dims: Dims4,
-    output: &mut [i8],
+    output: &mut [T],
     output_dims: Dims4,
     f: F,
 ) -> Result<(), KernelError> {

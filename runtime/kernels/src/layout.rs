@@ -1,4 +1,5 @@
-//! Data movement kernels: pad, concatenation, transpose (int8, no arithmetic).
+//! Data movement kernels: pad, concatenation, transpose (no arithmetic). The
+//! generic bodies serve the int8 kernels here and the f32 ones in `float`.
 
 use crate::error::KernelError;
 use crate::shape::{check_len, num_elements, Dims4};
@@ -17,6 +18,18 @@ pub fn pad_s8(
     pads: [[usize; 2]; 4],
     pad_value: i8,
     output: &mut [i8],
+    output_dims: Dims4,
+) -> Result<(), KernelError> {
+    pad(input, input_dims, pads, pad_value, output, output_dims)
+}
+
+/// [`pad_s8`] for any element type.
+pub(crate) fn pad<T: Copy>(
+    input: &[T],
+    input_dims: Dims4,
+    pads: [[usize; 2]; 4],
+    pad_value: T,
+    output: &mut [T],
     output_dims: Dims4,
 ) -> Result<(), KernelError> {
     check_len(input.len(), input_dims)?;
@@ -57,6 +70,16 @@ pub fn concat_s8(
     inputs: &[(&[i8], Dims4)],
     axis: usize,
     output: &mut [i8],
+    output_dims: Dims4,
+) -> Result<(), KernelError> {
+    concat(inputs, axis, output, output_dims)
+}
+
+/// [`concat_s8`] for any element type.
+pub(crate) fn concat<T: Copy>(
+    inputs: &[(&[T], Dims4)],
+    axis: usize,
+    output: &mut [T],
     output_dims: Dims4,
 ) -> Result<(), KernelError> {
     if axis >= 4 {
@@ -104,6 +127,17 @@ pub fn transpose_s8(
     input_dims: Dims4,
     perm: [usize; 4],
     output: &mut [i8],
+    output_dims: Dims4,
+) -> Result<(), KernelError> {
+    transpose(input, input_dims, perm, output, output_dims)
+}
+
+/// [`transpose_s8`] for any element type.
+pub(crate) fn transpose<T: Copy>(
+    input: &[T],
+    input_dims: Dims4,
+    perm: [usize; 4],
+    output: &mut [T],
     output_dims: Dims4,
 ) -> Result<(), KernelError> {
     check_len(input.len(), input_dims)?;

@@ -1,5 +1,6 @@
 //! Reference int8 neural-network kernels with TensorFlow Lite Micro integer
-//! semantics.
+//! semantics, and f32 reference kernels (module [`float`]) for models or
+//! layers kept in float.
 //!
 //! Every kernel here reproduces the arithmetic of TFLM's reference kernels
 //! (which CMSIS-NN matches bit for bit) so that it can serve as the oracle for
@@ -26,6 +27,7 @@ pub mod depthwise;
 pub mod elementwise;
 pub mod error;
 pub mod fixedpoint;
+pub mod float;
 pub mod fully_connected;
 pub mod layout;
 pub mod mean;
@@ -42,6 +44,11 @@ pub use conv::{conv2d_s8, ConvParams};
 pub use depthwise::depthwise_conv2d_s8;
 pub use elementwise::{add_s8, mul_s8, AddParams, MulParams};
 pub use error::KernelError;
+pub use float::{
+    add_f32, avg_pool_f32, clamp_f32, concat_f32, conv2d_f32, depthwise_conv2d_f32, f16,
+    fully_connected_f32, logistic_f32, max_pool_f32, mean_hw_f32, mul_f32, pad_f32, softmax_f32,
+    tanh_f32, transpose_f32, FloatAct, FloatConvParams, FloatPoolParams, Weights,
+};
 pub use fully_connected::{fully_connected_s8, FcParams};
 pub use layout::{concat_s8, pad_s8, transpose_s8};
 pub use mean::{mean_hw_s8, MeanParams};
