@@ -21,6 +21,17 @@ impl FloatModel {
     /// Loads `path` with its single input fixed to `input_shape`, exposing the
     /// values named in `probes` (unknown names are an error).
     pub fn load(path: &Path, input_shape: &[usize], probes: &[String]) -> Result<Self> {
+        Self::load_typed(path, input_shape, probes, f32::datum_type())
+    }
+
+    /// As `load`, with the input of element type `dt` (int8 for models with
+    /// an int8 input, such as tf2onnx's conversions of int8 TFLite models).
+    pub fn load_typed(
+        path: &Path,
+        input_shape: &[usize],
+        probes: &[String],
+        dt: DatumType,
+    ) -> Result<Self> {
         let onnx = tract_onnx::onnx();
         let proto = onnx
             .proto_model_for_path(path)
@@ -42,7 +53,7 @@ impl FloatModel {
             .select_output_outlets(&outlets)
             .map_err(|e| anyhow!("{e:#}"))?;
         model
-            .set_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), input_shape))
+            .set_input_fact(0, InferenceFact::dt_shape(dt, input_shape))
             .map_err(|e| anyhow!("{e:#}"))?;
         let typed = model.into_typed().map_err(|e| {
             anyhow!(
@@ -62,6 +73,17 @@ impl FloatModel {
     pub fn run(&self, input: &[f32]) -> Result<Vec<(Vec<usize>, Vec<f32>)>> {
         let t = Tensor::from_shape(&self.input_shape, input)
             .context("input does not fit the model shape")?;
+        self.run_tensor(t)
+    }
+
+    /// Runs one int8 sample (a model loaded with an int8 input).
+    pub fn run_i8(&self, input: &[i8]) -> Result<Vec<(Vec<usize>, Vec<f32>)>> {
+        let t = Tensor::from_shape(&self.input_shape, input)
+            .context("input does not fit the model shape")?;
+        self.run_tensor(t)
+    }
+
+    fn run_tensor(&self, t: Tensor) -> Result<Vec<(Vec<usize>, Vec<f32>)>> {
         let outs = self
             .plan
             .run(tvec!(t.into()))

@@ -3,6 +3,7 @@
 //! over these modules; tests call them directly too.
 #![deny(missing_docs)]
 
+pub mod bench;
 pub mod compress;
 pub mod eval;
 pub mod float_ref;

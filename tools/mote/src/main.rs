@@ -63,6 +63,20 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Time a .mote model on this host, optionally against tract on an ONNX model.
+    Bench {
+        /// The .mote file.
+        model: PathBuf,
+        /// An ONNX model for tract to run on the same input (typed, not optimized).
+        #[arg(long)]
+        tract: Option<PathBuf>,
+        /// Seconds to spend per engine.
+        #[arg(long, default_value_t = 2.0)]
+        seconds: f64,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Compare a .mote model with its float ONNX model on the same inputs.
     Eval {
         /// The .mote file.
@@ -227,6 +241,34 @@ fn execute(cli: Cli) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {
                 print!("{}", mote_cli::eval::render(&r));
+            }
+        }
+        Command::Bench {
+            model,
+            tract,
+            seconds,
+            json,
+        } => {
+            let bytes = read_model(&model)?;
+            let budget = std::time::Duration::from_secs_f64(seconds.clamp(0.01, 600.0));
+            let t = mote_cli::bench::bench(bytes.as_slice(), tract.as_deref(), budget)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&t)?);
+            } else {
+                for e in &t {
+                    println!(
+                        "{:<28} {:>12.1} us/inference (median of {})",
+                        e.engine, e.median_us, e.runs
+                    );
+                }
+                if let [m, p, ..] = &t[..] {
+                    println!(
+                        "ratio {}/{}: {:.2}x",
+                        p.engine,
+                        m.engine,
+                        p.median_us / m.median_us
+                    );
+                }
             }
         }
         Command::Inspect { model, json } => {
