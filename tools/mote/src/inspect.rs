@@ -31,8 +31,8 @@ pub struct OpInfo {
     pub name: String,
     /// Input shapes (NHWC, four dims).
     pub inputs: Vec<[u32; 4]>,
-    /// Output shape.
-    pub output: [u32; 4],
+    /// Output shape (as in the source model).
+    pub output: Vec<u32>,
     /// Multiply-accumulates.
     pub macs: u64,
 }
@@ -139,7 +139,10 @@ pub fn report(bytes: &[u8]) -> Result<Report> {
             op: kind_name(&op.kind).into(),
             name: op.name.to_string(),
             inputs: op.inputs.iter().map(|a| a.dims).collect(),
-            output: op.output.dims,
+            output: m
+                .tensor(op.output.tensor)
+                .map(|t| t.shape().to_vec())
+                .unwrap_or_else(|_| op.output.dims.to_vec()),
             macs: op_macs(&op),
         })
         .collect();

@@ -39,6 +39,9 @@ pub fn match_shape(given: &[usize], model: &[usize]) -> Result<Batch> {
         });
     }
     if let Some((&n, rest)) = given.split_first() {
+        if n == 0 && (rest == model || model.first() == Some(&1) && rest == &model[1..]) {
+            bail!("the input holds no samples (shape {given:?})");
+        }
         if rest == model {
             return Ok(Batch {
                 samples: n,
