@@ -10,8 +10,9 @@ use std::sync::OnceLock;
 
 use mote_cli::AlignedBytes;
 use mote_format::{
-    crc32, put, take, AddSpec, BlobRef, GraphHeader, Header, LutActSpec, MeanSpec, MulSpec, Op,
-    OpKind, PoolSpec, RequantSpec, SoftmaxSpec, TensorDesc, HEADER_LEN, VERSION, WEIGHTS_ALIGN,
+    crc32, put, take, AddSpec, BlobRef, DType, FloatConvSpec, FloatFcSpec, FloatOp, FloatPoolSpec,
+    GraphHeader, Header, LutActSpec, MeanSpec, MulSpec, Op, OpKind, PoolSpec, QuantSpec,
+    RequantSpec, SoftmaxSpec, TensorDesc, WeightType, HEADER_LEN, VERSION, WEIGHTS_ALIGN,
 };
 use mote_runtime::{Error, Interpreter, Model};
 use proptest::prelude::*;
@@ -50,6 +51,33 @@ cached_model!(tanh, "op_tanh");
 cached_model!(ad, "ad");
 // Mean.
 cached_model!(mean, "op_mean");
+
+/// The Tanh model as a float model: every tensor f32 (offsets and arena
+/// scaled by 4, so f32 offsets stay 4-byte aligned), its op a float Tanh.
+fn float_tanh() -> &'static [u8] {
+    static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
+    BYTES.get_or_init(|| encode_edit(tanh(), to_float))
+}
+
+fn to_float(p: &mut Parts<'_>) {
+    p.graph.arena_len *= 4;
+    for t in &mut p.tensors {
+        (t.dtype, t.offset, t.scale, t.zero_point) = (DType::F32, t.offset * 4, 1.0, 0);
+    }
+    for o in &mut p.ops {
+        for a in o.inputs.iter_mut().chain(std::iter::once(&mut o.output)) {
+            (a.dtype, a.offset) = (DType::F32, a.offset * 4);
+        }
+        o.kind = match &o.kind {
+            OpKind::Tanh(_) => OpKind::Float(FloatOp::Tanh),
+            k => panic!("no float twin for {k:?}"),
+        };
+    }
+}
+
+fn is_float_tanh(k: &OpKind) -> bool {
+    matches!(k, OpKind::Float(FloatOp::Tanh))
+}
 
 /// Parses `bytes` from 16-byte aligned memory, as the runtime wants.
 fn parse(bytes: &[u8]) -> Result<(), Error> {
@@ -933,6 +961,226 @@ fn bad_inputs_and_outputs_are_bad_io() {
     assert_eq!(edited(file, |p| p.graph.outputs[0] = 0), Ok(()));
 }
 
+// ------------------------------------------------------ element types
+
+#[test]
+fn int8_ops_on_f32_data_and_float_ops_on_int8_data_are_bad_op() {
+    let th = first_op(tanh(), |k| matches!(k, OpKind::Tanh(_)));
+    let t = th as usize;
+    let q = QuantSpec {
+        scale: 0.5,
+        zero_point: 0,
+    };
+    let bad = |edit: &dyn Fn(&mut Parts<'_>)| edited(tanh(), |p| edit(p));
+    assert_eq!(bad(&|_| {}), Ok(()));
+    assert_eq!(
+        bad(&|p| p.ops[t].inputs[0].dtype = DType::F32),
+        Err(Error::BadOp(th))
+    );
+    assert_eq!(
+        bad(&|p| p.ops[t].output.dtype = DType::F32),
+        Err(Error::BadOp(th))
+    );
+    assert_eq!(
+        bad(&|p| p.ops[t].kind = OpKind::Float(FloatOp::Tanh)),
+        Err(Error::BadOp(th))
+    );
+    assert_eq!(
+        bad(&|p| p.ops[t].kind = OpKind::Quantize(q)),
+        Err(Error::BadOp(th))
+    );
+    assert_eq!(
+        bad(&|p| p.ops[t].kind = OpKind::Dequantize(q)),
+        Err(Error::BadOp(th))
+    );
+    // The tensor table agrees; only the op's view changed.
+    assert_eq!(
+        bad(&|p| p.tensors.iter_mut().for_each(|t| t.dtype = DType::I8)),
+        Ok(())
+    );
+}
+
+#[test]
+fn float_ops_check_element_types_and_boundaries() {
+    let f = float_tanh();
+    let ft = first_op(f, is_float_tanh);
+    let t = ft as usize;
+    let q = QuantSpec {
+        scale: 0.5,
+        zero_point: -3,
+    };
+    let bad = |edit: &dyn Fn(&mut Parts<'_>)| edited(f, |p| edit(p));
+    assert_eq!(bad(&|_| {}), Ok(()));
+    assert_eq!(
+        bad(&|p| p.ops[t].inputs[0].dtype = DType::I8),
+        Err(Error::BadOp(ft))
+    );
+    assert_eq!(
+        bad(&|p| p.ops[t].output.dtype = DType::I8),
+        Err(Error::BadOp(ft))
+    );
+    // Copy moves one element type: f32 to f32 is fine, f32 to int8 is not.
+    assert_eq!(bad(&|p| p.ops[t].kind = OpKind::Copy), Ok(()));
+    assert_eq!(
+        bad(&|p| {
+            p.ops[t].kind = OpKind::Copy;
+            p.ops[t].output.dtype = DType::I8;
+        }),
+        Err(Error::BadOp(ft))
+    );
+    // Quantize is f32 -> int8, Dequantize int8 -> f32, never the other way.
+    assert_eq!(
+        bad(&|p| {
+            p.ops[t].kind = OpKind::Quantize(q);
+            p.ops[t].output.dtype = DType::I8;
+        }),
+        Ok(())
+    );
+    assert_eq!(
+        bad(&|p| p.ops[t].kind = OpKind::Quantize(q)),
+        Err(Error::BadOp(ft))
+    );
+    assert_eq!(
+        bad(&|p| {
+            p.ops[t].kind = OpKind::Dequantize(q);
+            p.ops[t].inputs[0].dtype = DType::I8;
+        }),
+        Ok(())
+    );
+    assert_eq!(
+        bad(&|p| {
+            p.ops[t].kind = OpKind::Dequantize(q);
+            p.ops[t].output.dtype = DType::I8;
+        }),
+        Err(Error::BadOp(ft))
+    );
+    for (scale, zero_point) in [
+        (0.0, 0),
+        (-0.5, 0),
+        (f32::NAN, 0),
+        (f32::INFINITY, 0),
+        (0.5, -129),
+        (0.5, 128),
+    ] {
+        let q = QuantSpec { scale, zero_point };
+        assert_eq!(
+            bad(&|p| {
+                p.ops[t].kind = OpKind::Quantize(q);
+                p.ops[t].output.dtype = DType::I8;
+            }),
+            Err(Error::BadOp(ft)),
+            "{q:?}"
+        );
+    }
+    // Float clamps: NaN or an empty range is refused, infinities are "none".
+    let clamp =
+        |min: f32, max: f32| bad(&|p| p.ops[t].kind = OpKind::Float(FloatOp::Clamp { min, max }));
+    assert_eq!(clamp(f32::NEG_INFINITY, f32::INFINITY), Ok(()));
+    assert_eq!(clamp(0.0, 0.0), Ok(()));
+    assert_eq!(clamp(1.0, 0.0), Err(Error::BadOp(ft)));
+    assert_eq!(clamp(f32::NAN, 1.0), Err(Error::BadOp(ft)));
+    assert_eq!(clamp(0.0, f32::NAN), Err(Error::BadOp(ft)));
+    // The arena holds 4 bytes per f32 element: a quarter of it is too little.
+    assert_eq!(bad(&|p| p.graph.arena_len /= 4), Err(Error::BadTensor(0)));
+}
+
+#[test]
+fn misaligned_f32_offsets_are_bad() {
+    let f = float_tanh();
+    let ft = first_op(f, is_float_tanh);
+    let t = ft as usize;
+    let arena = decode(f).graph.arena_len;
+    assert_eq!(arena % 4, 0);
+    // Room at the end of the arena for the largest tensor, and some.
+    let room = decode(f)
+        .tensors
+        .iter()
+        .map(|t| t.byte_len().unwrap() as u32)
+        .max()
+        .unwrap()
+        + 16;
+    // Move the op's output, or a table entry, into fresh bytes at the end.
+    let move_output = |skew: u32| {
+        edited(f, |p| {
+            p.graph.arena_len += room;
+            p.ops[t].output.offset = arena + skew;
+        })
+    };
+    assert_eq!(move_output(0), Ok(()));
+    assert_eq!(move_output(4), Ok(()));
+    for skew in [1, 2, 3, 6] {
+        assert_eq!(move_output(skew), Err(Error::BadOp(ft)), "skew {skew}");
+    }
+    let n = decode(f).tensors.len();
+    for i in 0..n {
+        let move_tensor = |skew: u32| {
+            edited(f, |p| {
+                p.graph.arena_len += room;
+                p.tensors[i].offset = arena + skew;
+            })
+        };
+        assert_eq!(move_tensor(8), Ok(()));
+        assert_eq!(move_tensor(2), Err(Error::BadTensor(i as u16)));
+    }
+    // int8 tensors have no alignment to keep.
+    let th = first_op(tanh(), |k| matches!(k, OpKind::Tanh(_)));
+    let int8_arena = decode(tanh()).graph.arena_len;
+    assert_eq!(
+        edited(tanh(), |p| {
+            p.graph.arena_len += room;
+            p.ops[th as usize].output.offset = int8_arena + 3;
+            p.tensors[0].offset = int8_arena + 1;
+        }),
+        Ok(())
+    );
+}
+
+#[test]
+fn float_model_runs_and_wants_an_aligned_arena() {
+    let f = float_tanh();
+    assert_eq!(exercise(f), Ok(()));
+    let aligned = AlignedBytes::new(f);
+    let model = Model::parse(aligned.as_slice()).unwrap();
+    assert!(model.has_f32());
+    let n = model.arena_len();
+    let mut storage = vec![0u8; n + 32];
+    let arena = aligned_arena(&mut storage, n + 16);
+    for skew in [1, 4, 8] {
+        assert_eq!(
+            Interpreter::new(&model, &mut arena[skew..]).map(|_| ()),
+            Err(Error::MisalignedArena)
+        );
+    }
+    let mut interp = Interpreter::new(&model, &mut arena[16..]).unwrap();
+    let len = model.input(0).unwrap().elements().unwrap();
+    let x: Vec<f32> = (0..len).map(|i| (i as f32 - 100.0) * 0.03).collect();
+    interp.set_input_f32(0, &x).unwrap();
+    interp.invoke().unwrap();
+    let y = interp.output_f32_slice(0).unwrap();
+    assert_eq!(y.len(), len);
+    for (a, b) in x.iter().zip(y) {
+        assert!(
+            (f64::from(*b) - f64::from(*a).tanh()).abs() < 1e-6,
+            "tanh({a}) = {b}"
+        );
+    }
+    assert_eq!(interp.input_mut(0).map(|_| ()), Err(Error::WrongDType));
+    assert_eq!(interp.output(0).map(|_| ()), Err(Error::WrongDType));
+    // An int8-only model runs in an arena at any address.
+    let aligned = AlignedBytes::new(tanh());
+    let model = Model::parse(aligned.as_slice()).unwrap();
+    assert!(!model.has_f32());
+    let mut storage = vec![0u8; model.arena_len() + 32];
+    let arena = aligned_arena(&mut storage, model.arena_len() + 1);
+    let mut interp = Interpreter::new(&model, &mut arena[1..]).unwrap();
+    interp.invoke().unwrap();
+    assert_eq!(interp.input_f32_mut(0).map(|_| ()), Err(Error::WrongDType));
+    assert_eq!(
+        interp.output_f32_slice(0).map(|_| ()),
+        Err(Error::WrongDType)
+    );
+}
+
 // ------------------------------------------------------------ interpreter
 
 #[test]
@@ -965,6 +1213,13 @@ fn interpreter_arena_too_small() {
 }
 
 // ------------------------------------------------------------- fuzzing
+
+/// `len` bytes of `storage` (which has 15 to spare) starting 16-byte aligned,
+/// as a model with f32 tensors wants.
+fn aligned_arena(storage: &mut [u8], len: usize) -> &mut [u8] {
+    let skip = storage.as_ptr().align_offset(16);
+    &mut storage[skip..skip + len]
+}
 
 /// Everything a caller may do with a model that parsed: none of it may panic.
 fn exercise(bytes: &[u8]) -> Result<(), Error> {
@@ -1000,12 +1255,17 @@ fn exercise(bytes: &[u8]) -> Result<(), Error> {
     if model.arena_len() > 1 << 20 {
         return Ok(());
     }
-    let mut arena = vec![0x55u8; model.arena_len()];
-    let mut interp = Interpreter::new(&model, &mut arena)?;
+    let mut storage = vec![0x55u8; model.arena_len() + 15];
+    let mut interp = Interpreter::new(&model, aligned_arena(&mut storage, model.arena_len()))?;
     for i in 0..model.input_count() {
         if let Ok(x) = interp.input_mut(i) {
             for (j, v) in x.iter_mut().enumerate() {
                 *v = (j as i8).wrapping_mul(37);
+            }
+        }
+        if let Ok(x) = interp.input_f32_mut(i) {
+            for (j, v) in x.iter_mut().enumerate() {
+                *v = (j as f32 * 0.37).sin() * 4.0;
             }
         }
         let n = model.input(i).ok().and_then(|t| t.elements()).unwrap_or(0);
@@ -1014,6 +1274,7 @@ fn exercise(bytes: &[u8]) -> Result<(), Error> {
     let result = interp.invoke();
     for i in 0..model.output_count() + 1 {
         let _ = interp.output(i);
+        let _ = interp.output_f32_slice(i);
         let n = model.output(i).ok().and_then(|t| t.elements()).unwrap_or(0);
         let _ = interp.output_f32(i, &mut vec![0.0; n.min(1 << 20)]);
     }
@@ -1267,6 +1528,181 @@ fn extreme_case(kind: u8, v: &[i32], u: &[u16], act: (i32, i32), flag: bool) -> 
             fill_i32(&mut p.weights, &f.bias, &v[9..12]);
         }),
     }
+}
+
+fn wild_f32() -> impl Strategy<Value = f32> {
+    prop_oneof![
+        Just(f32::NAN),
+        Just(f32::INFINITY),
+        Just(f32::NEG_INFINITY),
+        Just(0.0f32),
+        Just(f32::MAX),
+        Just(f32::MIN_POSITIVE),
+        -8.0f32..8.0,
+        any::<f32>(),
+    ]
+}
+
+/// Appends `bytes` to the weight blob at a 16-byte aligned offset.
+fn push_blob(weights: &mut Vec<u8>, bytes: &[u8]) -> BlobRef {
+    let offset = weights.len().div_ceil(WEIGHTS_ALIGN) * WEIGHTS_ALIGN;
+    weights.resize(offset, 0);
+    weights.extend_from_slice(bytes);
+    BlobRef {
+        offset: offset as u32,
+        len: bytes.len() as u32,
+    }
+}
+
+/// `n` float weights of type `ty` made from `values` (any bit patterns).
+fn float_weights(weights: &mut Vec<u8>, ty: WeightType, n: usize, values: &[f32]) -> BlobRef {
+    let bytes: Vec<u8> = values
+        .iter()
+        .cycle()
+        .take(n)
+        .flat_map(|v| match ty {
+            WeightType::F32 => v.to_le_bytes().to_vec(),
+            WeightType::F16 => ((v.to_bits() >> 16) as u16).to_le_bytes().to_vec(),
+        })
+        .collect();
+    push_blob(weights, &bytes)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 1000,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// The float twin of `extreme_op_parameters_never_panic`: float ops with
+    /// extreme clamps (NaN, infinities), windows, strides, padding, weights
+    /// and quantization on the float Tanh model's 8x8x4 tensors are refused
+    /// by validation or run, and never panic.
+    #[test]
+    fn extreme_float_op_parameters_never_panic(
+        kind in 0u8..13,
+        f in prop::collection::vec(wild_f32(), 4),
+        u in prop::collection::vec(wild_u16(), 6),
+        zp in wild_i32(),
+        flag in any::<bool>(),
+    ) {
+        let bytes = extreme_float_case(kind, &f, &u, zp, flag);
+        match exercise(&bytes) {
+            Ok(()) | Err(Error::BadOp(0)) => {}
+            Err(e) => prop_assert!(false, "unexpected error {e:?}"),
+        }
+    }
+}
+
+/// The float Tanh model with its op replaced: AvgPool, MaxPool, Clamp, Add,
+/// Mul, Softmax, Logistic, Mean, Pad, Conv2d, DepthwiseConv2d (weights
+/// appended to the blob, f32 or f16), Quantize/Dequantize, FullyConnected.
+fn extreme_float_case(kind: u8, f: &[f32], u: &[u16], zp: i32, flag: bool) -> Vec<u8> {
+    let (act_min, act_max) = if flag && f[0] > f[1] {
+        (f[1], f[0])
+    } else {
+        (f[0], f[1])
+    };
+    let ty = if flag {
+        WeightType::F16
+    } else {
+        WeightType::F32
+    };
+    encode_edit(float_tanh(), |p| {
+        let op = &mut p.ops[0];
+        let pool = FloatPoolSpec {
+            stride: [u[0], u[1]],
+            filter: [u[2], u[3]],
+            padding: [u[4], u[5]],
+            act_min,
+            act_max,
+        };
+        let oc = op.output.dims[3];
+        op.kind = match kind {
+            0 => OpKind::Float(FloatOp::AvgPool(pool)),
+            1 => OpKind::Float(FloatOp::MaxPool(pool)),
+            2 => OpKind::Float(FloatOp::Clamp {
+                min: act_min,
+                max: act_max,
+            }),
+            3 | 4 => {
+                let x = op.inputs[0];
+                op.inputs.push(x).unwrap();
+                if kind == 3 {
+                    OpKind::Float(FloatOp::Add { act_min, act_max })
+                } else {
+                    OpKind::Float(FloatOp::Mul { act_min, act_max })
+                }
+            }
+            5 => OpKind::Float(FloatOp::Softmax),
+            6 => OpKind::Float(FloatOp::Logistic),
+            7 => OpKind::Float(FloatOp::Mean),
+            8 => OpKind::Float(FloatOp::Pad {
+                pads: [
+                    [0, 0],
+                    [u32::from(u[0]), u32::from(u[1])],
+                    [u32::from(u[2]), 0],
+                    [0, 0],
+                ],
+                value: f[2],
+            }),
+            9 | 10 => {
+                let depthwise = kind == 10;
+                let ic = op.inputs[0].dims[3];
+                let filter_dims = if depthwise {
+                    [1, 3, 3, oc]
+                } else {
+                    [oc, 3, 3, ic]
+                };
+                let n = filter_dims.iter().product::<u32>() as usize;
+                let conv = FloatConvSpec {
+                    stride: [u[0], u[1]],
+                    dilation: [u[2], u[3]],
+                    padding: [u[4], u[5]],
+                    act_min,
+                    act_max,
+                    filter: float_weights(&mut p.weights, ty, n, &f[2..]),
+                    filter_dims,
+                    bias: float_weights(&mut p.weights, WeightType::F32, oc as usize, &f[3..]),
+                    weights: ty,
+                };
+                if depthwise {
+                    OpKind::Float(FloatOp::DepthwiseConv2d {
+                        conv,
+                        depth_multiplier: u[0] % 3,
+                    })
+                } else {
+                    OpKind::Float(FloatOp::Conv2d(conv))
+                }
+            }
+            11 => {
+                let q = QuantSpec {
+                    scale: f[2],
+                    zero_point: zp,
+                };
+                if flag {
+                    op.output.dtype = DType::I8;
+                    OpKind::Quantize(q)
+                } else {
+                    op.inputs[0].dtype = DType::I8;
+                    OpKind::Dequantize(q)
+                }
+            }
+            _ => {
+                let inf = u32::from(u[0] % 9);
+                OpKind::Float(FloatOp::FullyConnected(FloatFcSpec {
+                    act_min,
+                    act_max,
+                    filter: float_weights(&mut p.weights, ty, (inf * oc) as usize, &f[2..]),
+                    bias: float_weights(&mut p.weights, WeightType::F32, oc as usize, &f[3..]),
+                    in_features: inf,
+                    out_features: oc,
+                    weights: ty,
+                }))
+            }
+        };
+    })
 }
 
 fn encode_edit<'f>(file: &'f [u8], edit: impl FnOnce(&mut Parts<'f>)) -> Vec<u8> {
