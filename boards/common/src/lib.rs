@@ -7,12 +7,18 @@
 //!   [`mote_runtime::Hook`] to time every op.
 //! - [`golden`]: golden input/output vectors embedded in a firmware and the
 //!   bit-exact comparison of an output with its golden.
+//! - [`lis3dh`]: a LIS3DH accelerometer driver over any `embedded-hal` 1.0
+//!   I2C bus.
+//! - [`pipeline`]: sensor windows and frame sources feeding a model's int8
+//!   input, top-1 and reconstruction-error read-outs.
 //!
 //! Everything here is `no_std`, heap-free and panic-free.
 #![no_std]
 #![deny(missing_docs)]
 
 pub mod golden;
+pub mod lis3dh;
+pub mod pipeline;
 pub mod profile;
 pub mod profiling;
 

@@ -5,6 +5,7 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 
 use crate::aarch64;
+use crate::boards;
 use crate::models::Compiled;
 use crate::qemu;
 use crate::util::{cargo, have, root, run};
@@ -102,6 +103,9 @@ pub fn ci() -> Result<()> {
     if let Some(model) = compiled.first() {
         boards_lints(model)?;
     }
+
+    // Real boards: build, lint, size report against each part.
+    boards::boards(true)?;
 
     // aarch64 Linux: the runtime crates' tests and the golden test.
     aarch64::aarch64()

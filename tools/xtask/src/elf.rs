@@ -36,7 +36,7 @@ pub fn sizes(elf: &Path) -> Result<Sizes> {
     for section in file.sections() {
         let size = section.size();
         match section.name().unwrap_or("") {
-            ".vector_table" | ".text" | ".rodata" => s.flash += size,
+            ".vector_table" | ".start_block" | ".text" | ".rodata" => s.flash += size,
             ".data" => {
                 s.flash += size;
                 s.static_ram += size;

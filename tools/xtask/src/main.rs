@@ -8,10 +8,13 @@
 //!   golden firmware per model, runs it under QEMU, prints the table.
 //! - `aarch64`: the runtime crates' tests and the golden bit-exact test on
 //!   aarch64 Linux under qemu-aarch64.
+//! - `boards`: builds the real-board firmware (STM32F746G-DISCO,
+//!   nRF52840-DK, Pico 2) and reports flash and RAM against each part.
 //! - `bench-qemu [same options]`: the same, and writes
 //!   `bench/results/qemu.md` and `.json`.
 
 mod aarch64;
+mod boards;
 mod ci;
 mod demo;
 mod elf;
@@ -21,7 +24,7 @@ mod util;
 
 use anyhow::{bail, Result};
 
-const USAGE: &str = "usage: cargo xtask <ci|demo|qemu|bench-qemu|aarch64> [options]
+const USAGE: &str = "usage: cargo xtask <ci|demo|qemu|bench-qemu|aarch64|boards> [options]
   qemu / bench-qemu options:
     --model <name[,name]>      ic, kws, vww, ad, sww (default: all)
     --machine <name[,name]>    mps2-an386, mps2-an500, mps2-an505, mps3-an547 (default: all)
@@ -35,6 +38,7 @@ fn main() -> Result<()> {
         Some("ci") => ci::ci(),
         Some("demo") => demo::demo(),
         Some("aarch64") => aarch64::aarch64(),
+        Some("boards") => boards::boards(false),
         Some("qemu") => qemu::qemu(rest),
         Some("bench-qemu") => qemu::bench(rest),
         _ => bail!("{USAGE}"),

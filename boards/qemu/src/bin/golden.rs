@@ -25,7 +25,8 @@ use mote_runtime::{Interpreter, Model};
 #[repr(C, align(16))]
 struct Aligned<T>(T);
 
-include!(concat!(env!("OUT_DIR"), "/bundle.rs"));
+include!(concat!(env!("OUT_DIR"), "/model.rs"));
+include!(concat!(env!("OUT_DIR"), "/goldens.rs"));
 
 /// The model's arena, sized by its plan.
 static mut ARENA: Aligned<[u8; ARENA_LEN]> = Aligned([0; ARENA_LEN]);
@@ -93,7 +94,7 @@ fn run() -> Result<(), ()> {
         OP_COUNT,
         SAMPLES,
         ARENA_LEN,
-        model.macs()
+        MACS
     );
 
     let mut per_op = [0u64; OP_COUNT];
