@@ -32,8 +32,10 @@ pub enum Error {
     MisalignedWeights,
     /// Parse: a tensor is malformed (bad rank, size overflow, outside the arena).
     BadTensor(u16),
-    /// Parse: an op is malformed (wrong input count, tensor index, shapes that
-    /// disagree, weight range outside the blob, overlapping buffers).
+    /// Parse: an op is malformed (wrong input count, tensor index, element
+    /// types, shapes that disagree, weight range outside the blob, overlapping
+    /// buffers, misaligned f32 data), or is a float op and the runtime was
+    /// built without its `float` feature.
     BadOp(u16),
     /// Parse: an input or output index names no tensor, or the model has none.
     BadIo,

@@ -1,15 +1,11 @@
 //! Dispatch of one decoded op to its kernel.
 
-use half::slice::HalfBitsSliceExt;
-use mote_format::{
-    ActRef, BlobRef, ConvSpec, FloatConvSpec, FloatOp, FloatPoolSpec, Op, OpKind, WeightType,
-    MAX_OP_INPUTS,
-};
-use mote_kernels::{self as k, Dims4, FloatAct, KernelError, Requant, Weights};
+use mote_format::{ActRef, BlobRef, ConvSpec, Op, OpKind, MAX_OP_INPUTS};
+use mote_kernels::{self as k, Dims4, KernelError, Requant};
 
 use crate::arena::views;
 
-fn dims(a: &ActRef) -> Dims4 {
+pub(crate) fn dims(a: &ActRef) -> Dims4 {
     a.dims.map(|d| d as usize)
 }
 
@@ -56,19 +52,9 @@ pub(crate) fn run(op: &Op<'_>, w: &[u8], arena: &mut [u8]) -> Result<(), KernelE
         // Byte copies: the same for every element type.
         OpKind::Constant { data } => copy(blob(w, data)?, out),
         OpKind::Copy => copy(ins.first().copied().ok_or(KernelError::BufferLength)?, out),
-        OpKind::Float(f) => float(f, op, w, f32s_mut(out)?, &ins),
-        OpKind::Quantize(q) => {
-            let (x, _) = f32_arg(&ins, &op.inputs, 0)?;
-            k::quantize_f32_s8(x, q.scale, q.zero_point, bytemuck::cast_slice_mut(out))
-        }
-        OpKind::Dequantize(q) => {
-            let x = ins.first().copied().ok_or(KernelError::BufferLength)?;
-            k::dequantize_s8_f32(
-                bytemuck::cast_slice(x),
-                q.scale,
-                q.zero_point,
-                f32s_mut(out)?,
-            )
+        #[cfg(feature = "float")]
+        OpKind::Float(_) | OpKind::Quantize(_) | OpKind::Dequantize(_) => {
+            crate::exec_float::run(op, w, out, &ins)
         }
         _ => {
             let mut ins8: heapless::Vec<&[i8], MAX_OP_INPUTS> = heapless::Vec::new();
@@ -90,171 +76,12 @@ fn copy(src: &[u8], out: &mut [u8]) -> Result<(), KernelError> {
 }
 
 /// A blob range that must lie inside the weights.
-fn blob<'w>(w: &'w [u8], b: &BlobRef) -> Result<&'w [u8], KernelError> {
+pub(crate) fn blob<'w>(w: &'w [u8], b: &BlobRef) -> Result<&'w [u8], KernelError> {
     let start = b.offset as usize;
     let end = start
         .checked_add(b.len as usize)
         .ok_or(KernelError::SizeOverflow)?;
     w.get(start..end).ok_or(KernelError::BufferLength)
-}
-
-/// f32 view of arena bytes (4-byte alignment is guaranteed by validation and
-/// `Interpreter::new`; checked again rather than trusted).
-fn f32s(b: &[u8]) -> Result<&[f32], KernelError> {
-    bytemuck::try_cast_slice(b).map_err(|_| KernelError::BufferLength)
-}
-
-fn f32s_mut(b: &mut [u8]) -> Result<&mut [f32], KernelError> {
-    bytemuck::try_cast_slice_mut(b).map_err(|_| KernelError::BufferLength)
-}
-
-/// f32 blob range (a bias); empty stays empty.
-fn f32_blob<'w>(w: &'w [u8], b: &BlobRef) -> Result<&'w [f32], KernelError> {
-    f32s(blob(w, b)?)
-}
-
-/// A float filter in its stored element type.
-fn weights<'w>(w: &'w [u8], b: &BlobRef, ty: WeightType) -> Result<Weights<'w>, KernelError> {
-    let bytes = blob(w, b)?;
-    Ok(match ty {
-        WeightType::F32 => Weights::F32(f32s(bytes)?),
-        WeightType::F16 => {
-            let bits: &[u16] =
-                bytemuck::try_cast_slice(bytes).map_err(|_| KernelError::BufferLength)?;
-            Weights::F16(bits.reinterpret_cast())
-        }
-    })
-}
-
-/// Float input `i`: its data and dims.
-fn f32_arg<'x>(
-    ins: &[&'x [u8]],
-    refs: &[ActRef],
-    i: usize,
-) -> Result<(&'x [f32], Dims4), KernelError> {
-    let x = ins.get(i).copied().ok_or(KernelError::BufferLength)?;
-    let a = refs.get(i).ok_or(KernelError::BufferLength)?;
-    Ok((f32s(x)?, dims(a)))
-}
-
-fn float_conv_params(c: &FloatConvSpec) -> k::FloatConvParams {
-    k::FloatConvParams {
-        stride: c.stride.map(usize::from),
-        dilation: c.dilation.map(usize::from),
-        padding: c.padding.map(usize::from),
-        act: FloatAct::new(c.act_min, c.act_max),
-    }
-}
-
-fn float_pool_params(p: &FloatPoolSpec) -> k::FloatPoolParams {
-    k::FloatPoolParams {
-        stride: p.stride.map(usize::from),
-        filter: p.filter.map(usize::from),
-        padding: p.padding.map(usize::from),
-        act: FloatAct::new(p.act_min, p.act_max),
-    }
-}
-
-/// Runs a float op: every input and the output are f32.
-fn float(
-    f: &FloatOp,
-    op: &Op<'_>,
-    w: &[u8],
-    out: &mut [f32],
-    ins: &[&[u8]],
-) -> Result<(), KernelError> {
-    let od = dims(&op.output);
-    let arg = |i: usize| f32_arg(ins, &op.inputs, i);
-    match f {
-        FloatOp::Conv2d(c) => {
-            let (x, d) = arg(0)?;
-            k::conv2d_f32(
-                &float_conv_params(c),
-                x,
-                d,
-                weights(w, &c.filter, c.weights)?,
-                c.filter_dims.map(|d| d as usize),
-                f32_blob(w, &c.bias)?,
-                out,
-                od,
-            )
-        }
-        FloatOp::DepthwiseConv2d {
-            conv: c,
-            depth_multiplier,
-        } => {
-            let (x, d) = arg(0)?;
-            k::depthwise_conv2d_f32(
-                &float_conv_params(c),
-                usize::from(*depth_multiplier),
-                x,
-                d,
-                weights(w, &c.filter, c.weights)?,
-                c.filter_dims.map(|d| d as usize),
-                f32_blob(w, &c.bias)?,
-                out,
-                od,
-            )
-        }
-        FloatOp::FullyConnected(fc) => {
-            let (x, _) = arg(0)?;
-            let inf = fc.in_features as usize;
-            let rows = x.len().checked_div(inf).unwrap_or(0);
-            k::fully_connected_f32(
-                FloatAct::new(fc.act_min, fc.act_max),
-                x,
-                rows,
-                inf,
-                weights(w, &fc.filter, fc.weights)?,
-                f32_blob(w, &fc.bias)?,
-                out,
-                fc.out_features as usize,
-            )
-        }
-        FloatOp::Add { act_min, act_max } | FloatOp::Mul { act_min, act_max } => {
-            let ((a, da), (b, db)) = (arg(0)?, arg(1)?);
-            let act = FloatAct::new(*act_min, *act_max);
-            if matches!(f, FloatOp::Add { .. }) {
-                k::add_f32(act, a, da, b, db, out, od)
-            } else {
-                k::mul_f32(act, a, da, b, db, out, od)
-            }
-        }
-        FloatOp::AvgPool(p) => {
-            let (x, d) = arg(0)?;
-            k::avg_pool_f32(&float_pool_params(p), x, d, out, od)
-        }
-        FloatOp::MaxPool(p) => {
-            let (x, d) = arg(0)?;
-            k::max_pool_f32(&float_pool_params(p), x, d, out, od)
-        }
-        FloatOp::Mean => {
-            let (x, d) = arg(0)?;
-            k::mean_hw_f32(x, d, out, od)
-        }
-        FloatOp::Softmax => {
-            let (x, d) = arg(0)?;
-            k::softmax_f32(x, d[3], out)
-        }
-        FloatOp::Logistic => k::logistic_f32(arg(0)?.0, out),
-        FloatOp::Tanh => k::tanh_f32(arg(0)?.0, out),
-        FloatOp::Clamp { min, max } => k::clamp_f32(FloatAct::new(*min, *max), arg(0)?.0, out),
-        FloatOp::Pad { pads, value } => {
-            let (x, d) = arg(0)?;
-            k::pad_f32(x, d, pads.map(|p| p.map(|v| v as usize)), *value, out, od)
-        }
-        FloatOp::Concat { axis } => {
-            let mut parts: heapless::Vec<(&[f32], Dims4), MAX_OP_INPUTS> = heapless::Vec::new();
-            for i in 0..ins.len() {
-                parts.push(arg(i)?).map_err(|_| KernelError::BufferLength)?;
-            }
-            k::concat_f32(&parts, usize::from(*axis), out, od)
-        }
-        FloatOp::Transpose { perm } => {
-            let (x, d) = arg(0)?;
-            k::transpose_f32(x, d, perm.map(usize::from), out, od)
-        }
-    }
 }
 
 /// Runs an int8 op.
@@ -426,7 +253,7 @@ fn int8(op: &Op<'_>, w: &[u8], out: &mut [i8], ins: &[&[i8]]) -> Result<(), Kern
             r.output_zero_point,
             out,
         ),
-        // Dispatched by `run`.
+        // Dispatched by `run` (float ones only with the `float` feature).
         OpKind::Constant { .. }
         | OpKind::Copy
         | OpKind::Float(_)

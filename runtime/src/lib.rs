@@ -17,6 +17,10 @@
 //! aligned (`Error::MisalignedArena` otherwise); its f32 inputs and outputs
 //! are reached with `input_f32_mut` / `output_f32_slice`, and
 //! `set_input_f32` / `output_f32` work for int8 and f32 tensors alike.
+//!
+//! Float execution is the default `float` feature; an int8-only firmware can
+//! leave it out (`default-features = false`) to save the float kernels'
+//! flash, and float models are then refused with `Error::BadOp`.
 #![no_std]
 #![deny(missing_docs)]
 
@@ -26,6 +30,8 @@ compile_error!("mote-runtime reads little-endian weights and supports little-end
 mod arena;
 mod error;
 mod exec;
+#[cfg(feature = "float")]
+mod exec_float;
 mod hook;
 mod interpreter;
 mod model;

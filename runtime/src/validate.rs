@@ -6,6 +6,8 @@
 //! Constant move bytes of one type (input and output alike). Byte lengths are
 //! `elements * dtype.size()` everywhere, and F32 tensors start 4-byte aligned
 //! in the arena (whose start `Interpreter::new` requires 16-byte aligned).
+//! A build without the `float` feature refuses every op that touches an f32
+//! tensor.
 
 use mote_format::{
     ActRef, BlobRef, ConvSpec, DType, FloatConvSpec, FloatOp, Op, OpKind, QuantSpec, TensorDesc,
@@ -273,6 +275,8 @@ fn dtypes(op: &Op<'_>) -> (DType, DType) {
 pub(crate) fn op(op: &Op<'_>, arena_len: usize, n_tensors: u16, weights: &[u8]) -> Check {
     let (want_in, want_out) = dtypes(op);
     ensure(op.output.dtype == want_out && op.inputs.iter().all(|a| a.dtype == want_in))?;
+    // Without the `float` feature this build runs int8 ops on int8 tensors only.
+    ensure(cfg!(feature = "float") || (want_in == DType::I8 && want_out == DType::I8))?;
     let (out_len, out_end) = act(&op.output, arena_len, n_tensors)?;
     let out_start = op.output.offset as usize;
     for i in op.inputs.iter() {

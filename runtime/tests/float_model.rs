@@ -2,6 +2,9 @@
 //! f32 and f16 weights, and a mixed one crossing int8 <-> f32 boundaries with
 //! Dequantize and Quantize. Both run in the runtime and are compared with
 //! straightforward references.
+//! Without the runtime's `float` feature only the refusal of float models
+//! is tested.
+#![cfg_attr(not(feature = "float"), allow(dead_code, unused_imports))]
 
 use mote_format::{
     crc32, put, ActRef, BlobRef, DType, FloatConvSpec, FloatFcSpec, FloatOp, GraphHeader, Header,
@@ -282,6 +285,7 @@ impl Hook for Sizes {
 }
 
 #[test]
+#[cfg(feature = "float")]
 fn float_network_matches_naive_reference() {
     let net = float_net();
     let file = Aligned::from(&net.file);
@@ -341,6 +345,7 @@ fn float_network_matches_naive_reference() {
 }
 
 #[test]
+#[cfg(feature = "float")]
 fn float_model_wants_an_aligned_arena() {
     let net = float_net();
     let file = Aligned::from(&net.file);
@@ -362,6 +367,7 @@ fn float_model_wants_an_aligned_arena() {
 }
 
 #[test]
+#[cfg(feature = "float")]
 fn f16_weights_stay_within_f16_rounding_of_f32_weights() {
     // The f16 FC of the network against the same FC with the original f32
     // weights: the logits differ by at most 2^-11 of Σ |a w| (each weight
@@ -477,6 +483,7 @@ fn mixed_net() -> Vec<u8> {
 }
 
 #[test]
+#[cfg(feature = "float")]
 fn mixed_int8_float_int8_matches_closed_form() {
     let file = Aligned::from(&mixed_net());
     let model = Model::parse(file.bytes()).unwrap();
@@ -551,6 +558,7 @@ fn int8_only_models_take_any_arena() {
 }
 
 #[test]
+#[cfg(feature = "float")]
 fn float_copy_and_constant_move_four_bytes_per_element() {
     // Constant (f32 data) -> Add with the input -> Copy to the output.
     let mut b = Builder::default();
@@ -581,6 +589,7 @@ fn float_copy_and_constant_move_four_bytes_per_element() {
 }
 
 #[test]
+#[cfg(feature = "float")]
 fn dtype_mismatches_are_bad_op() {
     // The mixed model with one element type changed at a time.
     let base = mixed_net();
@@ -683,4 +692,12 @@ fn dtype_mismatches_are_bad_op() {
     );
     // The arena must hold 4 bytes per f32 element.
     assert_eq!(edit(&|b| b.arena_len -= 1), Err(Error::BadTensor(1)));
+}
+
+#[test]
+#[cfg(not(feature = "float"))]
+fn float_models_are_refused_without_the_float_feature() {
+    let parse = |bytes: &[u8]| Model::parse(Aligned::from(bytes).bytes()).map(|_| ());
+    assert_eq!(parse(&float_net().file), Err(Error::BadOp(0)));
+    assert_eq!(parse(&mixed_net()), Err(Error::BadOp(0)));
 }
