@@ -440,11 +440,15 @@ pub fn bench(args: &[String]) -> Result<()> {
     std::fs::create_dir_all(&dir)?;
     let mut md = String::new();
     md.push_str("# Mote on emulated Cortex-M cores (QEMU)\n\n");
-    md.push_str("Written by `cargo xtask bench-qemu`. Each firmware (`boards/qemu`, opt-level \"s\" with the\n");
-    md.push_str("kernels at opt-level 3, fat LTO) embeds one `.mote` model and its golden inputs, runs them and\n");
-    md.push_str("compares every output with TFLite Micro's, bit for bit. Instructions are counted with SysTick\n");
-    md.push_str("under QEMU `-icount shift=0` (one instruction = 1 ns of virtual time; SysTick resolution is\n");
-    md.push_str("one core-clock tick, 31-50 instructions): they are instructions executed, **not cycles or time**.\n\n");
+    md.push_str(concat!(
+        "Written by `cargo xtask bench-qemu`. Each firmware (`boards/qemu`: opt-level \"s\", fat LTO)\n",
+        "embeds one `.mote` model and its golden inputs, runs them and compares every output with\n",
+        "TFLite Micro's, bit for bit. Instructions are counted with SysTick under QEMU\n",
+        "`-icount shift=0` (one instruction = 1 ns of virtual time; resolution one core-clock tick,\n",
+        "31-50 instructions): they are instructions executed, **not cycles or time**. mps2-an386\n",
+        "(M4F) and mps2-an500 (M7) run the same ELF, and QEMU executes the same instructions on\n",
+        "both, so their counts are equal; a real M7 would take fewer cycles.\n\n",
+    ));
     let _ = writeln!(md, "- QEMU: {}", qemu_version());
     for src in compiled.iter().map(|c| &c.src) {
         let _ = writeln!(
