@@ -701,3 +701,282 @@ fn float_models_are_refused_without_the_float_feature() {
     assert_eq!(parse(&float_net().file), Err(Error::BadOp(0)));
     assert_eq!(parse(&mixed_net()), Err(Error::BadOp(0)));
 }
+
+// ------------------------------------------------- every float op, wired
+
+/// Runs a one-op float model: `ins` are its inputs (dims, data), `out` the
+/// output dims, `kind` makes the op (adding its weights to the blob).
+#[cfg(feature = "float")]
+fn run_single(
+    ins: &[([u32; 4], &[f32])],
+    out: [u32; 4],
+    kind: impl FnOnce(&mut Builder) -> OpKind,
+) -> Vec<f32> {
+    let mut b = Builder::default();
+    let refs: Vec<ActRef> = ins.iter().map(|(d, _)| b.f32_tensor(4, *d)).collect();
+    let o = b.f32_tensor(4, out);
+    let k = kind(&mut b);
+    b.op(k, &refs, o);
+    b.inputs = refs.iter().map(|r| r.tensor).collect();
+    b.outputs = vec![o.tensor];
+    let file = Aligned::from(&b.finish());
+    let model = Model::parse(file.bytes()).expect("the one-op model parses");
+    let mut arena = Aligned::zeroed(model.arena_len());
+    let mut interp = Interpreter::new(&model, arena.bytes_mut()).unwrap();
+    for (i, (_, x)) in ins.iter().enumerate() {
+        interp.set_input_f32(i, x).unwrap();
+    }
+    interp.invoke().unwrap();
+    interp.output_f32_slice(0).unwrap().to_vec()
+}
+
+#[cfg(feature = "float")]
+fn us(d: [u32; 4]) -> [usize; 4] {
+    d.map(|v| v as usize)
+}
+
+/// Each float op through the runtime equals its kernel called directly with
+/// the parameters the op record carries (the dispatch wires them faithfully).
+#[test]
+#[cfg(feature = "float")]
+fn every_float_op_runs_its_kernel_with_its_parameters() {
+    use mote_format::FloatPoolSpec;
+    use mote_kernels::{self as k, FloatAct, Weights};
+
+    let xd = [1, 6, 5, 3];
+    let x = data(90, 11);
+    let act = FloatAct::new(-0.4, 0.6);
+    let none = (f32::NEG_INFINITY, f32::INFINITY);
+
+    // Conv2d: f16 weights, stride 2, dilation 1x2, padding 1, clamp.
+    let (od, fd) = ([1, 3, 2, 4], [4, 3, 2, 3]);
+    let w: Vec<f16> = data(72, 12).iter().map(|&v| f16::from_f32(v)).collect();
+    let bias = data(4, 13);
+    let got = run_single(&[(xd, &x)], od, |b| {
+        let (filter, bias) = (b.f16s(&w), b.f32s(&bias));
+        OpKind::Float(FloatOp::Conv2d(FloatConvSpec {
+            stride: [2, 2],
+            dilation: [1, 2],
+            padding: [1, 1],
+            act_min: act.min,
+            act_max: act.max,
+            filter,
+            filter_dims: fd,
+            bias,
+            weights: WeightType::F16,
+        }))
+    });
+    let mut want = vec![0.0; 24];
+    let p = k::FloatConvParams {
+        stride: [2, 2],
+        dilation: [1, 2],
+        padding: [1, 1],
+        act,
+    };
+    k::conv2d_f32(
+        &p,
+        &x,
+        us(xd),
+        Weights::F16(&w),
+        us(fd),
+        &bias,
+        &mut want,
+        us(od),
+    )
+    .unwrap();
+    assert_eq!(got, want, "Conv2d");
+
+    // DepthwiseConv2d: multiplier 2, f32 weights, no bias.
+    let (od, fd) = ([1, 6, 5, 6], [1, 3, 3, 6]);
+    let w = data(54, 14);
+    let got = run_single(&[(xd, &x)], od, |b| {
+        let filter = b.f32s(&w);
+        OpKind::Float(FloatOp::DepthwiseConv2d {
+            conv: FloatConvSpec {
+                stride: [1, 1],
+                dilation: [1, 1],
+                padding: [1, 1],
+                act_min: none.0,
+                act_max: none.1,
+                filter,
+                filter_dims: fd,
+                bias: BlobRef::default(),
+                weights: WeightType::F32,
+            },
+            depth_multiplier: 2,
+        })
+    });
+    let mut want = vec![0.0; 180];
+    let p = k::FloatConvParams {
+        stride: [1, 1],
+        dilation: [1, 1],
+        padding: [1, 1],
+        act: FloatAct::NONE,
+    };
+    k::depthwise_conv2d_f32(
+        &p,
+        2,
+        &x,
+        us(xd),
+        Weights::F32(&w),
+        us(fd),
+        &[],
+        &mut want,
+        us(od),
+    )
+    .unwrap();
+    assert_eq!(got, want, "DepthwiseConv2d");
+
+    // FullyConnected: 6 rows of 15 features -> 6 rows of 7.
+    let w = data(105, 15);
+    let bias = data(7, 16);
+    let od = [1, 1, 6, 7];
+    let got = run_single(&[(xd, &x)], od, |b| {
+        let (filter, bias) = (b.f32s(&w), b.f32s(&bias));
+        OpKind::Float(FloatOp::FullyConnected(FloatFcSpec {
+            act_min: act.min,
+            act_max: act.max,
+            filter,
+            bias,
+            in_features: 15,
+            out_features: 7,
+            weights: WeightType::F32,
+        }))
+    });
+    let mut want = vec![0.0; 42];
+    k::fully_connected_f32(act, &x, 6, 15, Weights::F32(&w), &bias, &mut want, 7).unwrap();
+    assert_eq!(got, want, "FullyConnected");
+
+    // Add and Mul, broadcasting a [1, 1, 5, 1] operand.
+    let yd = [1, 1, 5, 1];
+    let y = data(5, 17);
+    for add in [true, false] {
+        let got = run_single(&[(xd, &x), (yd, &y)], xd, |_| {
+            OpKind::Float(if add {
+                FloatOp::Add {
+                    act_min: act.min,
+                    act_max: act.max,
+                }
+            } else {
+                FloatOp::Mul {
+                    act_min: act.min,
+                    act_max: act.max,
+                }
+            })
+        });
+        let mut want = vec![0.0; 90];
+        if add {
+            k::add_f32(act, &x, us(xd), &y, us(yd), &mut want, us(xd)).unwrap();
+        } else {
+            k::mul_f32(act, &x, us(xd), &y, us(yd), &mut want, us(xd)).unwrap();
+        }
+        assert_eq!(got, want, "Add/Mul");
+    }
+
+    // AvgPool and MaxPool: 3x2 window, stride 2x1, padding 1x0.
+    let od = [1, 3, 4, 3];
+    let spec = FloatPoolSpec {
+        stride: [2, 1],
+        filter: [3, 2],
+        padding: [1, 0],
+        act_min: act.min,
+        act_max: act.max,
+    };
+    for avg in [true, false] {
+        let got = run_single(&[(xd, &x)], od, |_| {
+            OpKind::Float(if avg {
+                FloatOp::AvgPool(spec)
+            } else {
+                FloatOp::MaxPool(spec)
+            })
+        });
+        let p = k::FloatPoolParams {
+            stride: [2, 1],
+            filter: [3, 2],
+            padding: [1, 0],
+            act,
+        };
+        let mut want = vec![0.0; 36];
+        if avg {
+            k::avg_pool_f32(&p, &x, us(xd), &mut want, us(od)).unwrap();
+        } else {
+            k::max_pool_f32(&p, &x, us(xd), &mut want, us(od)).unwrap();
+        }
+        assert_eq!(got, want, "pooling");
+    }
+
+    // Mean over H and W.
+    let got = run_single(&[(xd, &x)], [1, 1, 1, 3], |_| OpKind::Float(FloatOp::Mean));
+    let mut want = vec![0.0; 3];
+    k::mean_hw_f32(&x, us(xd), &mut want, [1, 1, 1, 3]).unwrap();
+    assert_eq!(got, want, "Mean");
+
+    // Element-wise and per-row ops.
+    let scaled: Vec<f32> = x.iter().map(|v| v * 5.0).collect();
+    for (op, name) in [
+        (FloatOp::Softmax, "Softmax"),
+        (FloatOp::Logistic, "Logistic"),
+        (FloatOp::Tanh, "Tanh"),
+        (
+            FloatOp::Clamp {
+                min: -1.0,
+                max: 2.5,
+            },
+            "Clamp",
+        ),
+    ] {
+        let got = run_single(&[(xd, &scaled)], xd, |_| OpKind::Float(op.clone()));
+        let mut want = vec![0.0; 90];
+        match op {
+            FloatOp::Softmax => k::softmax_f32(&scaled, 3, &mut want),
+            FloatOp::Logistic => k::logistic_f32(&scaled, &mut want),
+            FloatOp::Tanh => k::tanh_f32(&scaled, &mut want),
+            _ => k::clamp_f32(FloatAct::new(-1.0, 2.5), &scaled, &mut want),
+        }
+        .unwrap();
+        assert_eq!(got, want, "{name}");
+    }
+
+    // Pad, Concat, Transpose.
+    let pads = [[0, 1], [2, 0], [1, 1], [0, 2]];
+    let od = [2, 8, 7, 5];
+    let got = run_single(&[(xd, &x)], od, |_| {
+        OpKind::Float(FloatOp::Pad { pads, value: -7.5 })
+    });
+    let mut want = vec![0.0; 560];
+    k::pad_f32(
+        &x,
+        us(xd),
+        pads.map(|p| p.map(|v| v as usize)),
+        -7.5,
+        &mut want,
+        us(od),
+    )
+    .unwrap();
+    assert_eq!(got, want, "Pad");
+
+    let zd = [1, 6, 2, 3];
+    let z = data(36, 18);
+    let od = [1, 6, 7, 3];
+    let got = run_single(&[(xd, &x), (zd, &z)], od, |_| {
+        OpKind::Float(FloatOp::Concat { axis: 2 })
+    });
+    let mut want = vec![0.0; 126];
+    k::concat_f32(&[(&x, us(xd)), (&z, us(zd))], 2, &mut want, us(od)).unwrap();
+    assert_eq!(got, want, "Concat");
+
+    let perm = [0u8, 3, 1, 2];
+    let od = [1, 3, 6, 5];
+    let got = run_single(&[(xd, &x)], od, |_| {
+        OpKind::Float(FloatOp::Transpose { perm })
+    });
+    let mut want = vec![0.0; 90];
+    k::transpose_f32(&x, us(xd), perm.map(usize::from), &mut want, us(od)).unwrap();
+    assert_eq!(got, want, "Transpose");
+    // A transpose is a permutation: every input value appears once.
+    let mut a = got.clone();
+    let mut b = x.clone();
+    a.sort_by(f32::total_cmp);
+    b.sort_by(f32::total_cmp);
+    assert_eq!(a, b);
+}

@@ -1282,11 +1282,12 @@ fn exercise(bytes: &[u8]) -> Result<(), Error> {
 }
 
 fn fuzz_base(which: usize) -> &'static [u8] {
-    match which % 4 {
+    match which % 5 {
         0 => concat(),
         1 => mul(),
         2 => dwmult(),
-        _ => ad(),
+        3 => ad(),
+        _ => float_tanh(),
     }
 }
 
@@ -1301,7 +1302,7 @@ proptest! {
     /// structural checks (and, when they pass, the kernels).
     #[test]
     fn flipped_bytes_with_a_valid_crc_never_panic(
-        which in 0usize..4,
+        which in 0usize..5,
         edits in prop::collection::vec(
             (any::<prop::sample::Index>(), any::<u8>(), any::<bool>()),
             1..8,
