@@ -414,6 +414,28 @@ mod tests {
     }
 
     #[test]
+    fn depthwise_f16_weights_are_the_widened_f32_weights() {
+        let (xd, fd, od) = ([2, 4, 4, 2], [1, 2, 2, 4], [2, 3, 3, 4]);
+        let x = data(64, 9);
+        let h: Vec<f16> = data(16, 10).iter().map(|&v| f16::from_f32(v)).collect();
+        let widened: Vec<f32> = h.iter().map(|v| v.to_f32()).collect();
+        let bias = data(4, 11);
+        let p = params(1, 1, 0);
+        let mut a = vec![0.0f32; 72];
+        let mut b = vec![0.0f32; 72];
+        depthwise_conv2d_f32(&p, 2, &x, xd, Weights::F16(&h), fd, &bias, &mut a, od).unwrap();
+        depthwise_conv2d_f32(&p, 2, &x, xd, Weights::F32(&widened), fd, &bias, &mut b, od).unwrap();
+        assert_eq!(a, b);
+        // Closed form for output (0, 0, 0, channel 1 = input channel 0, m = 1).
+        let want = bias[1]
+            + x[0] * widened[1]
+            + x[2] * widened[5]
+            + x[8] * widened[9]
+            + x[10] * widened[13];
+        assert!((a[1] - want).abs() < 1e-6, "{} vs {want}", a[1]);
+    }
+
+    #[test]
     fn bad_arguments_are_typed_errors() {
         let p = params(1, 1, 0);
         let x = [0.0f32; 4];
