@@ -208,3 +208,89 @@ fn eval_report_is_a_self_contained_page_with_three_plots() {
         "no scripts: the page must be self-contained"
     );
 }
+
+fn digits_eval(bytes: &[u8]) -> mote_cli::eval::Report {
+    let dir = root().join("models/digits");
+    let inputs =
+        mote_cli::quantize::data::load_samples(&dir.join("test_x.npy"), &[1, 8, 8, 1]).unwrap();
+    let labels = npy::read_labels(&dir.join("test_y.npy")).unwrap();
+    let aligned = mote_cli::AlignedBytes::new(bytes);
+    mote_cli::eval::evaluate(
+        aligned.as_slice(),
+        &dir.join("digits_float.onnx"),
+        &inputs,
+        Some(&labels),
+    )
+    .unwrap()
+}
+
+#[test]
+fn float_models_with_f32_and_f16_weights() {
+    let dir = root().join("models/digits");
+    let keep = |weights| {
+        let g = mote_cli::quantize::keep_float(&dir.join("digits_float.onnx"), weights).unwrap();
+        mote_cli::compress::finish(g).unwrap()
+    };
+    let (b32, s32) = keep(mote_format::WeightType::F32);
+    let (b16, s16) = keep(mote_format::WeightType::F16);
+    let ratio = s16.weights_bytes as f64 / s32.weights_bytes as f64;
+    eprintln!(
+        "weights: f32 {} B, f16 {} B ({ratio:.3})",
+        s32.weights_bytes, s16.weights_bytes
+    );
+    // f16 filters halve; f32 biases and alignment padding keep it slightly above.
+    assert!(
+        (0.49..=0.55).contains(&ratio),
+        "f16/f32 weight bytes {ratio}"
+    );
+    let (r32, r16) = (digits_eval(&b32), digits_eval(&b16));
+    eprintln!(
+        "f32: SQNR {:.1} dB; f16: SQNR {:.1} dB",
+        r32.output_sqnr_db, r16.output_sqnr_db
+    );
+    assert!(
+        r32.output_sqnr_db > 100.0,
+        "f32 weights should reproduce tract to rounding"
+    );
+    assert!(r16.output_sqnr_db > 50.0);
+    // Top-1 of the f16 model equals the f32 model's on every test input.
+    let x = mote_cli::npy::read(&dir.join("test_x.npy")).unwrap();
+    let top = |b: &[u8]| {
+        let out = mote_cli::run::run(mote_cli::AlignedBytes::new(b).as_slice(), &x.0, &x.1, true)
+            .unwrap();
+        mote_cli::run::argmax_rows(&out)
+    };
+    assert_eq!(top(&b32), top(&b16));
+}
+
+#[test]
+fn keep_float_layer_in_an_int8_model() {
+    let dir = root().join("models/digits");
+    let opts = Options {
+        keep_float: vec!["Conv__19".into()],
+        ..Options::default()
+    };
+    let (bytes, _) = mote_cli::compress::quantize_bytes(
+        &dir.join("digits_float.onnx"),
+        &dir.join("calib.npy"),
+        &opts,
+    )
+    .unwrap();
+    let report = mote_cli::inspect::report(mote_cli::AlignedBytes::new(&bytes).as_slice()).unwrap();
+    let ops: Vec<&str> = report.ops.iter().map(|o| o.op.as_str()).collect();
+    assert_eq!(
+        ops,
+        [
+            "Conv2d",
+            "Dequantize",
+            "DepthwiseConv2dF32",
+            "Quantize",
+            "Conv2d",
+            "AvgPool",
+            "FullyConnected",
+            "Softmax"
+        ]
+    );
+    let r = digits_eval(&bytes);
+    assert!(r.float_accuracy.unwrap() - r.int8_accuracy.unwrap() <= 0.01);
+}

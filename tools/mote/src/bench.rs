@@ -50,8 +50,8 @@ pub fn bench(
     budget: Duration,
 ) -> Result<Vec<Timing>> {
     let model = Model::parse(model_bytes).map_err(|e| anyhow!("invalid model: {e}"))?;
-    let mut arena = vec![0u8; model.arena_len()];
-    let mut interp = Interpreter::new(&model, &mut arena).map_err(|e| anyhow!("{e}"))?;
+    let mut arena = crate::Arena::new(model.arena_len());
+    let mut interp = Interpreter::new(&model, arena.bytes()).map_err(|e| anyhow!("{e}"))?;
     let in_desc = model.input(0).map_err(|e| anyhow!("{e}"))?;
     let shape: Vec<usize> = in_desc.shape().iter().map(|&d| d as usize).collect();
     let n: usize = shape.iter().product();

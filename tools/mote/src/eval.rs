@@ -210,8 +210,8 @@ pub fn evaluate(
             bail!("{} labels for {} inputs", l.len(), inputs.len());
         }
     }
-    let mut arena = vec![0u8; model.arena_len()];
-    let mut interp = Interpreter::new(&model, &mut arena).map_err(|e| anyhow!("{e}"))?;
+    let mut arena = crate::Arena::new(model.arena_len());
+    let mut interp = Interpreter::new(&model, arena.bytes()).map_err(|e| anyhow!("{e}"))?;
     let mut out = Sqnr::default();
     let mut output_errors = Vec::new();
     let mut layer_sqnr = vec![Sqnr::default(); layer_names.len()];
@@ -230,7 +230,7 @@ pub fn evaluate(
         interp
             .invoke_with(&mut cap)
             .map_err(|e| anyhow!("inference failed: {e}"))?;
-        let mut q = vec![0f32; interp.output(0).map_err(|e| anyhow!("{e}"))?.len()];
+        let mut q = vec![0f32; out_desc.elements().unwrap_or(0)];
         interp.output_f32(0, &mut q).map_err(|e| anyhow!("{e}"))?;
         let fo = &f[0].1;
         if fo.len() != q.len() {
@@ -276,7 +276,6 @@ pub fn evaluate(
             sqnr_db: s.db(),
         })
         .collect();
-    let _ = out_desc;
     Ok(Report {
         samples: inputs.len(),
         top1_agreement: agree as f64 / n,
@@ -300,7 +299,7 @@ pub fn render(r: &Report) -> String {
     );
     if let (Some(f), Some(q)) = (r.float_accuracy, r.int8_accuracy) {
         s += &format!(
-            "accuracy: float {:.2}%, int8 {:.2}% ({:+.2} points)\n",
+            "accuracy: float {:.2}%, mote {:.2}% ({:+.2} points)\n",
             100.0 * f,
             100.0 * q,
             100.0 * (q - f)

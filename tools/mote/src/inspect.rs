@@ -1,7 +1,7 @@
 //! `mote inspect`: what a `.mote` file holds.
 
 use anyhow::{anyhow, Result};
-use mote_format::{DType, OpKind};
+use mote_format::{DType, FloatOp, OpKind};
 use mote_runtime::Model;
 use serde::Serialize;
 
@@ -82,7 +82,23 @@ pub fn kind_name(k: &OpKind) -> &'static str {
         OpKind::Requantize(_) => "Requantize",
         OpKind::Copy => "Copy",
         OpKind::Constant { .. } => "Constant",
-        OpKind::Float(_) => "Float",
+        OpKind::Float(f) => match f {
+            FloatOp::Conv2d(_) => "Conv2dF32",
+            FloatOp::DepthwiseConv2d { .. } => "DepthwiseConv2dF32",
+            FloatOp::FullyConnected(_) => "FullyConnectedF32",
+            FloatOp::Add { .. } => "AddF32",
+            FloatOp::Mul { .. } => "MulF32",
+            FloatOp::AvgPool(_) => "AvgPoolF32",
+            FloatOp::MaxPool(_) => "MaxPoolF32",
+            FloatOp::Mean => "MeanF32",
+            FloatOp::Softmax => "SoftmaxF32",
+            FloatOp::Logistic => "LogisticF32",
+            FloatOp::Tanh => "TanhF32",
+            FloatOp::Clamp { .. } => "ClampF32",
+            FloatOp::Pad { .. } => "PadF32",
+            FloatOp::Concat { .. } => "ConcatF32",
+            FloatOp::Transpose { .. } => "TransposeF32",
+        },
         OpKind::Quantize(_) => "Quantize",
         OpKind::Dequantize(_) => "Dequantize",
     }
@@ -103,6 +119,11 @@ pub fn op_macs(op: &mote_format::Op<'_>) -> u64 {
             out.saturating_mul(product(&conv.filter_dims[1..3]))
         }
         OpKind::FullyConnected(f) => out.saturating_mul(u64::from(f.in_features)),
+        OpKind::Float(FloatOp::Conv2d(c)) => out.saturating_mul(product(&c.filter_dims[1..])),
+        OpKind::Float(FloatOp::DepthwiseConv2d { conv, .. }) => {
+            out.saturating_mul(product(&conv.filter_dims[1..3]))
+        }
+        OpKind::Float(FloatOp::FullyConnected(f)) => out.saturating_mul(u64::from(f.in_features)),
         _ => 0,
     }
 }

@@ -42,6 +42,28 @@ impl AlignedBytes {
     }
 }
 
+/// A zeroed, 16-byte aligned arena of `len` bytes (float tensors need the
+/// alignment; `Vec<u8>` does not promise it).
+pub struct Arena {
+    words: Vec<u128>,
+    len: usize,
+}
+
+impl Arena {
+    /// A new arena of `len` bytes.
+    pub fn new(len: usize) -> Self {
+        Self {
+            words: vec![0u128; len.div_ceil(16)],
+            len,
+        }
+    }
+
+    /// The bytes.
+    pub fn bytes(&mut self) -> &mut [u8] {
+        &mut bytemuck::cast_slice_mut::<u128, u8>(&mut self.words)[..self.len]
+    }
+}
+
 /// Reads a `.mote` file into aligned memory.
 pub fn read_model(path: &std::path::Path) -> anyhow::Result<AlignedBytes> {
     use anyhow::Context;

@@ -1,7 +1,7 @@
 //! `mote run`: execute a `.mote` model on the host over `.npy` samples.
 
 use anyhow::{anyhow, bail, Result};
-use mote_runtime::{Interpreter, Model};
+use mote_runtime::{DType, Interpreter, Model};
 
 use crate::npy::Array;
 
@@ -78,8 +78,8 @@ pub fn run_batch(
     let parts: Vec<Result<Vec<i8>>> = inputs
         .par_chunks(chunk * per_in)
         .map(|part| {
-            let mut arena = vec![0u8; model.arena_len()];
-            let mut interp = Interpreter::new(model, &mut arena).map_err(|e| anyhow!("{e}"))?;
+            let mut arena = crate::Arena::new(model.arena_len());
+            let mut interp = Interpreter::new(model, arena.bytes()).map_err(|e| anyhow!("{e}"))?;
             let mut out = Vec::with_capacity(part.len() / per_in * per_out);
             for sample in part.chunks(per_in) {
                 interp
@@ -126,6 +126,44 @@ pub fn run(model_bytes: &[u8], shape: &[usize], input: &Array, dequantize: bool)
     let b = match_shape(shape, &in_shape)?;
     let per_in: usize = in_shape.iter().product();
     let per_out: usize = out_shape.iter().product();
+    let mut shape_out = if b.batch_omitted && out_shape.first() == Some(&1) {
+        out_shape[1..].to_vec()
+    } else {
+        out_shape.clone()
+    };
+    if b.leading {
+        shape_out.insert(0, b.samples);
+    }
+    if in_desc.dtype == DType::F32 || out_desc.dtype == DType::F32 {
+        // A model with float I/O: samples one by one through the float helpers.
+        let x: Vec<f32> = match input {
+            Array::F32(v) => v.clone(),
+            Array::I8(_) => bail!("this model takes float32 input; give a float32 .npy"),
+        };
+        if x.len() != per_in * b.samples {
+            bail!(
+                "input holds {} values, expected {}",
+                x.len(),
+                per_in * b.samples
+            );
+        }
+        let mut arena = crate::Arena::new(model.arena_len());
+        let mut interp = Interpreter::new(&model, arena.bytes()).map_err(|e| anyhow!("{e}"))?;
+        let mut out = vec![0f32; per_out * b.samples];
+        for (sample, y) in x.chunks(per_in.max(1)).zip(out.chunks_mut(per_out.max(1))) {
+            interp
+                .set_input_f32(0, sample)
+                .map_err(|e| anyhow!("{e}"))?;
+            interp
+                .invoke()
+                .map_err(|e| anyhow!("inference failed: {e}"))?;
+            interp.output_f32(0, y).map_err(|e| anyhow!("{e}"))?;
+        }
+        return Ok(Output {
+            shape: shape_out,
+            data: Array::F32(out),
+        });
+    }
     let quantized: Vec<i8> = match input {
         Array::I8(v) => v.clone(),
         Array::F32(v) => {
@@ -143,14 +181,6 @@ pub fn run(model_bytes: &[u8], shape: &[usize], input: &Array, dequantize: bool)
         );
     }
     let out = run_batch(&model, &quantized, per_in.max(1), per_out)?;
-    let mut shape_out = if b.batch_omitted && out_shape.first() == Some(&1) {
-        out_shape[1..].to_vec()
-    } else {
-        out_shape.clone()
-    };
-    if b.leading {
-        shape_out.insert(0, b.samples);
-    }
     let data = if dequantize {
         let (s, z) = (out_desc.scale, out_desc.zero_point);
         Array::F32(out.iter().map(|&q| s * (i32::from(q) - z) as f32).collect())
