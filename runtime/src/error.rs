@@ -12,6 +12,12 @@ use mote_kernels::KernelError;
 pub enum Error {
     /// Parse: the bytes end before the header or a section does.
     Truncated,
+    /// Verified parse: the model carries no signature.
+    Unsigned,
+    /// Verified parse: the signature does not match the model and key.
+    BadSignature,
+    /// Verified parse: the public key is not a valid Ed25519 key.
+    BadPublicKey,
     /// Parse: the file does not start with `MOTE`.
     BadMagic,
     /// Parse: the file's format version is not supported by this runtime.
@@ -83,6 +89,9 @@ impl core::fmt::Display for Error {
         match self {
             Error::Truncated => f.write_str("model data is truncated"),
             Error::BadMagic => f.write_str("not a .mote model (bad magic)"),
+            Error::Unsigned => f.write_str("model is not signed"),
+            Error::BadSignature => f.write_str("model signature does not verify with this key"),
+            Error::BadPublicKey => f.write_str("the public key is not a valid Ed25519 key"),
             Error::UnsupportedVersion(v) => {
                 write!(
                     f,

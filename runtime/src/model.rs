@@ -1,6 +1,9 @@
 //! `Model::parse`: checks every byte of a `.mote` file once.
 
-use mote_format::{take, DType, GraphHeader, Header, Op, TensorDesc, HEADER_LEN, WEIGHTS_ALIGN};
+use mote_format::{
+    take, DType, GraphHeader, Header, Op, TensorDesc, FLAG_SIGNED, HEADER_LEN, KNOWN_FLAGS,
+    SIGNATURE_LEN, WEIGHTS_ALIGN,
+};
 
 use crate::{validate, Error};
 
@@ -13,6 +16,7 @@ pub struct Model<'a> {
     weights: &'a [u8],
     file_len: usize,
     has_f32: bool,
+    signed: bool,
 }
 
 fn range(bytes: &[u8], start: usize, len: usize) -> Result<&[u8], Error> {
@@ -34,6 +38,14 @@ impl<'a> Model<'a> {
                 expected: h.crc32,
                 computed,
             });
+        }
+        if h.flags & !KNOWN_FLAGS != 0 {
+            return Err(Error::BadLayout);
+        }
+        if h.flags & FLAG_SIGNED != 0 {
+            // The signature block must be there (it is checked by
+            // `parse_verified`, not here).
+            range(bytes, HEADER_LEN + body.len(), SIGNATURE_LEN)?;
         }
         let graph_len = h.graph_len as usize;
         let w_off = h.weights_offset as usize;
@@ -88,6 +100,7 @@ impl<'a> Model<'a> {
             weights,
             file_len: bytes.len(),
             has_f32,
+            signed: h.flags & FLAG_SIGNED != 0,
         };
         if model.graph.inputs.is_empty() || model.graph.outputs.is_empty() {
             return Err(Error::BadIo);
@@ -98,6 +111,36 @@ impl<'a> Model<'a> {
             }
         }
         Ok(model)
+    }
+
+    /// Like [`Model::parse`], but first checks the Ed25519 signature of the
+    /// header and body against `public_key` (32 bytes). An unsigned model is
+    /// refused with [`Error::Unsigned`], a wrong signature or key with
+    /// [`Error::BadSignature`].
+    #[cfg(feature = "verify")]
+    pub fn parse_verified(bytes: &'a [u8], public_key: &[u8; 32]) -> Result<Self, Error> {
+        let h = Header::read(bytes)?;
+        if h.flags & FLAG_SIGNED == 0 {
+            return Err(Error::Unsigned);
+        }
+        let signed_len = HEADER_LEN
+            .checked_add(h.body_len as usize)
+            .ok_or(Error::BadLayout)?;
+        let message = range(bytes, 0, signed_len)?;
+        let sig = range(bytes, signed_len, SIGNATURE_LEN)?;
+        let mut sig_bytes = [0u8; SIGNATURE_LEN];
+        sig_bytes.copy_from_slice(sig);
+        let key =
+            ed25519_dalek::VerifyingKey::from_bytes(public_key).map_err(|_| Error::BadPublicKey)?;
+        let signature = ed25519_dalek::Signature::from_bytes(&sig_bytes);
+        key.verify_strict(message, &signature)
+            .map_err(|_| Error::BadSignature)?;
+        Self::parse(bytes)
+    }
+
+    /// True when the file carries a signature block.
+    pub fn is_signed(&self) -> bool {
+        self.signed
     }
 
     /// Model name recorded by the tool.

@@ -8,6 +8,14 @@ pub const MAGIC: [u8; 4] = *b"MOTE";
 pub const VERSION: u16 = 1;
 /// Length of the header in bytes.
 pub const HEADER_LEN: usize = 32;
+/// Header flag: an Ed25519 signature block follows the body.
+pub const FLAG_SIGNED: u16 = 1;
+/// Every flag bit this version defines; others must be zero.
+pub const KNOWN_FLAGS: u16 = FLAG_SIGNED;
+/// Length of the signature block: one Ed25519 signature over the header
+/// (with `FLAG_SIGNED` set) and the body.
+pub const SIGNATURE_LEN: usize = 64;
+
 /// Alignment of the weight blob and of every range inside it.
 pub const WEIGHTS_ALIGN: usize = 16;
 
@@ -26,7 +34,7 @@ pub fn crc32(bytes: &[u8]) -> u32 {
 pub struct Header {
     /// Format version.
     pub version: u16,
-    /// Reserved flag bits (0 in version 1).
+    /// Flag bits (`FLAG_SIGNED`); unknown bits are rejected.
     pub flags: u16,
     /// Length of the postcard graph section, which starts right after the header.
     pub graph_len: u32,

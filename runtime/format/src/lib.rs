@@ -8,6 +8,7 @@
 //! [graph: postcard GraphHeader, then n_tensors x TensorDesc, then n_ops x Op]
 //! [zero padding to a 16-byte boundary]
 //! [weights: one blob; ops refer to (offset, len) ranges in it, each 16-byte aligned]
+//! [optional: 64-byte Ed25519 signature of header + body, when FLAG_SIGNED is set]
 //! ```
 //!
 //! The graph is postcard-encoded; the weights are raw so the runtime can
@@ -24,7 +25,10 @@ mod op;
 
 pub use error::FormatError;
 pub use graph::{DType, GraphHeader, TensorDesc, MAX_IO};
-pub use header::{crc32, Header, HEADER_LEN, MAGIC, VERSION, WEIGHTS_ALIGN};
+pub use header::{
+    crc32, Header, FLAG_SIGNED, HEADER_LEN, KNOWN_FLAGS, MAGIC, SIGNATURE_LEN, VERSION,
+    WEIGHTS_ALIGN,
+};
 pub use op::{
     ActRef, AddSpec, BlobRef, ConvSpec, FcSpec, FloatConvSpec, FloatFcSpec, FloatOp, FloatPoolSpec,
     LutActSpec, MeanSpec, MulSpec, Op, OpKind, PoolSpec, QuantSpec, RequantSpec, SoftmaxSpec,

@@ -63,6 +63,31 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Create an Ed25519 key pair: <name>.key (secret) and <name>.pub.
+    Keygen {
+        /// Path and base name of the key files.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Sign a .mote file with a secret key (in place unless -o is given).
+    Sign {
+        /// The .mote file.
+        model: PathBuf,
+        /// The secret key file (<name>.key).
+        #[arg(long)]
+        key: PathBuf,
+        /// Write the signed model here instead of replacing the input.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Check a .mote file's signature as the runtime does.
+    Verify {
+        /// The .mote file.
+        model: PathBuf,
+        /// The public key file (<name>.pub).
+        #[arg(long)]
+        pubkey: PathBuf,
+    },
     /// Time a .mote model on this host, optionally against tract on an ONNX model.
     Bench {
         /// The .mote file.
@@ -270,6 +295,22 @@ fn execute(cli: Cli) -> Result<()> {
                     );
                 }
             }
+        }
+        Command::Keygen { out } => {
+            let (k, p) = mote_cli::sign::keygen(&out)?;
+            println!(
+                "wrote {} (secret: keep it off devices) and {}",
+                k.display(),
+                p.display()
+            );
+        }
+        Command::Sign { model, key, output } => {
+            let out = mote_cli::sign::sign(&model, &key, output.as_deref())?;
+            println!("signed {}", out.display());
+        }
+        Command::Verify { model, pubkey } => {
+            mote_cli::sign::verify(&model, &pubkey)?;
+            println!("{}: signature verified", model.display());
         }
         Command::Inspect { model, json } => {
             let bytes = read_model(&model)?;

@@ -706,3 +706,95 @@ fn quantize_and_evaluate_digits() {
     let html = std::fs::read_to_string(&report).unwrap();
     assert_eq!(html.matches("<svg").count(), 3);
 }
+
+// ---------------------------------------------------------------- signing
+
+#[test]
+fn keygen_sign_verify() {
+    let s = Scratch::new();
+    let model = s.write("m.mote", ic_mote());
+    let base = s.path("fleet");
+    let arg = |p: &Path| p.as_os_str().to_owned();
+    succeeds(&mote(&[
+        OsStr::new("keygen"),
+        "--out".as_ref(),
+        base.as_os_str(),
+    ]));
+    let (key, public) = (s.path("fleet.key"), s.path("fleet.pub"));
+    assert!(key.exists() && public.exists());
+    // Never overwrites a key.
+    let before = std::fs::read(&key).unwrap();
+    fails(
+        &mote(&[OsStr::new("keygen"), "--out".as_ref(), base.as_os_str()]),
+        &["already exists"],
+    );
+    assert_eq!(std::fs::read(&key).unwrap(), before);
+    // Unsigned model: refused.
+    fails(
+        &mote(&[
+            OsStr::new("verify"),
+            model.as_os_str(),
+            "--pubkey".as_ref(),
+            public.as_os_str(),
+        ]),
+        &["not signed"],
+    );
+    succeeds(&mote(&[
+        OsStr::new("sign"),
+        model.as_os_str(),
+        "--key".as_ref(),
+        key.as_os_str(),
+    ]));
+    succeeds(&mote(&[
+        OsStr::new("verify"),
+        model.as_os_str(),
+        "--pubkey".as_ref(),
+        public.as_os_str(),
+    ]));
+    // Another key's public half: refused.
+    let other = s.path("other");
+    succeeds(&mote(&[
+        OsStr::new("keygen"),
+        "--out".as_ref(),
+        other.as_os_str(),
+    ]));
+    fails(
+        &mote(&[
+            OsStr::new("verify"),
+            model.as_os_str(),
+            "--pubkey".as_ref(),
+            arg(&s.path("other.pub")).as_os_str(),
+        ]),
+        &["does not verify"],
+    );
+    // A public key given as the secret key file, and garbage keys.
+    let junk = s.write("junk.key", b"not a key\n");
+    fails(
+        &mote(&[
+            OsStr::new("sign"),
+            model.as_os_str(),
+            "--key".as_ref(),
+            junk.as_os_str(),
+        ]),
+        &["junk.key", "64 hex digits"],
+    );
+    fails(
+        &mote(&[
+            OsStr::new("verify"),
+            model.as_os_str(),
+            "--pubkey".as_ref(),
+            junk.as_os_str(),
+        ]),
+        &["junk.key", "public key"],
+    );
+    // The signed model still runs.
+    let out = s.path("y.npy");
+    succeeds(&mote(&[
+        OsStr::new("run"),
+        model.as_os_str(),
+        "--input".as_ref(),
+        data("ic/inputs.npy").as_os_str(),
+        "--output".as_ref(),
+        out.as_os_str(),
+    ]));
+}
