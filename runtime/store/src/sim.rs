@@ -111,7 +111,7 @@ impl<const W: usize, const E: usize> NorFlash for SimFlash<W, E> {
 
     fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), SimError> {
         let o = offset as usize;
-        if o % W != 0 || bytes.len() % W != 0 {
+        if !o.is_multiple_of(W) || !bytes.len().is_multiple_of(W) {
             return Err(SimError::NotAligned);
         }
         let dst = self

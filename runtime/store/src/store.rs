@@ -43,10 +43,10 @@ impl<F: NorFlash> ModelStore<F> {
         if erase == 0
             || write == 0
             || read == 0
-            || base as usize % erase != 0
-            || slot_size as usize % erase != 0
-            || CHUNK % write != 0
-            || CHUNK % read != 0
+            || !(base as usize).is_multiple_of(erase)
+            || !(slot_size as usize).is_multiple_of(erase)
+            || !CHUNK.is_multiple_of(write)
+            || !CHUNK.is_multiple_of(read)
             || data % read != 0
             || (slot_size as usize) <= data
             || !fits
