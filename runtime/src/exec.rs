@@ -25,6 +25,16 @@ fn i32s<'w>(w: &'w [u8], b: &BlobRef) -> &'w [i32] {
     bytemuck::try_cast_slice(bytes(w, b)).unwrap_or(&[])
 }
 
+// The optimised twins (bit-exact with the reference kernels) unless the
+// `reference` feature forces the reference kernels, the oracle.
+#[cfg(feature = "reference")]
+use k::{add_s8, conv2d_s8, depthwise_conv2d_s8, fully_connected_s8};
+#[cfg(not(feature = "reference"))]
+use k::{
+    add_s8_fast as add_s8, conv2d_s8_fast as conv2d_s8,
+    depthwise_conv2d_s8_fast as depthwise_conv2d_s8, fully_connected_s8_fast as fully_connected_s8,
+};
+
 fn conv_params(c: &ConvSpec) -> k::ConvParams {
     k::ConvParams {
         stride: c.stride.map(usize::from),
@@ -103,7 +113,7 @@ fn int8(op: &Op<'_>, w: &[u8], out: &mut [i8], ins: &[&[i8]]) -> Result<(), Kern
         Ok((x, d))
     };
     match &op.kind {
-        OpKind::Conv2d(c) => k::conv2d_s8(
+        OpKind::Conv2d(c) => conv2d_s8(
             &conv_params(c),
             &requant(w, &c.multiplier, &c.shift),
             in0,
@@ -117,7 +127,7 @@ fn int8(op: &Op<'_>, w: &[u8], out: &mut [i8], ins: &[&[i8]]) -> Result<(), Kern
         OpKind::DepthwiseConv2d {
             conv: c,
             depth_multiplier,
-        } => k::depthwise_conv2d_s8(
+        } => depthwise_conv2d_s8(
             &conv_params(c),
             usize::from(*depth_multiplier),
             &requant(w, &c.multiplier, &c.shift),
@@ -132,7 +142,7 @@ fn int8(op: &Op<'_>, w: &[u8], out: &mut [i8], ins: &[&[i8]]) -> Result<(), Kern
         OpKind::FullyConnected(f) => {
             let inf = f.in_features as usize;
             let rows = in0.len().checked_div(inf).unwrap_or(0);
-            k::fully_connected_s8(
+            fully_connected_s8(
                 &k::FcParams {
                     input_offset: f.input_offset,
                     filter_offset: f.filter_offset,
@@ -166,7 +176,7 @@ fn int8(op: &Op<'_>, w: &[u8], out: &mut [i8], ins: &[&[i8]]) -> Result<(), Kern
                 act_min: p.act_min,
                 act_max: p.act_max,
             };
-            k::add_s8(&params, in0, d0, in1, d1, out, od)
+            add_s8(&params, in0, d0, in1, d1, out, od)
         }
         OpKind::Mul(p) => {
             let (in1, d1) = second()?;

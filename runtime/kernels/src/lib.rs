@@ -26,6 +26,7 @@ pub mod conv;
 pub mod depthwise;
 pub mod elementwise;
 pub mod error;
+pub mod fast;
 pub mod fixedpoint;
 pub mod float;
 pub mod fully_connected;
@@ -44,6 +45,7 @@ pub use conv::{conv2d_s8, ConvParams};
 pub use depthwise::depthwise_conv2d_s8;
 pub use elementwise::{add_s8, mul_s8, AddParams, MulParams};
 pub use error::KernelError;
+pub use fast::{add_s8_fast, conv2d_s8_fast, depthwise_conv2d_s8_fast, fully_connected_s8_fast};
 pub use float::{
     add_f32, avg_pool_f32, clamp_f32, concat_f32, conv2d_f32, depthwise_conv2d_f32, f16,
     fully_connected_f32, logistic_f32, max_pool_f32, mean_hw_f32, mul_f32, pad_f32, softmax_f32,

@@ -1,0 +1,87 @@
+//! Optimised twin of [`crate::fully_connected_s8`].
+
+use super::dot::{dot, dot2, sum};
+use super::seg;
+use crate::error::KernelError;
+use crate::fully_connected::FcParams;
+use crate::requant::Requant;
+use crate::shape::{check_act_range, clamp_to_i8};
+
+/// Optimised [`crate::fully_connected_s8`]: same signature, validation and
+/// results bit for bit. Two output rows share each pass over the input, and
+/// both offsets are folded out of the dot product:
+/// `Σ (w + fo)(x + io) = Σ w·x + io·Σ w + fo·Σ x + n·fo·io` (wrapping).
+#[allow(clippy::too_many_arguments)]
+pub fn fully_connected_s8_fast(
+    p: &FcParams,
+    rq: &Requant,
+    input: &[i8],
+    batches: usize,
+    in_features: usize,
+    filter: &[i8],
+    bias: &[i32],
+    output: &mut [i8],
+    out_features: usize,
+) -> Result<(), KernelError> {
+    let in_len = batches
+        .checked_mul(in_features)
+        .ok_or(KernelError::SizeOverflow)?;
+    let f_len = out_features
+        .checked_mul(in_features)
+        .ok_or(KernelError::SizeOverflow)?;
+    let o_len = batches
+        .checked_mul(out_features)
+        .ok_or(KernelError::SizeOverflow)?;
+    if input.len() != in_len || filter.len() != f_len || output.len() != o_len {
+        return Err(KernelError::BufferLength);
+    }
+    if !(bias.is_empty() || bias.len() == out_features) {
+        return Err(KernelError::BufferLength);
+    }
+    check_act_range(p.act_min, p.act_max)?;
+    rq.validate(out_features)?;
+    let fo = if rq.is_per_channel() {
+        0
+    } else {
+        p.filter_offset
+    };
+    let io = p.input_offset;
+    // n·fo·io, with n reduced mod 2^32 (exact in wrapping arithmetic).
+    let nff = (in_features as u32 as i32)
+        .wrapping_mul(fo)
+        .wrapping_mul(io);
+
+    let finish = |acc: i32, wsum: i32, xterm: i32, o: usize| -> i8 {
+        let mut acc = acc
+            .wrapping_add(io.wrapping_mul(wsum))
+            .wrapping_add(xterm)
+            .wrapping_add(nff);
+        if let Some(&bv) = bias.get(o) {
+            acc = acc.wrapping_add(bv);
+        }
+        let v = rq.apply(acc, o).wrapping_add(p.output_offset);
+        clamp_to_i8(v, p.act_min, p.act_max)
+    };
+
+    for (b, out_row) in output.chunks_exact_mut(out_features.max(1)).enumerate() {
+        let x = seg(input, b * in_features, in_features);
+        let xterm = if fo != 0 { fo.wrapping_mul(sum(x)) } else { 0 };
+        let mut o = 0;
+        let mut pairs = out_row.chunks_exact_mut(2);
+        for pair in &mut pairs {
+            let w0 = seg(filter, o * in_features, in_features);
+            let w1 = seg(filter, (o + 1) * in_features, in_features);
+            let (d0, d1) = dot2(x, w0, w1);
+            let (s0, s1) = if io != 0 { (sum(w0), sum(w1)) } else { (0, 0) };
+            pair[0] = finish(d0, s0, xterm, o);
+            pair[1] = finish(d1, s1, xterm, o + 1);
+            o += 2;
+        }
+        if let [last] = pairs.into_remainder() {
+            let w0 = seg(filter, o * in_features, in_features);
+            let s0 = if io != 0 { sum(w0) } else { 0 };
+            *last = finish(dot(x, w0), s0, xterm, o);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,76 @@
+//! Optimised int8 twins of the reference kernels.
+//!
+//! Each function here has the same signature, the same validation and the
+//! same integer arithmetic as its reference kernel and returns bit-identical
+//! results (property tests in `tests/fast_equiv.rs` check every twin against
+//! its reference). What differs is the loop structure: everything is
+//! validated up front, each output pixel's valid kernel window is computed
+//! once, and the work runs as contiguous dot products (`SXTB16` + `SMLAD` on
+//! Cortex-M cores with the DSP extension). The input offset is folded out of
+//! the inner loops: `Σ w·(x + off) = Σ w·x + off·Σ w`, exact in wrapping
+//! `i32` arithmetic. Rare shapes (grouped convolution, depth multiplier > 1,
+//! broadcasting) fall back to the reference kernel.
+
+mod add;
+mod conv;
+mod depthwise;
+mod dot;
+mod fc;
+
+pub use add::add_s8_fast;
+pub use conv::conv2d_s8_fast;
+pub use depthwise::depthwise_conv2d_s8_fast;
+pub use fc::fully_connected_s8_fast;
+
+/// The valid filter taps `[lo, hi)` along one axis for output position `out`
+/// and the input coordinate of tap `lo`: those `k < taps` with
+/// `0 <= out*stride - pad + dil*k < len`. Matches the reference's per-tap
+/// `inside` test (whose saturating coordinates only saturate far past any
+/// valid index). Empty (`(0, 0, 0)`) if `len == 0`.
+#[inline]
+pub(crate) fn tap_range(
+    out: usize,
+    stride: i64,
+    pad: i64,
+    dil: i64,
+    len: usize,
+    taps: usize,
+) -> (usize, usize, usize) {
+    if len == 0 || taps == 0 || dil <= 0 {
+        return (0, 0, 0);
+    }
+    let len = i64::try_from(len).unwrap_or(i64::MAX);
+    let base = i64::try_from(out)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(stride)
+        .saturating_sub(pad);
+    if base >= len {
+        return (0, 0, 0);
+    }
+    let lo = if base >= 0 {
+        0
+    } else {
+        // -base <= i32::MAX (base >= -pad).
+        (base.saturating_neg().saturating_add(dil - 1)) / dil
+    };
+    let hi = (len.saturating_sub(base).saturating_add(dil - 1)) / dil;
+    let lo = usize::try_from(lo).unwrap_or(usize::MAX).min(taps);
+    let hi = usize::try_from(hi).unwrap_or(usize::MAX).min(taps);
+    if lo < hi {
+        // base + dil*lo lies in [0, len): no overflow.
+        let first = base.saturating_add(dil.saturating_mul(lo as i64));
+        (lo, hi, usize::try_from(first).unwrap_or(0))
+    } else {
+        (0, 0, 0)
+    }
+}
+
+/// `s[start..start + len]`, or an empty slice if that range is not inside
+/// `s` or overflows (callers only ask for validated ranges).
+#[inline(always)]
+pub(crate) fn seg<T>(s: &[T], start: usize, len: usize) -> &[T] {
+    match start.checked_add(len) {
+        Some(end) => s.get(start..end).unwrap_or(&[]),
+        None => &[],
+    }
+}
