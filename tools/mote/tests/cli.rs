@@ -798,3 +798,24 @@ fn keygen_sign_verify() {
         out.as_os_str(),
     ]));
 }
+
+#[test]
+fn compress_huge_dimensions_and_unsupported_dtypes() {
+    let s = Scratch::new();
+    let out = s.path("m.mote");
+    for (model, needles) in [
+        ("huge_dims.onnx", &["too large", "100000"][..]),
+        ("int16_input.onnx", &["unsupported element type", "I16"][..]),
+    ] {
+        s.fails_without_output(
+            &[
+                OsStr::new("compress"),
+                onnx(model).as_os_str(),
+                "-o".as_ref(),
+                out.as_os_str(),
+            ],
+            &out,
+            needles,
+        );
+    }
+}

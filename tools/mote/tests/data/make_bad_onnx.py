@@ -95,3 +95,21 @@ save(
     [helper.make_node("MatMul", ["x", "w"], ["y"], name="fc0")],
     [x], [y3], [numpy_helper.from_array(w, "w")], "float_nan_weights.onnx",
 )
+
+# Huge dimensions: the arena plan would overflow.
+xh = helper.make_tensor_value_info("x", TensorProto.INT8, [1, 100000, 100000, 4])
+yh = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 100000, 100000, 4])
+save(
+    [helper.make_node("DequantizeLinear", ["x", "in_scale", "in_zp"], ["y"], name="dq0")],
+    [xh], [yh], qdq_params("in"), "huge_dims.onnx",
+)
+
+# An int16 input: not a supported element type.
+x16 = helper.make_tensor_value_info("x", TensorProto.INT16, [1, 4])
+save(
+    [helper.make_node("DequantizeLinear", ["x", "in_scale", "in_zp16"], ["y"], name="dq0")],
+    [x16], [y],
+    [numpy_helper.from_array(np.array(0.05, dtype=np.float32), "in_scale"),
+     numpy_helper.from_array(np.array(0, dtype=np.int16), "in_zp16")],
+    "int16_input.onnx",
+)
