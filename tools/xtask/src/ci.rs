@@ -11,7 +11,13 @@ use crate::qemu;
 use crate::util::{cargo, have, root, run};
 
 /// Crates that must build for a bare-metal target with no std anywhere.
-const NO_STD_CRATES: &[&str] = &["mote-format", "mote-kernels", "mote-runtime", "mote-board"];
+const NO_STD_CRATES: &[&str] = &[
+    "mote-format",
+    "mote-kernels",
+    "mote-runtime",
+    "mote-store",
+    "mote-board",
+];
 /// The Cortex-M target the no_std crates are checked on.
 const TARGET: &str = "thumbv7em-none-eabihf";
 
