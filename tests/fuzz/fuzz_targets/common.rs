@@ -10,7 +10,10 @@ impl Aligned {
     pub fn new(bytes: &[u8]) -> Self {
         let mut words = vec![0u128; bytes.len().div_ceil(16)];
         bytemuck::cast_slice_mut::<u128, u8>(&mut words)[..bytes.len()].copy_from_slice(bytes);
-        Self { words, len: bytes.len() }
+        Self {
+            words,
+            len: bytes.len(),
+        }
     }
 
     pub fn bytes(&self) -> &[u8] {
@@ -22,7 +25,9 @@ impl Aligned {
 /// model input. Must never panic, whatever the bytes.
 #[allow(dead_code)]
 pub fn exercise(model_bytes: &[u8], input: &[u8]) {
-    let Ok(model) = mote_runtime::Model::parse(model_bytes) else { return };
+    let Ok(model) = mote_runtime::Model::parse(model_bytes) else {
+        return;
+    };
     for i in 0..model.tensor_count() {
         let _ = model.tensor(i);
     }
@@ -34,7 +39,9 @@ pub fn exercise(model_bytes: &[u8], input: &[u8]) {
     }
     let mut words = vec![0u128; model.arena_len().div_ceil(16)];
     let arena = &mut bytemuck::cast_slice_mut::<u128, u8>(&mut words)[..model.arena_len()];
-    let Ok(mut interp) = mote_runtime::Interpreter::new(&model, arena) else { return };
+    let Ok(mut interp) = mote_runtime::Interpreter::new(&model, arena) else {
+        return;
+    };
     if let Ok(x) = interp.input_mut(0) {
         for (d, s) in x.iter_mut().zip(input.iter().cycle()) {
             *d = *s as i8;
