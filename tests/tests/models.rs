@@ -233,17 +233,27 @@ fn example_models_keep_their_accuracy_and_published_numbers() {
         "expected digits and the four recipe-made models under models/"
     );
     let rows = readme_rows();
-    // Two cores: measure the models on two threads.
-    let (left, right) = dirs.split_at(dirs.len() / 2);
-    let run = |part: &[PathBuf]| -> Vec<(PathBuf, Measured)> {
-        part.iter().map(|d| (d.clone(), measure(d))).collect()
-    };
+    // One thread per model: the slow ones (conv models) overlap.
     let measured: Vec<(PathBuf, Measured)> = std::thread::scope(|s| {
-        let a = s.spawn(|| run(left));
-        let b = run(right);
-        let mut all = a.join().expect("measuring thread panicked");
-        all.extend(b);
-        all
+        let handles: Vec<_> = dirs
+            .iter()
+            .map(|d| {
+                s.spawn(move || {
+                    let t = std::time::Instant::now();
+                    let m = measure(d);
+                    eprintln!(
+                        "{}: measured in {:.1} s",
+                        name_of(d),
+                        t.elapsed().as_secs_f64()
+                    );
+                    (d.clone(), m)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("measuring thread panicked"))
+            .collect()
     });
     let mut bad = Vec::new();
     for (dir, m) in &measured {
