@@ -1,6 +1,6 @@
 //! Optimised twin of [`crate::conv2d_s8`].
 
-use super::dot::{dot, dot2, sum};
+use super::dot::{dot, dot2, dot2_off, dot_off, sum};
 use super::{seg, tap_range};
 use crate::conv::{ConvParams, Window};
 use crate::error::KernelError;
@@ -117,7 +117,6 @@ pub fn conv2d_s8_fast(
                         let pair = j + 1 < nb;
                         let oc = oc0 + j;
                         let (mut a0, mut a1) = (0i32, 0i32);
-                        let (mut w0s, mut w1s) = (0i32, 0i32);
                         let f0 = seg(filter, oc * filter_len, filter_len);
                         let f1 = if pair {
                             seg(filter, (oc + 1) * filter_len, filter_len)
@@ -133,42 +132,16 @@ pub fn conv2d_s8_fast(
                                 let x = seg(row, ix0 * in_c, n);
                                 let wb = wrow_base + kx0 * in_c;
                                 let w0 = seg(f0, wb, n);
-                                if pair {
-                                    let w1 = seg(f1, wb, n);
-                                    let (d0, d1) = dot2(x, w0, w1);
-                                    a0 = a0.wrapping_add(d0);
-                                    a1 = a1.wrapping_add(d1);
-                                    if !full {
-                                        w0s = w0s.wrapping_add(sum(w0));
-                                        w1s = w1s.wrapping_add(sum(w1));
-                                    }
-                                } else {
-                                    a0 = a0.wrapping_add(dot(x, w0));
-                                    if !full {
-                                        w0s = w0s.wrapping_add(sum(w0));
-                                    }
-                                }
+                                let w1 = if pair { seg(f1, wb, n) } else { &[] };
+                                (a0, a1) = acc2(full, pair, x, w0, w1, off, a0, a1);
                             } else {
                                 for kx in kx0..kx1 {
                                     let ix = ix0 + (kx - kx0) * win.dilation[1] as usize;
                                     let x = seg(row, ix * in_c, in_c);
                                     let wb = wrow_base + kx * in_c;
                                     let w0 = seg(f0, wb, in_c);
-                                    if pair {
-                                        let w1 = seg(f1, wb, in_c);
-                                        let (d0, d1) = dot2(x, w0, w1);
-                                        a0 = a0.wrapping_add(d0);
-                                        a1 = a1.wrapping_add(d1);
-                                        if !full {
-                                            w0s = w0s.wrapping_add(sum(w0));
-                                            w1s = w1s.wrapping_add(sum(w1));
-                                        }
-                                    } else {
-                                        a0 = a0.wrapping_add(dot(x, w0));
-                                        if !full {
-                                            w0s = w0s.wrapping_add(sum(w0));
-                                        }
-                                    }
+                                    let w1 = if pair { seg(f1, wb, in_c) } else { &[] };
+                                    (a0, a1) = acc2(full, pair, x, w0, w1, off, a0, a1);
                                 }
                             }
                         }
@@ -176,14 +149,8 @@ pub fn conv2d_s8_fast(
                             (full_bias[j], full_bias.get(j + 1).copied().unwrap_or(0))
                         } else {
                             (
-                                bias.get(oc)
-                                    .copied()
-                                    .unwrap_or(0)
-                                    .wrapping_add(off.wrapping_mul(w0s)),
-                                bias.get(oc + 1)
-                                    .copied()
-                                    .unwrap_or(0)
-                                    .wrapping_add(off.wrapping_mul(w1s)),
+                                bias.get(oc).copied().unwrap_or(0),
+                                bias.get(oc + 1).copied().unwrap_or(0),
                             )
                         };
                         let v0 = rq
@@ -204,4 +171,28 @@ pub fn conv2d_s8_fast(
         oc0 += nb;
     }
     Ok(())
+}
+
+/// Adds one segment's products to the accumulators of one or two output
+/// channels: `Σ x·w` for fully-inside windows (the offset term is in the
+/// bias), `Σ (x + off)·w` for windows cut by the padding.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn acc2(
+    full: bool,
+    pair: bool,
+    x: &[i8],
+    w0: &[i8],
+    w1: &[i8],
+    off: i32,
+    a0: i32,
+    a1: i32,
+) -> (i32, i32) {
+    let (d0, d1) = match (full, pair) {
+        (true, true) => dot2(x, w0, w1),
+        (true, false) => (dot(x, w0), 0),
+        (false, true) => dot2_off(x, w0, w1, off),
+        (false, false) => (dot_off(x, w0, off), 0),
+    };
+    (a0.wrapping_add(d0), a1.wrapping_add(d1))
 }

@@ -114,25 +114,18 @@ pub fn depthwise_conv2d_s8_fast(
                     let full = ky0 == 0 && ky1 == k_h && kx0 == 0 && kx1 == k_w;
                     let mut acc = [0i32; C_BLOCK];
                     let acc = &mut acc[..nb];
-                    for ky in ky0..ky1 {
-                        let iy = iy0 + (ky - ky0) * win.dilation[0] as usize;
-                        let row = seg(img, iy * row_len, row_len);
-                        for kx in kx0..kx1 {
-                            let ix = ix0 + (kx - kx0) * win.dilation[1] as usize;
-                            let x = seg(row, ix * in_c + c0, nb);
-                            let w = seg(filter, (ky * k_w + kx) * in_c + c0, nb);
-                            if full {
-                                for ((a, &xv), &wv) in acc.iter_mut().zip(x).zip(w) {
-                                    *a = a.wrapping_add(i32::from(xv) * i32::from(wv));
-                                }
-                            } else {
-                                for ((a, &xv), &wv) in acc.iter_mut().zip(x).zip(w) {
-                                    let xo = i32::from(xv).wrapping_add(off);
-                                    *a = a.wrapping_add(xo.wrapping_mul(i32::from(wv)));
-                                }
-                            }
-                        }
-                    }
+                    let t = Taps {
+                        ky: (ky0, ky1),
+                        kx: (kx0, kx1),
+                        iy0,
+                        ix0,
+                        dil: [win.dilation[0] as usize, win.dilation[1] as usize],
+                        row_len,
+                        in_c,
+                        k_w,
+                        c0,
+                    };
+                    accumulate(acc, img, filter, &t, if full { 0 } else { off });
                     let ob = ((b * out_h + oy) * out_w + ox) * out_c + c0;
                     let out_px = seg_mut(output, ob, nb);
                     for (j, (o, &a)) in out_px.iter_mut().zip(acc.iter()).enumerate() {
@@ -161,5 +154,121 @@ fn seg_mut(s: &mut [i8], start: usize, len: usize) -> &mut [i8] {
     match start.checked_add(len) {
         Some(end) => s.get_mut(start..end).unwrap_or(&mut []),
         None => &mut [],
+    }
+}
+
+/// One output pixel's valid window and channel block.
+struct Taps {
+    /// Valid kernel rows `[lo, hi)`.
+    ky: (usize, usize),
+    /// Valid kernel columns `[lo, hi)`.
+    kx: (usize, usize),
+    /// Input row of kernel row `ky.0`.
+    iy0: usize,
+    /// Input column of kernel column `kx.0`.
+    ix0: usize,
+    /// `[dilation_h, dilation_w]`.
+    dil: [usize; 2],
+    /// Elements in one input row (`W * C`).
+    row_len: usize,
+    /// Channels.
+    in_c: usize,
+    /// Kernel width.
+    k_w: usize,
+    /// First channel of the block.
+    c0: usize,
+}
+
+/// `acc[j] += Σ_taps (x[c0 + j] + off) · w[c0 + j]` over the valid window.
+#[cfg(not(mote_dsp))]
+#[inline(always)]
+fn accumulate(acc: &mut [i32], img: &[i8], filter: &[i8], t: &Taps, off: i32) {
+    let nb = acc.len();
+    for ky in t.ky.0..t.ky.1 {
+        let iy = t.iy0 + (ky - t.ky.0) * t.dil[0];
+        let row = seg(img, iy * t.row_len, t.row_len);
+        for kx in t.kx.0..t.kx.1 {
+            let ix = t.ix0 + (kx - t.kx.0) * t.dil[1];
+            let x = seg(row, ix * t.in_c + t.c0, nb);
+            let w = seg(filter, (ky * t.k_w + kx) * t.in_c + t.c0, nb);
+            if off == 0 {
+                for ((a, &xv), &wv) in acc.iter_mut().zip(x).zip(w) {
+                    *a = a.wrapping_add(i32::from(xv) * i32::from(wv));
+                }
+            } else {
+                for ((a, &xv), &wv) in acc.iter_mut().zip(x).zip(w) {
+                    let xo = i32::from(xv).wrapping_add(off);
+                    *a = a.wrapping_add(xo.wrapping_mul(i32::from(wv)));
+                }
+            }
+        }
+    }
+}
+
+/// `acc[j] += Σ_taps (x[c0 + j] + off) · w[c0 + j]` over the valid window:
+/// four channels at a time in registers (`SXTB16`, `SADD16` for the offset,
+/// `SMLABB`/`SMLATT`), scalar for the last `nb % 4` channels.
+#[cfg(mote_dsp)]
+#[inline(always)]
+fn accumulate(acc: &mut [i32], img: &[i8], filter: &[i8], t: &Taps, off: i32) {
+    use super::dot::dsp::*;
+    use super::dot::off_fits_i16;
+    let nb = acc.len();
+    let fits = off_fits_i16(off);
+    let offp = (off as u32 & 0xffff) | ((off as u32) << 16);
+    let x_step = t.dil[1] * t.in_c;
+    let nkx = t.kx.1 - t.kx.0;
+    let quads = if fits && nkx > 0 { nb / 4 } else { 0 };
+    // Bytes of one kernel row's window read from the input and the filter.
+    let x_len = (nkx.saturating_sub(1)) * x_step + 4;
+    let w_len = (nkx.saturating_sub(1)) * t.in_c + 4;
+    for q in 0..quads {
+        let c = t.c0 + 4 * q;
+        let (mut a0, mut a1, mut a2, mut a3) = (0i32, 0i32, 0i32, 0i32);
+        for ky in t.ky.0..t.ky.1 {
+            let iy = t.iy0 + (ky - t.ky.0) * t.dil[0];
+            let xr = seg(img, iy * t.row_len + t.ix0 * t.in_c + c, x_len);
+            let wr = seg(filter, (ky * t.k_w + t.kx.0) * t.in_c + c, w_len);
+            let mut xo = 0;
+            let mut wo = 0;
+            for _ in 0..nkx {
+                let x = word(xr.get(xo..).unwrap_or(&[]));
+                let w = word(wr.get(wo..).unwrap_or(&[]));
+                let (mut xe, mut xd) = (sxtb16(x), sxtb16_ror8(x));
+                if off != 0 {
+                    xe = sadd16(xe, offp);
+                    xd = sadd16(xd, offp);
+                }
+                let (we, wd) = (sxtb16(w), sxtb16_ror8(w));
+                a0 = smlabb(xe, we, a0);
+                a2 = smlatt(xe, we, a2);
+                a1 = smlabb(xd, wd, a1);
+                a3 = smlatt(xd, wd, a3);
+                xo += x_step;
+                wo += t.in_c;
+            }
+        }
+        if let Some([s0, s1, s2, s3]) = acc.get_mut(4 * q..4 * q + 4) {
+            *s0 = s0.wrapping_add(a0);
+            *s1 = s1.wrapping_add(a1);
+            *s2 = s2.wrapping_add(a2);
+            *s3 = s3.wrapping_add(a3);
+        }
+    }
+    // Remaining channels (and every channel when the offset does not fit
+    // 16 bits).
+    let rest = 4 * quads;
+    for ky in t.ky.0..t.ky.1 {
+        let iy = t.iy0 + (ky - t.ky.0) * t.dil[0];
+        let row = seg(img, iy * t.row_len, t.row_len);
+        for kx in t.kx.0..t.kx.1 {
+            let ix = t.ix0 + (kx - t.kx.0) * t.dil[1];
+            let x = seg(row, ix * t.in_c + t.c0 + rest, nb - rest);
+            let w = seg(filter, (ky * t.k_w + kx) * t.in_c + t.c0 + rest, nb - rest);
+            for ((a, &xv), &wv) in acc[rest..].iter_mut().zip(x).zip(w) {
+                let xo = i32::from(xv).wrapping_add(off);
+                *a = a.wrapping_add(xo.wrapping_mul(i32::from(wv)));
+            }
+        }
     }
 }

@@ -4,15 +4,16 @@
 //! of equal length (the shorter one bounds the loop otherwise). On Cortex-M
 //! cores with the DSP extension the inner loops use `SXTB16` + `SMLAD`
 //! (two 16-bit multiply-accumulates per instruction); elsewhere they are
-//! plain loops that LLVM vectorises (x86_64: `pmaddwd`).
+//! plain loops that LLVM vectorises (x86_64: `pmaddwd`). `mote_dsp` is set
+//! by the build script for Cortex-M targets with the DSP extension.
 
-#[cfg(all(target_arch = "arm", target_feature = "dsp"))]
-mod dsp {
+#[cfg(mote_dsp)]
+pub(crate) mod dsp {
     use core::arch::asm;
 
     /// Sign-extends bytes 0 and 2 of `x` into two 16-bit lanes.
     #[inline(always)]
-    pub(super) fn sxtb16(x: u32) -> u32 {
+    pub(crate) fn sxtb16(x: u32) -> u32 {
         let r: u32;
         // SAFETY: pure register arithmetic, no memory access.
         unsafe {
@@ -24,7 +25,7 @@ mod dsp {
 
     /// Sign-extends bytes 1 and 3 of `x` into two 16-bit lanes.
     #[inline(always)]
-    pub(super) fn sxtb16_ror8(x: u32) -> u32 {
+    pub(crate) fn sxtb16_ror8(x: u32) -> u32 {
         let r: u32;
         // SAFETY: pure register arithmetic, no memory access.
         unsafe {
@@ -37,7 +38,7 @@ mod dsp {
     /// `acc + lo(a)*lo(b) + hi(a)*hi(b)` (signed 16-bit lanes, wrapping
     /// 32-bit accumulate; the Q flag it may set is never read).
     #[inline(always)]
-    pub(super) fn smlad(a: u32, b: u32, acc: i32) -> i32 {
+    pub(crate) fn smlad(a: u32, b: u32, acc: i32) -> i32 {
         let r: i32;
         // SAFETY: pure register arithmetic, no memory access.
         unsafe {
@@ -47,9 +48,45 @@ mod dsp {
         r
     }
 
+    /// Lane-wise 16-bit add (callers keep every lane in range).
+    #[inline(always)]
+    pub(crate) fn sadd16(a: u32, b: u32) -> u32 {
+        let r: u32;
+        // SAFETY: pure register arithmetic (sets the GE flags, never read).
+        unsafe {
+            asm!("sadd16 {r}, {a}, {b}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b,
+                 options(pure, nomem, nostack));
+        }
+        r
+    }
+
+    /// `acc + lo(a) * lo(b)` (signed 16-bit lanes, wrapping).
+    #[inline(always)]
+    pub(crate) fn smlabb(a: u32, b: u32, acc: i32) -> i32 {
+        let r: i32;
+        // SAFETY: pure register arithmetic, no memory access.
+        unsafe {
+            asm!("smlabb {r}, {a}, {b}, {c}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b,
+                 c = in(reg) acc, options(pure, nomem, nostack));
+        }
+        r
+    }
+
+    /// `acc + hi(a) * hi(b)` (signed 16-bit lanes, wrapping).
+    #[inline(always)]
+    pub(crate) fn smlatt(a: u32, b: u32, acc: i32) -> i32 {
+        let r: i32;
+        // SAFETY: pure register arithmetic, no memory access.
+        unsafe {
+            asm!("smlatt {r}, {a}, {b}, {c}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b,
+                 c = in(reg) acc, options(pure, nomem, nostack));
+        }
+        r
+    }
+
     /// Four bytes as a little-endian word (one unaligned `LDR`).
     #[inline(always)]
-    pub(super) fn word(c: &[i8]) -> u32 {
+    pub(crate) fn word(c: &[i8]) -> u32 {
         match c {
             [a, b, c, d, ..] => u32::from_le_bytes([*a as u8, *b as u8, *c as u8, *d as u8]),
             _ => 0,
@@ -87,7 +124,7 @@ pub(crate) fn sum(a: &[i8]) -> i32 {
 }
 
 /// `Σ a[i] * b[i]` (wrapping).
-#[cfg(not(all(target_arch = "arm", target_feature = "dsp")))]
+#[cfg(not(mote_dsp))]
 #[inline]
 pub(crate) fn dot(a: &[i8], b: &[i8]) -> i32 {
     let n = a.len().min(b.len());
@@ -106,7 +143,7 @@ pub(crate) fn dot(a: &[i8], b: &[i8]) -> i32 {
 }
 
 /// `Σ a[i] * b[i]` (wrapping), `SMLAD` inner loop.
-#[cfg(all(target_arch = "arm", target_feature = "dsp"))]
+#[cfg(mote_dsp)]
 #[inline]
 pub(crate) fn dot(a: &[i8], b: &[i8]) -> i32 {
     use dsp::*;
@@ -122,7 +159,7 @@ pub(crate) fn dot(a: &[i8], b: &[i8]) -> i32 {
 }
 
 /// `(Σ a·b0, Σ a·b1)`: two filters against one input segment.
-#[cfg(not(all(target_arch = "arm", target_feature = "dsp")))]
+#[cfg(not(mote_dsp))]
 #[inline]
 pub(crate) fn dot2(a: &[i8], b0: &[i8], b1: &[i8]) -> (i32, i32) {
     let n = a.len().min(b0.len()).min(b1.len());
@@ -147,23 +184,183 @@ pub(crate) fn dot2(a: &[i8], b0: &[i8], b1: &[i8]) -> (i32, i32) {
 
 /// `(Σ a·b0, Σ a·b1)`, `SMLAD` inner loop (the input word is unpacked once
 /// for both filters).
-#[cfg(all(target_arch = "arm", target_feature = "dsp"))]
+#[cfg(mote_dsp)]
 #[inline]
 pub(crate) fn dot2(a: &[i8], b0: &[i8], b1: &[i8]) -> (i32, i32) {
-    use dsp::*;
+    dsp_dot2(a, b0, b1, None)
+}
+
+/// The `SMLAD` loop behind [`dot2`] and [`dot2_off`]: `off` (packed in both
+/// 16-bit lanes, `SADD16`) is added to the unpacked input when given.
+#[cfg(mote_dsp)]
+#[inline(always)]
+fn dsp_dot2(a: &[i8], b0: &[i8], b1: &[i8], off: Option<i32>) -> (i32, i32) {
+    use core::arch::asm;
+    let n = a.len().min(b0.len()).min(b1.len());
+    let words = n / 4;
     let (mut s0, mut s1) = (0i32, 0i32);
-    let mut ca = a.chunks_exact(4);
-    let mut c0 = b0.chunks_exact(4);
-    let mut c1 = b1.chunks_exact(4);
+    if words > 0 {
+        let (mut pa, mut p0, mut p1) = (a.as_ptr(), b0.as_ptr(), b1.as_ptr());
+        let mut cnt = words;
+        match off {
+            None => {
+                // SAFETY: each pointer is read for `4 * words <= n` bytes,
+                // all inside its slice; unaligned LDR is architecturally
+                // allowed on Armv7E-M/Armv8-M Mainline for normal memory.
+                unsafe {
+                    asm!(
+                        "2:",
+                        "ldr {x}, [{pa}], #4",
+                        "ldr {w}, [{p0}], #4",
+                        "sxtb16 {xe}, {x}",
+                        "sxtb16 {x}, {x}, ror #8",
+                        "sxtb16 {t}, {w}",
+                        "sxtb16 {w}, {w}, ror #8",
+                        "smlad {s0}, {xe}, {t}, {s0}",
+                        "smlad {s0}, {x}, {w}, {s0}",
+                        "ldr {w}, [{p1}], #4",
+                        "sxtb16 {t}, {w}",
+                        "sxtb16 {w}, {w}, ror #8",
+                        "smlad {s1}, {xe}, {t}, {s1}",
+                        "smlad {s1}, {x}, {w}, {s1}",
+                        "subs {cnt}, {cnt}, #1",
+                        "bne 2b",
+                        pa = inout(reg) pa,
+                        p0 = inout(reg) p0,
+                        p1 = inout(reg) p1,
+                        cnt = inout(reg) cnt,
+                        s0 = inout(reg) s0,
+                        s1 = inout(reg) s1,
+                        x = out(reg) _,
+                        xe = out(reg) _,
+                        w = out(reg) _,
+                        t = out(reg) _,
+                        options(nostack, readonly),
+                    );
+                }
+            }
+            Some(o) => {
+                let offp = (o as u32 & 0xffff) | ((o as u32) << 16);
+                // SAFETY: as above; SADD16 only sets the (unread) GE flags.
+                unsafe {
+                    asm!(
+                        "2:",
+                        "ldr {x}, [{pa}], #4",
+                        "ldr {w}, [{p0}], #4",
+                        "sxtb16 {xe}, {x}",
+                        "sxtb16 {x}, {x}, ror #8",
+                        "sadd16 {xe}, {xe}, {off}",
+                        "sadd16 {x}, {x}, {off}",
+                        "sxtb16 {t}, {w}",
+                        "sxtb16 {w}, {w}, ror #8",
+                        "smlad {s0}, {xe}, {t}, {s0}",
+                        "smlad {s0}, {x}, {w}, {s0}",
+                        "ldr {w}, [{p1}], #4",
+                        "sxtb16 {t}, {w}",
+                        "sxtb16 {w}, {w}, ror #8",
+                        "smlad {s1}, {xe}, {t}, {s1}",
+                        "smlad {s1}, {x}, {w}, {s1}",
+                        "subs {cnt}, {cnt}, #1",
+                        "bne 2b",
+                        pa = inout(reg) pa,
+                        p0 = inout(reg) p0,
+                        p1 = inout(reg) p1,
+                        cnt = inout(reg) cnt,
+                        s0 = inout(reg) s0,
+                        s1 = inout(reg) s1,
+                        off = in(reg) offp,
+                        x = out(reg) _,
+                        xe = out(reg) _,
+                        w = out(reg) _,
+                        t = out(reg) _,
+                        options(nostack, readonly),
+                    );
+                }
+            }
+        }
+        let _ = (pa, p0, p1, cnt);
+    }
+    let done = 4 * words;
+    let (ra, r0, r1) = (
+        a.get(done..n).unwrap_or(&[]),
+        b0.get(done..n).unwrap_or(&[]),
+        b1.get(done..n).unwrap_or(&[]),
+    );
+    let o = off.unwrap_or(0);
+    (dot_off_tail(ra, r0, o, s0), dot_off_tail(ra, r1, o, s1))
+}
+
+/// Offsets for which `x + off` (int8 `x`) fits a signed 16-bit lane.
+#[inline(always)]
+pub(crate) fn off_fits_i16(off: i32) -> bool {
+    (-32640..=32640).contains(&off)
+}
+
+/// Scalar tail: `Σ (a[i] + off) * b[i]`.
+#[inline(always)]
+fn dot_off_tail(a: &[i8], b: &[i8], off: i32, mut acc: i32) -> i32 {
+    for (&x, &y) in a.iter().zip(b) {
+        acc = acc.wrapping_add(i32::from(x).wrapping_add(off).wrapping_mul(i32::from(y)));
+    }
+    acc
+}
+
+/// `(Σ (a+off)·b0, Σ (a+off)·b1)` (wrapping; any `off`).
+#[cfg(not(mote_dsp))]
+#[inline]
+pub(crate) fn dot2_off(a: &[i8], b0: &[i8], b1: &[i8], off: i32) -> (i32, i32) {
+    let n = a.len().min(b0.len()).min(b1.len());
+    let (a, b0, b1) = (&a[..n], &b0[..n], &b1[..n]);
+    if !off_fits_i16(off) {
+        return (dot_off_tail(a, b0, off, 0), dot_off_tail(a, b1, off, 0));
+    }
+    let off16 = off as i16;
+    let (mut s0, mut s1) = (0i32, 0i32);
+    let mut ca = a.chunks_exact(16);
+    let mut c0 = b0.chunks_exact(16);
+    let mut c1 = b1.chunks_exact(16);
     for ((x, y0), y1) in (&mut ca).zip(&mut c0).zip(&mut c1) {
-        let x = word(x);
-        let (xe, xo) = (sxtb16(x), sxtb16_ror8(x));
-        let (y0, y1) = (word(y0), word(y1));
-        s0 = smlad(xe, sxtb16(y0), s0);
-        s0 = smlad(xo, sxtb16_ror8(y0), s0);
-        s1 = smlad(xe, sxtb16(y1), s1);
-        s1 = smlad(xo, sxtb16_ror8(y1), s1);
+        let (mut t0, mut t1) = (0i32, 0i32);
+        for i in 0..16 {
+            // |x + off| <= 32767: no i16 overflow.
+            let xv = i32::from(i16::from(x[i]) + off16);
+            t0 = t0.wrapping_add(xv.wrapping_mul(i32::from(y0[i])));
+            t1 = t1.wrapping_add(xv.wrapping_mul(i32::from(y1[i])));
+        }
+        s0 = s0.wrapping_add(t0);
+        s1 = s1.wrapping_add(t1);
     }
     let (ra, r0, r1) = (ca.remainder(), c0.remainder(), c1.remainder());
-    (dot_tail(ra, r0, s0), dot_tail(ra, r1, s1))
+    (dot_off_tail(ra, r0, off, s0), dot_off_tail(ra, r1, off, s1))
+}
+
+/// `(Σ (a+off)·b0, Σ (a+off)·b1)`, `SMLAD` inner loop with the offset added
+/// to the unpacked input lanes (`SADD16`) when it fits 16 bits.
+#[cfg(mote_dsp)]
+#[inline]
+pub(crate) fn dot2_off(a: &[i8], b0: &[i8], b1: &[i8], off: i32) -> (i32, i32) {
+    if !off_fits_i16(off) {
+        return (dot_off_tail(a, b0, off, 0), dot_off_tail(a, b1, off, 0));
+    }
+    dsp_dot2(a, b0, b1, Some(off))
+}
+
+/// `Σ (a+off)·b` (wrapping; any `off`).
+#[inline]
+pub(crate) fn dot_off(a: &[i8], b: &[i8], off: i32) -> i32 {
+    #[cfg(mote_dsp)]
+    if off_fits_i16(off) {
+        use dsp::*;
+        let offp = (off as u32 & 0xffff) | ((off as u32) << 16);
+        let mut s = 0i32;
+        let mut ca = a.chunks_exact(4);
+        let mut cb = b.chunks_exact(4);
+        for (x, y) in (&mut ca).zip(&mut cb) {
+            let (x, y) = (word(x), word(y));
+            s = smlad(sadd16(sxtb16(x), offp), sxtb16(y), s);
+            s = smlad(sadd16(sxtb16_ror8(x), offp), sxtb16_ror8(y), s);
+        }
+        return dot_off_tail(ca.remainder(), cb.remainder(), off, s);
+    }
+    dot_off_tail(a, b, off, 0)
 }

@@ -1,6 +1,6 @@
 //! Optimised twin of [`crate::fully_connected_s8`].
 
-use super::dot::{dot, dot2, sum};
+use super::dot::{dot2_off, dot_off, sum};
 use super::seg;
 use crate::error::KernelError;
 use crate::fully_connected::FcParams;
@@ -8,9 +8,10 @@ use crate::requant::Requant;
 use crate::shape::{check_act_range, clamp_to_i8};
 
 /// Optimised [`crate::fully_connected_s8`]: same signature, validation and
-/// results bit for bit. Two output rows share each pass over the input, and
-/// both offsets are folded out of the dot product:
-/// `Σ (w + fo)(x + io) = Σ w·x + io·Σ w + fo·Σ x + n·fo·io` (wrapping).
+/// results bit for bit. Two output rows share each pass over the input
+/// (whose offset is added once per input word on DSP cores), and the filter
+/// offset is folded out: `Σ (w + fo)(x + io) = Σ (x + io)·w + fo·(Σ x + n·io)`
+/// (wrapping).
 #[allow(clippy::too_many_arguments)]
 pub fn fully_connected_s8_fast(
     p: &FcParams,
@@ -46,16 +47,11 @@ pub fn fully_connected_s8_fast(
         p.filter_offset
     };
     let io = p.input_offset;
-    // n·fo·io, with n reduced mod 2^32 (exact in wrapping arithmetic).
-    let nff = (in_features as u32 as i32)
-        .wrapping_mul(fo)
-        .wrapping_mul(io);
+    // n·io, with n reduced mod 2^32 (exact in wrapping arithmetic).
+    let nio = (in_features as u32 as i32).wrapping_mul(io);
 
-    let finish = |acc: i32, wsum: i32, xterm: i32, o: usize| -> i8 {
-        let mut acc = acc
-            .wrapping_add(io.wrapping_mul(wsum))
-            .wrapping_add(xterm)
-            .wrapping_add(nff);
+    let finish = |acc: i32, xterm: i32, o: usize| -> i8 {
+        let mut acc = acc.wrapping_add(xterm);
         if let Some(&bv) = bias.get(o) {
             acc = acc.wrapping_add(bv);
         }
@@ -65,22 +61,24 @@ pub fn fully_connected_s8_fast(
 
     for (b, out_row) in output.chunks_exact_mut(out_features.max(1)).enumerate() {
         let x = seg(input, b * in_features, in_features);
-        let xterm = if fo != 0 { fo.wrapping_mul(sum(x)) } else { 0 };
+        let xterm = if fo != 0 {
+            fo.wrapping_mul(sum(x).wrapping_add(nio))
+        } else {
+            0
+        };
         let mut o = 0;
         let mut pairs = out_row.chunks_exact_mut(2);
         for pair in &mut pairs {
             let w0 = seg(filter, o * in_features, in_features);
             let w1 = seg(filter, (o + 1) * in_features, in_features);
-            let (d0, d1) = dot2(x, w0, w1);
-            let (s0, s1) = if io != 0 { (sum(w0), sum(w1)) } else { (0, 0) };
-            pair[0] = finish(d0, s0, xterm, o);
-            pair[1] = finish(d1, s1, xterm, o + 1);
+            let (d0, d1) = dot2_off(x, w0, w1, io);
+            pair[0] = finish(d0, xterm, o);
+            pair[1] = finish(d1, xterm, o + 1);
             o += 2;
         }
         if let [last] = pairs.into_remainder() {
             let w0 = seg(filter, o * in_features, in_features);
-            let s0 = if io != 0 { sum(w0) } else { 0 };
-            *last = finish(dot(x, w0), s0, xterm, o);
+            *last = finish(dot_off(x, w0, io), xterm, o);
         }
     }
     Ok(())

@@ -39,6 +39,44 @@ pub(crate) fn tap_range(
     if len == 0 || taps == 0 || dil <= 0 {
         return (0, 0, 0);
     }
+    // Common case without 64-bit division (a library call on Cortex-M):
+    // everything fits comfortably in i32.
+    const SMALL: usize = 1 << 24;
+    if out < SMALL
+        && len < SMALL
+        && taps < SMALL
+        && stride < SMALL as i64
+        && dil < SMALL as i64
+        && pad < SMALL as i64
+    {
+        let (len, taps) = (len as i32, taps as i32);
+        let (stride, dil) = (stride as i32, dil as i32);
+        // |out * stride| < 2^48 would overflow i32: only when small enough.
+        if let Some(base) = (out as i32)
+            .checked_mul(stride)
+            .and_then(|v| v.checked_sub(pad as i32))
+        {
+            if base >= len {
+                return (0, 0, 0);
+            }
+            let (lo, hi) = if dil == 1 {
+                ((-base).max(0), len - base)
+            } else {
+                let lo = if base >= 0 {
+                    0
+                } else {
+                    ((-base) as u32).div_ceil(dil as u32) as i32
+                };
+                (lo, ((len - base) as u32).div_ceil(dil as u32) as i32)
+            };
+            let (lo, hi) = (lo.min(taps), hi.min(taps));
+            return if lo < hi {
+                (lo as usize, hi as usize, (base + dil * lo) as usize)
+            } else {
+                (0, 0, 0)
+            };
+        }
+    }
     let len = i64::try_from(len).unwrap_or(i64::MAX);
     let base = i64::try_from(out)
         .unwrap_or(i64::MAX)
