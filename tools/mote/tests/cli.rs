@@ -819,3 +819,36 @@ fn compress_huge_dimensions_and_unsupported_dtypes() {
         );
     }
 }
+
+#[test]
+fn batch_norm_after_fully_connected_layers_folds() {
+    // PyTorch Linear + BatchNorm1d and Keras Dense + BatchNormalization
+    // (Gemm -> Mul -> Add) both become one fully connected op.
+    let s = Scratch::new();
+    let calib = s.path("x.npy");
+    let x: Vec<f32> = (0..64 * 4)
+        .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
+        .collect();
+    npy::write(&calib, &[64, 1, 4], &Array::F32(x)).unwrap();
+    for model in ["float_dense_bn.onnx", "float_dense_mul_add.onnx"] {
+        let out = s.path("m.mote");
+        let stdout = succeeds(&mote(&[
+            OsStr::new("compress"),
+            onnx(model).as_os_str(),
+            "--calibration".as_ref(),
+            calib.as_os_str(),
+            "--eval-data".as_ref(),
+            calib.as_os_str(),
+            "-o".as_ref(),
+            out.as_os_str(),
+            "--json".as_ref(),
+        ]));
+        let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(
+            v["ops"], 1,
+            "{model}: BatchNormalization should fold into the fully connected op"
+        );
+        let sqnr = v["eval"]["output_sqnr_db"].as_f64().unwrap();
+        assert!(sqnr > 30.0, "{model}: output SQNR {sqnr} dB");
+    }
+}

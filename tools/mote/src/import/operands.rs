@@ -65,7 +65,7 @@ pub(super) fn fact(n: &Node, v: &Option<Val>) -> Result<(usize, Vec<usize>)> {
     match v {
         Some(Val::FAct { t, perm }) => Ok((*t, perm.clone())),
         _ => bail!(
-            "node '{}' ({}): input must be a dequantized int8 activation (QDQ form)",
+            "node '{}' ({}): an input is not an int8 activation Mote can use here: it is the float result of a pattern Mote does not quantize, or lacks its DequantizeLinear",
             n.name,
             n.op_type
         ),

@@ -1,5 +1,6 @@
 //! Graph preparation before quantization: pass-through nodes removed and
-//! BatchNormalization folded into the convolution before it.
+//! BatchNormalization (and Keras' Mul/Add form of it) folded into the
+//! convolution or fully connected layer before it.
 
 use anyhow::{bail, Result};
 
@@ -51,8 +52,76 @@ fn channel_vector(c: &Const, channels: usize, conv: bool) -> Option<Vec<f32>> {
     ok.then_some(v)
 }
 
-/// Folds `Mul`/`Add` by a per-channel constant that directly follows a Conv
-/// or Gemm (Keras' exported BatchNormalization) into its weights and bias.
+/// Where a linear op keeps its output channels: (channels, weights' channel
+/// axis) for Conv (OIHW, axis 0), Gemm with transB (axis 0), and Gemm or
+/// MatMul with [K, N] weights (axis 1). `None` for anything else.
+fn linear_channels(m: &OnnxModel, pi: usize) -> Option<(usize, usize)> {
+    let p = &m.nodes[pi];
+    let w = p.inputs.get(1).and_then(|w| m.consts.get(w))?;
+    match p.op_type.as_str() {
+        "Conv" => Some((*w.shape.first()?, 0)),
+        "Gemm" if p.int("transB", 0) == 1 && w.shape.len() == 2 => Some((w.shape[0], 0)),
+        "Gemm" | "MatMul" if w.shape.len() == 2 => Some((w.shape[1], 1)),
+        _ => None,
+    }
+}
+
+/// Replaces the linear op `pi`'s weights W and bias b by W·k and b·k + shift
+/// per output channel (MatMul becomes a Gemm to carry the bias), and makes it
+/// produce `out`.
+fn apply_affine(m: &mut OnnxModel, pi: usize, k: &[f32], shift: &[f32], out: &str) -> bool {
+    let Some((oc, axis)) = linear_channels(m, pi) else {
+        return false;
+    };
+    let p = m.nodes[pi].clone();
+    let Some(w) = p.inputs.get(1).and_then(|w| m.consts.get(w)).cloned() else {
+        return false;
+    };
+    let mut bias = p
+        .input(2)
+        .and_then(|b| f32s(m, b))
+        .unwrap_or_else(|| vec![0.0; oc]);
+    if bias.len() != oc || k.len() != oc || shift.len() != oc {
+        return false;
+    }
+    let mut wv = w.to_f32();
+    let per = wv.len() / oc.max(1);
+    for (j, x) in wv.iter_mut().enumerate() {
+        let c = if axis == 0 { j / per.max(1) } else { j % oc };
+        *x *= k[c];
+    }
+    for ((b, kk), sh) in bias.iter_mut().zip(k).zip(shift) {
+        *b = *b * kk + sh;
+    }
+    let tag = m.consts.len();
+    let (new_w, new_b) = (format!("{}::w{tag}", p.name), format!("{}::b{tag}", p.name));
+    m.consts.insert(
+        new_w.clone(),
+        Const {
+            shape: w.shape.clone(),
+            data: Data::F32(wv),
+        },
+    );
+    m.consts.insert(
+        new_b.clone(),
+        Const {
+            shape: vec![oc],
+            data: Data::F32(bias),
+        },
+    );
+    let node = &mut m.nodes[pi];
+    if node.op_type == "MatMul" {
+        node.op_type = "Gemm".into();
+    }
+    node.inputs.truncate(1);
+    node.inputs.push(new_w);
+    node.inputs.push(new_b);
+    node.outputs[0] = out.to_string();
+    true
+}
+
+/// Folds `Mul`/`Add` by a per-channel constant that directly follows a Conv,
+/// Gemm or MatMul (Keras' exported BatchNormalization) into its weights and bias.
 fn fold_affine(m: &mut OnnxModel) -> bool {
     for i in 0..m.nodes.len() {
         let n = &m.nodes[i];
@@ -69,67 +138,30 @@ fn fold_affine(m: &mut OnnxModel) -> bool {
         let Some(pi) = m.nodes.iter().position(|p| p.outputs.first() == Some(&v)) else {
             continue;
         };
-        let p = &m.nodes[pi];
-        let conv = p.op_type == "Conv";
-        if !(conv || (p.op_type == "Gemm" && p.int("transB", 0) == 1)) || uses(m, &v) != 1 {
-            continue;
-        }
-        let Some(w) = p.inputs.get(1).and_then(|w| m.consts.get(w)).cloned() else {
+        let Some((oc, _)) = linear_channels(m, pi) else {
             continue;
         };
-        let oc = w.shape.first().copied().unwrap_or(0);
-        let Some(k) = m
+        if uses(m, &v) != 1 {
+            continue;
+        }
+        let conv = m.nodes[pi].op_type == "Conv";
+        let Some(vals) = m
             .consts
             .get(&k_name)
             .and_then(|c| channel_vector(c, oc, conv))
         else {
             continue;
         };
-        let mut bias = p
-            .input(2)
-            .and_then(|b| f32s(m, b))
-            .unwrap_or_else(|| vec![0.0; oc]);
-        if bias.len() != oc {
-            continue;
-        }
-        let (op, pname, out) = (n.op_type.clone(), p.name.clone(), n.outputs[0].clone());
-        let mut wv = w.to_f32();
-        if op == "Mul" {
-            let per = wv.len() / oc.max(1);
-            for (j, x) in wv.iter_mut().enumerate() {
-                *x *= k[j / per];
-            }
-            for (b, kk) in bias.iter_mut().zip(&k) {
-                *b *= kk;
-            }
+        let (op, out) = (n.op_type.clone(), n.outputs[0].clone());
+        let (k, shift) = if op == "Mul" {
+            (vals, vec![0.0; oc])
         } else {
-            for (b, kk) in bias.iter_mut().zip(&k) {
-                *b += kk;
-            }
+            (vec![1.0; oc], vals)
+        };
+        if apply_affine(m, pi, &k, &shift, &out) {
+            m.nodes.remove(i);
+            return true;
         }
-        let new_w = format!("{pname}::w{i}");
-        let new_b = format!("{pname}::b{i}");
-        m.consts.insert(
-            new_w.clone(),
-            Const {
-                shape: w.shape.clone(),
-                data: Data::F32(wv),
-            },
-        );
-        m.consts.insert(
-            new_b.clone(),
-            Const {
-                shape: vec![oc],
-                data: Data::F32(bias),
-            },
-        );
-        let p = &mut m.nodes[pi];
-        p.inputs.truncate(1);
-        p.inputs.push(new_w);
-        p.inputs.push(new_b);
-        p.outputs[0] = out;
-        m.nodes.remove(i);
-        return true;
     }
     false
 }
@@ -150,7 +182,7 @@ pub fn prepare(m: &mut OnnxModel) -> Result<()> {
             i += 1;
         }
     }
-    // BatchNormalization after a Conv that feeds only it.
+    // BatchNormalization after a Conv, Gemm or MatMul that feeds only it.
     let mut i = 0;
     while i < m.nodes.len() {
         if m.nodes[i].op_type != "BatchNormalization" {
@@ -159,19 +191,16 @@ pub fn prepare(m: &mut OnnxModel) -> Result<()> {
         }
         let bn = m.nodes[i].clone();
         let x = bn.inputs[0].clone();
-        let Some(ci) = m
-            .nodes
-            .iter()
-            .position(|n| n.op_type == "Conv" && n.outputs.first() == Some(&x))
-        else {
+        let producer = m.nodes.iter().position(|n| n.outputs.first() == Some(&x));
+        let Some(pi) = producer.filter(|&pi| linear_channels(m, pi).is_some()) else {
             bail!(
-                "node '{}': BatchNormalization must follow a Conv to be folded",
+                "node '{}': BatchNormalization must follow a Conv, Gemm or MatMul to be folded",
                 bn.name
             );
         };
         if uses(m, &x) != 1 {
             bail!(
-                "node '{}': the Conv output feeds more than the BatchNormalization",
+                "node '{}': the layer before it feeds more than the BatchNormalization",
                 bn.name
             );
         }
@@ -184,57 +213,23 @@ pub fn prepare(m: &mut OnnxModel) -> Result<()> {
             );
         };
         let eps = bn.float("epsilon", 1e-5);
-        let conv = m.nodes[ci].clone();
-        let wname = conv.inputs.get(1).cloned().unwrap_or_default();
-        let Some(w) = m.consts.get(&wname).cloned() else {
-            bail!(
-                "node '{}': Conv weights must be constant to fold BatchNormalization",
-                conv.name
-            );
-        };
-        let oc = w.shape.first().copied().unwrap_or(0);
-        if gamma.len() != oc || beta.len() != oc || mean.len() != oc || var.len() != oc {
+        let k: Vec<f32> = gamma
+            .iter()
+            .zip(&var)
+            .map(|(g, v)| g / (v + eps).sqrt())
+            .collect();
+        let shift: Vec<f32> = beta
+            .iter()
+            .zip(&mean)
+            .zip(&k)
+            .map(|((b, mu), kk)| b - mu * kk)
+            .collect();
+        if !apply_affine(m, pi, &k, &shift, &bn.outputs[0]) {
             bail!(
                 "node '{}': BatchNormalization has the wrong channel count",
                 bn.name
             );
         }
-        let per = w.len() / oc.max(1);
-        let factor: Vec<f32> = (0..oc).map(|c| gamma[c] / (var[c] + eps).sqrt()).collect();
-        let wv: Vec<f32> = w
-            .to_f32()
-            .iter()
-            .enumerate()
-            .map(|(k, &v)| v * factor[k / per])
-            .collect();
-        let old_b = conv
-            .input(2)
-            .and_then(|n| f32s(m, n))
-            .unwrap_or_else(|| vec![0.0; oc]);
-        let bv: Vec<f32> = (0..oc)
-            .map(|c| (old_b[c] - mean[c]) * factor[c] + beta[c])
-            .collect();
-        let new_w = format!("{}::folded_w", conv.name);
-        let new_b = format!("{}::folded_b", conv.name);
-        m.consts.insert(
-            new_w.clone(),
-            Const {
-                shape: w.shape.clone(),
-                data: Data::F32(wv),
-            },
-        );
-        m.consts.insert(
-            new_b.clone(),
-            Const {
-                shape: vec![oc],
-                data: Data::F32(bv),
-            },
-        );
-        let c = &mut m.nodes[ci];
-        c.inputs.truncate(1);
-        c.inputs.push(new_w);
-        c.inputs.push(new_b);
-        c.outputs[0] = bn.outputs[0].clone();
         m.nodes.remove(i);
     }
     Ok(())

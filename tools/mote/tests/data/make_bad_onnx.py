@@ -113,3 +113,34 @@ save(
      numpy_helper.from_array(np.array(0, dtype=np.int16), "in_zp16")],
     "int16_input.onnx",
 )
+
+# Float models whose BatchNormalization follows a fully connected layer:
+# MatMul -> BatchNormalization (PyTorch Linear + BatchNorm1d) and
+# Gemm -> Mul -> Add (Keras Dense + BatchNormalization), then Relu.
+rng = np.random.default_rng(5)
+w1 = rng.normal(size=(4, 6)).astype(np.float32)
+bn = [rng.uniform(0.5, 1.5, 6), rng.normal(size=6), rng.normal(size=6), rng.uniform(0.5, 2.0, 6)]
+y6 = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 6])
+save(
+    [
+        helper.make_node("MatMul", ["x", "w1"], ["h"], name="fc1"),
+        helper.make_node("BatchNormalization", ["h", "g", "b", "m", "v"], ["hn"], name="bn1"),
+        helper.make_node("Relu", ["hn"], ["y"], name="relu1"),
+    ],
+    [x], [y6],
+    [numpy_helper.from_array(w1, "w1")]
+    + [numpy_helper.from_array(a.astype(np.float32), n) for a, n in zip(bn, "gbmv")],
+    "float_dense_bn.onnx",
+)
+save(
+    [
+        helper.make_node("Gemm", ["x", "w1", "c1"], ["h"], name="fc1"),
+        helper.make_node("Mul", ["h", "k"], ["hk"], name="bn_mul"),
+        helper.make_node("Add", ["hk", "s"], ["hn"], name="bn_add"),
+        helper.make_node("Relu", ["hn"], ["y"], name="relu1"),
+    ],
+    [x], [y6],
+    [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(bn[1].astype(np.float32), "c1"),
+     numpy_helper.from_array(bn[0].astype(np.float32), "k"), numpy_helper.from_array(bn[2].astype(np.float32), "s")],
+    "float_dense_mul_add.onnx",
+)
