@@ -17,12 +17,14 @@ pub struct Sqnr {
     signal: f64,
     noise: f64,
     max_abs: f64,
+    count: usize,
 }
 
 impl Sqnr {
     /// Adds reference values `r` and their approximation `q`.
     pub fn add(&mut self, r: &[f32], q: &[f32]) {
         for (&a, &b) in r.iter().zip(q) {
+            self.count += 1;
             self.signal += f64::from(a).powi(2);
             let e = f64::from(a - b);
             self.noise += e * e;
@@ -145,6 +147,20 @@ fn to_runtime_layout(fshape: &[usize], f: &[f32], rshape: &[usize]) -> Option<Ve
     if strip(fshape) == strip(rshape) {
         return Some(f.to_vec());
     }
+    // [N, C, L] floats of a 1-D convolution held as NHWC [N, 1, L, C].
+    if let ([n, c, l], [rn, 1, rl, rc]) = (fshape, rshape) {
+        if (n, c, l) == (rn, rc, rl) {
+            let mut out = vec![0f32; fe];
+            for b in 0..*n {
+                for x in 0..*l {
+                    for ch in 0..*c {
+                        out[(b * l + x) * c + ch] = f[(b * c + ch) * l + x];
+                    }
+                }
+            }
+            return Some(out);
+        }
+    }
     if let ([n, c, h, w], [rn, rh, rw, rc]) = (fshape, rshape) {
         if (n, c, h, w) == (rn, rc, rh, rw) {
             let mut out = vec![0f32; fe];
@@ -265,10 +281,12 @@ pub fn evaluate(
         }
     }
     let n = inputs.len().max(1) as f64;
+    // Layers whose tensors could not be matched element for element are left out.
     let layers = layer_ops
         .iter()
         .zip(&layer_names)
         .zip(&layer_sqnr)
+        .filter(|(_, s)| s.count > 0)
         .map(|(((i, op, _), name), s)| Layer {
             index: *i,
             op: op.clone(),

@@ -830,7 +830,7 @@ fn batch_norm_after_fully_connected_layers_folds() {
         .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
         .collect();
     npy::write(&calib, &[64, 1, 4], &Array::F32(x)).unwrap();
-    for model in ["float_dense_bn.onnx", "float_dense_mul_add.onnx"] {
+    for (model, ops) in [("float_dense_bn.onnx", 1), ("float_dense_mul_add.onnx", 1)] {
         let out = s.path("m.mote");
         let stdout = succeeds(&mote(&[
             OsStr::new("compress"),
@@ -851,4 +851,32 @@ fn batch_norm_after_fully_connected_layers_folds() {
         let sqnr = v["eval"]["output_sqnr_db"].as_f64().unwrap();
         assert!(sqnr > 30.0, "{model}: output SQNR {sqnr} dB");
     }
+}
+
+#[test]
+fn conv1d_networks_quantize() {
+    // PyTorch Conv1d on [N, C, L] tensors runs as a 2-D convolution with H = 1.
+    let s = Scratch::new();
+    let calib = s.path("x.npy");
+    let x: Vec<f32> = (0..32 * 3 * 20)
+        .map(|i| ((i * 53 % 97) as f32 / 48.0) - 1.0)
+        .collect();
+    npy::write(&calib, &[32, 3, 20], &Array::F32(x)).unwrap();
+    let out = s.path("m.mote");
+    let stdout = succeeds(&mote(&[
+        OsStr::new("compress"),
+        onnx("float_conv1d.onnx").as_os_str(),
+        "--calibration".as_ref(),
+        calib.as_os_str(),
+        "--eval-data".as_ref(),
+        calib.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+        "--json".as_ref(),
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert!(v["eval"]["output_sqnr_db"].as_f64().unwrap() > 30.0, "{v}");
+    assert_eq!(v["eval"]["top1_agreement"].as_f64().unwrap(), 1.0);
+    // Both convolutions are matched to their float tensors, layer by layer.
+    assert_eq!(v["eval"]["layers"].as_array().unwrap().len(), 2);
 }

@@ -10,6 +10,69 @@ use super::ops::*;
 use super::values::{Pending, QParams, Val};
 use crate::qparams as qp;
 
+/// A 1-D convolution ([N, C, L] tensors, as PyTorch's Conv1d exports)
+/// runs as a 2-D one with H = 1; 2-D ones go straight to [`conv`].
+pub(super) fn conv_any(
+    l: &mut Lowerer,
+    p: &Pending,
+    scale: f32,
+    zp: i32,
+    act: (i32, i32),
+    name: &str,
+) -> Result<Val> {
+    let Some(Val::FAct { t, perm }) = p.ins.first().cloned().flatten() else {
+        return conv(l, p, scale, zp, act, name);
+    };
+    if perm.len() != 3 {
+        return conv(l, p, scale, zp, act, name);
+    }
+    let n = &p.node;
+    let nm = n.name.as_str();
+    // Physical [N, L, C], seen as NHWC [N, 1, L, C].
+    let x = l.arrange(nm, t, &perm, &[0, 2, 1])?;
+    let [bn, len, c] = l.phys(x)[..] else {
+        bail!("node '{nm}': bad 1-D input")
+    };
+    let x4 = l.view(&format!("{nm}/as2d"), x, vec![bn, 1, len, c]);
+    let mut q = p.clone();
+    q.ins[0] = Some(Val::FAct {
+        t: x4,
+        perm: NCHW_IN_NHWC.to_vec(),
+    });
+    if let Some(Some(Val::FQConst(w, wq))) = q.ins.get(1).cloned() {
+        ensure!(
+            w.shape.len() == 3,
+            "node '{nm}': 1-D convolution weights must be 3-D"
+        );
+        let shape = vec![w.shape[0], w.shape[1], 1, w.shape[2]];
+        q.ins[1] = Some(Val::FQConst(Const { shape, ..w }, wq));
+    }
+    use super::onnx::Attr;
+    let widen = |v: Option<Vec<i64>>, fill: i64| v.map(|v| [vec![fill], v].concat());
+    for (attr, fill) in [("kernel_shape", 1), ("strides", 1), ("dilations", 1)] {
+        if let Some(v) = widen(n.ints(attr), fill) {
+            q.node.attrs.insert(attr.into(), Attr::Ints(v));
+        }
+    }
+    if let Some(pads) = n.ints("pads") {
+        ensure!(pads.len() == 2, "node '{nm}': 1-D pads must have 2 entries");
+        q.node
+            .attrs
+            .insert("pads".into(), Attr::Ints(vec![0, pads[0], 0, pads[1]]));
+    }
+    match conv(l, &q, scale, zp, act, name)? {
+        Val::Act { t, .. } => {
+            let [bn, _, ol, oc] = l.g.tensors[t].dims4().map(|d| d as usize);
+            let v = l.view(&format!("{name}/as1d"), t, vec![bn, ol, oc]);
+            Ok(Val::Act {
+                t: v,
+                perm: vec![0, 2, 1],
+            })
+        }
+        other => Ok(other),
+    }
+}
+
 pub(super) fn conv(
     l: &mut Lowerer,
     p: &Pending,

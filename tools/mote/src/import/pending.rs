@@ -54,7 +54,7 @@ pub(super) fn lower_op(
     let nm = n.name.as_str();
     let act = qp::act_range(p.clamp, scale, zp);
     match n.op_type.as_str() {
-        "Conv" => conv(l, p, scale, zp, act, name),
+        "Conv" => conv_any(l, p, scale, zp, act, name),
         "MatMul" | "Gemm" => fc(l, p, scale, zp, act, name),
         "Add" | "Mul" => {
             let mut ins = [

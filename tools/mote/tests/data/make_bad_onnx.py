@@ -144,3 +144,27 @@ save(
      numpy_helper.from_array(bn[0].astype(np.float32), "k"), numpy_helper.from_array(bn[2].astype(np.float32), "s")],
     "float_dense_mul_add.onnx",
 )
+
+# A PyTorch-style Conv1d network on [N, C, L] tensors.
+x1 = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 20])
+y1 = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5])
+save(
+    [
+        helper.make_node("Conv", ["x", "cw1", "cb1"], ["c1"], name="conv1", kernel_shape=[5], pads=[2, 2], strides=[2]),
+        helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+        helper.make_node("Conv", ["r1", "cw2", "cb2"], ["c2"], name="conv2", kernel_shape=[3], dilations=[2]),
+        helper.make_node("Relu", ["c2"], ["r2"], name="relu2"),
+        helper.make_node("Flatten", ["r2"], ["f"], name="flat"),
+        helper.make_node("Gemm", ["f", "fw", "fb"], ["y"], name="fc", transB=1),
+    ],
+    [x1], [y1],
+    [
+        numpy_helper.from_array(rng.normal(size=(8, 3, 5)).astype(np.float32) * 0.4, "cw1"),
+        numpy_helper.from_array(rng.normal(size=8).astype(np.float32) * 0.1, "cb1"),
+        numpy_helper.from_array(rng.normal(size=(4, 8, 3)).astype(np.float32) * 0.3, "cw2"),
+        numpy_helper.from_array(rng.normal(size=4).astype(np.float32) * 0.1, "cb2"),
+        numpy_helper.from_array(rng.normal(size=(5, 24)).astype(np.float32) * 0.3, "fw"),
+        numpy_helper.from_array(rng.normal(size=5).astype(np.float32) * 0.1, "fb"),
+    ],
+    "float_conv1d.onnx",
+)
