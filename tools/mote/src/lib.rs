@@ -17,6 +17,7 @@ pub mod quantize;
 pub mod report;
 pub mod run;
 pub mod sign;
+pub mod sim;
 pub mod write;
 
 /// Model bytes copied into a 16-byte aligned buffer, as the runtime wants

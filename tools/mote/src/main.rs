@@ -63,6 +63,20 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the board profiles `mote sim` knows.
+    Boards,
+    /// Check a model against a board's flash and RAM, and estimate its latency there.
+    Sim {
+        /// Board name (see `mote boards`).
+        #[arg(long)]
+        board: String,
+        /// The .mote file.
+        #[arg(long)]
+        model: PathBuf,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Create an Ed25519 key pair: <name>.key (secret) and <name>.pub.
     Keygen {
         /// Path and base name of the key files.
@@ -294,6 +308,27 @@ fn execute(cli: Cli) -> Result<()> {
                         p.median_us / m.median_us
                     );
                 }
+            }
+        }
+        Command::Boards => print!("{}", mote_cli::sim::boards_table()),
+        Command::Sim { board, model, json } => {
+            let b = mote_cli::sim::board(&board)?;
+            let bytes = read_model(&model)?;
+            let fit = mote_cli::sim::check(bytes.as_slice(), b)?;
+            if fit.fits && json {
+                println!("{}", serde_json::to_string_pretty(&fit)?);
+            } else if fit.fits {
+                print!("{}", mote_cli::sim::render(&fit));
+            } else {
+                let over_flash = fit.flash_needed.saturating_sub(fit.flash_bytes);
+                let over_ram = fit.ram_needed.saturating_sub(fit.ram_bytes);
+                anyhow::bail!(
+                    "{} does not fit {}: flash over by {over_flash} B, RAM over by {over_ram} B; the arena peaks at op {} ({} B live)",
+                    model.display(),
+                    fit.board,
+                    fit.peak_op,
+                    fit.peak_bytes
+                );
             }
         }
         Command::Keygen { out } => {

@@ -880,3 +880,76 @@ fn conv1d_networks_quantize() {
     // Both convolutions are matched to their float tensors, layer by layer.
     assert_eq!(v["eval"]["layers"].as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn sim_budget_check_names_the_overrun_and_the_peak_layer() {
+    let s = Scratch::new();
+    let calib = s.path("x.npy");
+    let x: Vec<f32> = (0..2 * 3 * 256 * 256)
+        .map(|i| ((i * 31 % 255) as f32) / 255.0)
+        .collect();
+    npy::write(&calib, &[2, 3, 256, 256], &Array::F32(x)).unwrap();
+    let model = s.path("big.mote");
+    succeeds(&mote(&[
+        OsStr::new("compress"),
+        onnx("float_big_activations.onnx").as_os_str(),
+        "--calibration".as_ref(),
+        calib.as_os_str(),
+        "-o".as_ref(),
+        model.as_os_str(),
+    ]));
+    // The arena (about 2 MiB: the 256x256x16 output, and its NCHW copy)
+    // plus the 8 KiB stack estimate, against the part's 256 KiB.
+    let report: serde_json::Value = serde_json::from_str(&succeeds(&mote(&[
+        OsStr::new("inspect"),
+        model.as_os_str(),
+        "--json".as_ref(),
+    ])))
+    .unwrap();
+    let arena = report["arena_bytes"].as_u64().unwrap();
+    assert!(arena >= 256 * 256 * 16);
+    let over = arena + 8192 - 256 * 1024;
+    let msg = fails(
+        &mote(&[
+            OsStr::new("sim"),
+            "--board".as_ref(),
+            "nrf52840-dk".as_ref(),
+            "--model".as_ref(),
+            model.as_os_str(),
+        ]),
+        &[
+            "does not fit nrf52840-dk",
+            &format!("RAM over by {over} B"),
+            "flash over by 0 B",
+            "arena peaks at op #",
+        ],
+    );
+    // The named peak op is one whose live tensors hold the 1 MiB output.
+    let peak: u64 = msg
+        .rsplit('(')
+        .next()
+        .unwrap()
+        .trim_end_matches(" B live)")
+        .parse()
+        .unwrap();
+    assert!(peak >= 256 * 256 * 16, "{msg}");
+    // The same model fits the 4 MiB emulated board, with a labelled estimate.
+    let out = succeeds(&mote(&[
+        OsStr::new("sim"),
+        "--board".as_ref(),
+        "mps2-an386".as_ref(),
+        "--model".as_ref(),
+        model.as_os_str(),
+    ]));
+    assert!(out.contains("latency ESTIMATE"), "{out}");
+    fails(
+        &mote(&[
+            OsStr::new("sim"),
+            "--board".as_ref(),
+            "nope".as_ref(),
+            "--model".as_ref(),
+            model.as_os_str(),
+        ]),
+        &["unknown board 'nope'", "nrf52840-dk"],
+    );
+}

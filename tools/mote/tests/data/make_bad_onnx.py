@@ -168,3 +168,19 @@ save(
     ],
     "float_conv1d.onnx",
 )
+
+# A model whose activations (256x256x16 int8 = 1 MiB) overflow a small part's RAM.
+xb = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 256, 256])
+yb = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16, 256, 256])
+save(
+    [
+        helper.make_node("Conv", ["x", "bw", "bb"], ["c"], name="big_conv", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["y"], name="big_relu"),
+    ],
+    [xb], [yb],
+    [
+        numpy_helper.from_array(rng.normal(size=(16, 3, 3, 3)).astype(np.float32) * 0.3, "bw"),
+        numpy_helper.from_array(np.zeros(16, dtype=np.float32), "bb"),
+    ],
+    "float_big_activations.onnx",
+)

@@ -1,0 +1,263 @@
+//! `mote boards` and `mote sim`: does a model fit a board, and about how
+//! long will it take there. Budgets come from the board profiles in
+//! `mote-board`; code size and instructions per MAC from the firmware
+//! benchmark on the emulated core of the board's family
+//! (`bench/results/qemu.json`, written by `cargo xtask bench-qemu`).
+
+use anyhow::{anyhow, bail, Result};
+use mote_board::profile::{Board, Core, BOARDS};
+use mote_runtime::Model;
+use serde::Serialize;
+
+/// The firmware benchmark results this build was made with.
+const QEMU_RESULTS: &str = include_str!("../../../bench/results/qemu.json");
+
+/// Stack the runtime needs at most, as measured by the firmware (bytes).
+pub const STACK_ESTIMATE: usize = 8 * 1024;
+
+/// Cycles per instruction assumed per core: (low, high). Instruction counts
+/// come from QEMU; real cores stall on loads, branches and multi-cycle MACs
+/// (M4, M33) or dual-issue (M7, M55), hence a range.
+pub fn cpi(core: Core) -> (f64, f64) {
+    match core {
+        Core::CortexM4 | Core::CortexM33 => (1.0, 1.6),
+        Core::CortexM7 => (0.6, 1.2),
+        Core::CortexM55 => (0.8, 1.4),
+    }
+}
+
+/// What the firmware benchmark measured on one emulated core.
+#[derive(Debug, Clone, Serialize)]
+pub struct Family {
+    /// The QEMU machine.
+    pub machine: String,
+    /// Largest firmware code size over the benchmarked models (bytes).
+    pub code_bytes: usize,
+    /// Lowest and highest MACs per instruction over the models.
+    pub macs_per_instruction: (f64, f64),
+    /// Per op kind with MACs: instructions per MAC over all benchmarked
+    /// layers of that kind (total instructions / total MACs).
+    pub instructions_per_mac: Vec<(String, f64)>,
+    /// Instructions of the benchmarked layers without MACs (mean per layer).
+    pub instructions_per_other_op: f64,
+}
+
+/// The benchmark figures of the emulated board with `core`.
+pub fn family(core: Core) -> Result<Family> {
+    let machine = Board::emulated_with(core)
+        .ok_or_else(|| anyhow!("no emulated board for {}", core.name()))?
+        .name;
+    let v: serde_json::Value = serde_json::from_str(QEMU_RESULTS)?;
+    let runs: Vec<&serde_json::Value> = v["runs"]
+        .as_array()
+        .map(|r| r.iter().filter(|x| x["machine"] == machine).collect())
+        .unwrap_or_default();
+    if runs.is_empty() {
+        bail!("no firmware benchmark for {machine}: run `cargo xtask bench-qemu`");
+    }
+    let code = runs
+        .iter()
+        .filter_map(|r| r["firmware_code_bytes"].as_u64())
+        .max()
+        .unwrap_or(0) as usize;
+    let mpi: Vec<f64> = runs
+        .iter()
+        .filter_map(|r| r["macs_per_instruction"].as_f64())
+        .filter(|x| *x > 0.0)
+        .collect();
+    let lo = mpi.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = mpi.iter().copied().fold(0.0, f64::max);
+    // Per-layer rates: the models' op lists line up with each run's layers.
+    let mut per_mac: Vec<(String, f64, f64)> = Vec::new(); // kind, instructions, MACs
+    let (mut other, mut n_other) = (0.0, 0usize);
+    for run in &runs {
+        let Some(m) = v["models"]
+            .as_array()
+            .and_then(|ms| ms.iter().find(|m| m["model"] == run["model"]))
+        else {
+            continue;
+        };
+        let (Some(ops), Some(layers)) = (m["ops"].as_array(), run["layer_instructions"].as_array())
+        else {
+            continue;
+        };
+        for (op, ins) in ops.iter().zip(layers) {
+            let (kind, macs, ins) = (
+                op["op"].as_str().unwrap_or(""),
+                op["macs"].as_f64().unwrap_or(0.0),
+                ins.as_f64().unwrap_or(0.0),
+            );
+            if macs > 0.0 {
+                match per_mac.iter_mut().find(|(k, _, _)| k == kind) {
+                    Some(e) => {
+                        e.1 += ins;
+                        e.2 += macs;
+                    }
+                    None => per_mac.push((kind.to_string(), ins, macs)),
+                }
+            } else {
+                other += ins;
+                n_other += 1;
+            }
+        }
+    }
+    Ok(Family {
+        machine: machine.to_string(),
+        code_bytes: code,
+        macs_per_instruction: (lo, hi),
+        instructions_per_mac: per_mac.into_iter().map(|(k, i, m)| (k, i / m)).collect(),
+        instructions_per_other_op: other / n_other.max(1) as f64,
+    })
+}
+
+/// The verdict for one model on one board.
+#[derive(Debug, Clone, Serialize)]
+pub struct Fit {
+    /// Board name.
+    pub board: String,
+    /// Core name.
+    pub core: String,
+    /// Flash needed: model file plus runtime code (bytes).
+    pub flash_needed: usize,
+    /// Flash of the part.
+    pub flash_bytes: usize,
+    /// RAM needed: arena plus stack estimate.
+    pub ram_needed: usize,
+    /// RAM of the part.
+    pub ram_bytes: usize,
+    /// Op whose live tensors set the arena peak, and those bytes.
+    pub peak_op: String,
+    /// Bytes live at the peak op.
+    pub peak_bytes: usize,
+    /// Estimated instructions per inference (low, high).
+    pub instructions: (f64, f64),
+    /// Estimated milliseconds per inference (low, high): an estimate.
+    pub latency_ms: (f64, f64),
+    /// Whether flash and RAM fit.
+    pub fits: bool,
+}
+
+/// Checks `model_bytes` against `board`.
+pub fn check(model_bytes: &[u8], board: &Board) -> Result<Fit> {
+    let model = Model::parse(model_bytes).map_err(|e| anyhow!("invalid model: {e}"))?;
+    let fam = family(board.core)?;
+    let timeline = crate::eval::memory_timeline(&model);
+    let (peak_i, peak_bytes) = timeline
+        .iter()
+        .copied()
+        .enumerate()
+        .max_by_key(|&(_, b)| b)
+        .unwrap_or((0, 0));
+    let peak_op = model
+        .ops()
+        .nth(peak_i)
+        .map(|o| {
+            format!(
+                "#{peak_i} {} '{}'",
+                crate::inspect::kind_name(&o.kind),
+                o.name
+            )
+        })
+        .unwrap_or_default();
+    // Instructions: each op's MACs at the benchmarked rate of its kind (the
+    // model-wide range for a kind never benchmarked), plus the mean cost of a
+    // layer without MACs for each such op.
+    let report = crate::inspect::report(model_bytes)?;
+    let (mlo, mhi) = fam.macs_per_instruction;
+    let mut instructions = (0.0, 0.0);
+    for op in &report.ops {
+        let macs = op.macs as f64;
+        if macs > 0.0 {
+            // Layers of one kind vary with their shapes: +-25% around the mean.
+            let (lo, hi) = fam
+                .instructions_per_mac
+                .iter()
+                .find(|(k, _)| *k == op.op)
+                .map(|&(_, r)| (r * 0.8, r * 1.25))
+                .unwrap_or((1.0 / mhi, 1.0 / mlo));
+            instructions.0 += macs * lo;
+            instructions.1 += macs * hi;
+        } else {
+            instructions.0 += fam.instructions_per_other_op;
+            instructions.1 += fam.instructions_per_other_op;
+        }
+    }
+    let (clo, chi) = cpi(board.core);
+    let ms = |i: f64, c: f64| i * c / f64::from(board.clock_hz) * 1e3;
+    let flash_needed = model_bytes.len() + fam.code_bytes;
+    let ram_needed = model.arena_len() + STACK_ESTIMATE;
+    Ok(Fit {
+        board: board.name.into(),
+        core: board.core.name().into(),
+        flash_needed,
+        flash_bytes: board.flash_bytes as usize,
+        ram_needed,
+        ram_bytes: board.ram_bytes as usize,
+        peak_op,
+        peak_bytes,
+        instructions,
+        latency_ms: (ms(instructions.0, clo), ms(instructions.1, chi)),
+        fits: flash_needed <= board.flash_bytes as usize && ram_needed <= board.ram_bytes as usize,
+    })
+}
+
+/// Human-readable verdict.
+pub fn render(f: &Fit) -> String {
+    let pct = |a: usize, b: usize| 100.0 * a as f64 / b.max(1) as f64;
+    let mut s = format!("board {} ({}):\n", f.board, f.core);
+    s += &format!(
+        "  flash: {} B needed (model + runtime code) of {} B ({:.1}%)\n",
+        f.flash_needed,
+        f.flash_bytes,
+        pct(f.flash_needed, f.flash_bytes)
+    );
+    s += &format!(
+        "  RAM:   {} B needed (arena + {} B stack estimate) of {} B ({:.1}%); arena peak at op {} ({} B live)\n",
+        f.ram_needed,
+        STACK_ESTIMATE,
+        f.ram_bytes,
+        pct(f.ram_needed, f.ram_bytes),
+        f.peak_op,
+        f.peak_bytes
+    );
+    s += &format!(
+        "  latency ESTIMATE: {:.1}-{:.1} ms ({:.2}-{:.2} M instructions from the emulated core's MACs/instruction, times an assumed cycles/instruction range, at the part's clock; not a measurement)\n",
+        f.latency_ms.0,
+        f.latency_ms.1,
+        f.instructions.0 / 1e6,
+        f.instructions.1 / 1e6
+    );
+    s
+}
+
+/// The `mote boards` table.
+pub fn boards_table() -> String {
+    let mut s = format!(
+        "{:<18} {:<11} {:>9} {:>9} {:>9}  kind\n",
+        "board", "core", "flash KiB", "RAM KiB", "MHz"
+    );
+    for b in BOARDS {
+        s += &format!(
+            "{:<18} {:<11} {:>9} {:>9} {:>9}  {}\n",
+            b.name,
+            b.core.name(),
+            b.flash_bytes / 1024,
+            b.ram_bytes / 1024,
+            b.clock_hz / 1_000_000,
+            if b.emulated {
+                "emulated (QEMU)"
+            } else {
+                "real part"
+            }
+        );
+    }
+    s
+}
+
+/// A board by name, or an error listing the known ones.
+pub fn board(name: &str) -> Result<&'static Board> {
+    Board::by_name(name).ok_or_else(|| {
+        let names: Vec<&str> = BOARDS.iter().map(|b| b.name).collect();
+        anyhow!("unknown board '{name}'; known boards: {}", names.join(", "))
+    })
+}
