@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
+
 use mote_board::Board;
 
 use crate::elf;
@@ -109,10 +110,13 @@ pub fn boards(clippy: bool) -> Result<()> {
     for fw in FIRMWARE {
         let board = Board::by_name(fw.dir)
             .with_context(|| format!("{} is not in mote-board's BOARDS", fw.dir))?;
-        let src = models::sources(&[])?
+        let src = match models::sources(&[])?
             .into_iter()
             .find(|s| s.name == fw.model)
-            .with_context(|| format!("model {} not found", fw.model))?;
+        {
+            Some(s) => s,
+            None => models::data_source(fw.model),
+        };
         let model = models::compile(&mote, &src, &out_dir)?;
         let sizes = build(fw, board, &model, clippy)?;
         let ram = sizes.static_ram + STACK_RESERVE;

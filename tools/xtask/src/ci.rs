@@ -104,8 +104,13 @@ pub fn ci() -> Result<()> {
         );
     }
     eprintln!("==> firmware on emulated Cortex-M4F, M7, M33, M55 (cargo xtask qemu)");
+    let start = std::time::Instant::now();
     let (compiled, results) = qemu::run_all(&qemu::Options::default())?;
     qemu::report(&results)?;
+    eprintln!(
+        "    firmware step done in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
     if let Some(model) = compiled.first() {
         boards_lints(model)?;
     }

@@ -119,6 +119,18 @@ fn bench_sources(bench: &Path) -> Vec<Source> {
     out
 }
 
+/// The `tests/data` model `name`.
+pub fn data_source(name: &str) -> Source {
+    let dir = root().join("tests/data").join(name);
+    Source {
+        name: name.to_string(),
+        onnx: dir.join("model_qdq.onnx"),
+        inputs: dir.join("inputs.npy"),
+        outputs: dir.join("outputs_tflm.npy"),
+        origin: "tests/data (TFLite Micro oracles)".into(),
+    }
+}
+
 /// The models to run: the bench's when it is present (and has any), else
 /// `tests/data`'s five. `only` filters by name.
 pub fn sources(only: &[String]) -> Result<Vec<Source>> {
@@ -127,17 +139,7 @@ pub fn sources(only: &[String]) -> Result<Vec<Source>> {
         None => Vec::new(),
     };
     if all.is_empty() {
-        let data = root().join("tests/data");
-        all = DATA_MODELS
-            .iter()
-            .map(|m| Source {
-                name: (*m).to_string(),
-                onnx: data.join(m).join("model_qdq.onnx"),
-                inputs: data.join(m).join("inputs.npy"),
-                outputs: data.join(m).join("outputs_tflm.npy"),
-                origin: "tests/data (TFLite Micro oracles)".into(),
-            })
-            .collect();
+        all = DATA_MODELS.iter().map(|m| data_source(m)).collect();
     }
     if !only.is_empty() {
         let known: Vec<String> = all.iter().map(|m| m.name.clone()).collect();
@@ -151,13 +153,19 @@ pub fn sources(only: &[String]) -> Result<Vec<Source>> {
     Ok(all)
 }
 
-/// Builds the `mote` tool (dev profile, shared with `cargo test`) and
-/// returns its path.
+/// Builds the `mote` tool and returns its path. It is built the way
+/// `cargo test --workspace` builds it (dev profile, workspace-wide feature
+/// resolution with dev-dependencies), so that CI reuses the test build
+/// instead of rebuilding tract with other features (minutes on 2 cores).
 pub fn mote_tool() -> Result<PathBuf> {
     let mut c = cargo();
-    c.args(["build", "--quiet", "-p", "mote-cli", "--bin", "mote"]);
-    run(c, "cargo build -p mote-cli --bin mote")?;
-    Ok(target_dir().join("debug").join("mote"))
+    c.args(["test", "--workspace", "--no-run", "--quiet"]);
+    run(c, "cargo test --workspace --no-run (builds the mote tool)")?;
+    let mote = target_dir().join("debug").join("mote");
+    if !mote.is_file() {
+        bail!("{} was not built", mote.display());
+    }
+    Ok(mote)
 }
 
 /// Compresses `src` into `out_dir` with `mote` and inspects the result.

@@ -34,14 +34,17 @@ pub fn cargo() -> Command {
 }
 
 /// Runs a command, failing with `what` if it cannot start or exits non-zero.
+/// Prints how long it took.
 pub fn run(mut c: Command, what: &str) -> Result<()> {
     eprintln!("==> {what}");
+    let start = std::time::Instant::now();
     let status = c
         .status()
         .with_context(|| format!("cannot start: {what}"))?;
     if !status.success() {
         bail!("failed: {what}");
     }
+    eprintln!("    done in {:.1} s", start.elapsed().as_secs_f64());
     Ok(())
 }
 
