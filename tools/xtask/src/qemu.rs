@@ -534,3 +534,40 @@ pub fn bench(args: &[String]) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_firmware_report_fields() {
+        let line = "RESULT model=ic machine=mps2-an386 core=cortex-m4 samples=8 failures=0 insns_mean=64508330";
+        assert_eq!(field(line, "model"), Some("ic"));
+        assert_eq!(num(line, "samples"), 8);
+        assert_eq!(num(line, "insns_mean"), 64_508_330);
+        assert_eq!(num(line, "missing"), 0);
+        // A key is matched whole, not as a prefix of another key.
+        assert_eq!(num(line, "insns"), 0);
+    }
+
+    #[test]
+    fn parses_options() {
+        let args: Vec<String> = [
+            "--model",
+            "ic,KWS",
+            "--machine",
+            "mps3-an547",
+            "--samples",
+            "4",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let o = Options::parse(&args).unwrap();
+        assert_eq!(o.models, ["ic", "kws"]);
+        assert_eq!(o.machines, ["mps3-an547"]);
+        assert_eq!(o.samples, Some(4));
+        assert!(Options::parse(&["--machine".into(), "lm3s6965evb".into()]).is_err());
+        assert!(Options::parse(&["--bogus".into()]).is_err());
+    }
+}
