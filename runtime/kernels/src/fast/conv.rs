@@ -1,7 +1,7 @@
 //! Optimised twin of [`crate::conv2d_s8`].
 
 use super::dot::{dot, dot2, dot2_off, dot_off, sum};
-use super::{seg, tap_range};
+use super::{requant, seg, tap_range};
 use crate::conv::{ConvParams, Window};
 use crate::error::KernelError;
 use crate::requant::Requant;
@@ -9,6 +9,10 @@ use crate::shape::{check_act_range, check_len, clamp_to_i8, Dims4};
 
 /// Output channels whose full-kernel weight sums are kept on the stack.
 const OC_BLOCK: usize = 32;
+
+/// Largest filter (`KH * KW * C` bytes) whose window is copied into an
+/// on-stack buffer; larger ones run segment by segment.
+const IM2COL_MAX: usize = 1024;
 
 /// Optimised [`crate::conv2d_s8`]: same signature, validation and results
 /// bit for bit. Non-grouped convolutions run as contiguous dot products over
@@ -74,6 +78,13 @@ pub fn conv2d_s8_fast(
     let img_len = in_h.saturating_mul(row_len);
     let off = p.input_offset;
     let contiguous = win.dilation[1] == 1;
+    // The window copied into one contiguous buffer (padding filled with
+    // `-off`, whose `x + off` is 0) lets every pixel run one dot product per
+    // output channel over the whole filter, with the offset term in the bias.
+    let pad_value = i8::try_from(off.wrapping_neg()).ok();
+    let use_buf = pad_value.is_some() && filter_len <= IM2COL_MAX;
+    let pad_value = pad_value.unwrap_or(0);
+    let mut buf = [0i8; IM2COL_MAX];
 
     let mut oc0 = 0;
     while oc0 < out_c {
@@ -112,6 +123,92 @@ pub fn conv2d_s8_fast(
                         return Err(KernelError::BufferLength);
                     };
                     let n = (kx1 - kx0) * in_c;
+                    if use_buf {
+                        let x: &[i8] = if full && k_h == 1 && k_w == 1 {
+                            // 1x1: the pixel's channels are the window.
+                            seg(img, iy0 * row_len + ix0 * in_c, in_c)
+                        } else {
+                            let win_buf = buf.get_mut(..filter_len).unwrap_or(&mut []);
+                            if !full {
+                                win_buf.fill(pad_value);
+                            }
+                            for ky in ky0..ky1 {
+                                let iy = iy0 + (ky - ky0) * win.dilation[0] as usize;
+                                let row = seg(img, iy * row_len, row_len);
+                                if contiguous {
+                                    let src = seg(row, ix0 * in_c, n);
+                                    let d = (ky * k_w + kx0) * in_c;
+                                    if let Some(dst) = win_buf.get_mut(d..d + n) {
+                                        dst.copy_from_slice(src);
+                                    }
+                                } else {
+                                    for kx in kx0..kx1 {
+                                        let ix = ix0 + (kx - kx0) * win.dilation[1] as usize;
+                                        let src = seg(row, ix * in_c, in_c);
+                                        let d = (ky * k_w + kx) * in_c;
+                                        if let Some(dst) = win_buf.get_mut(d..d + in_c) {
+                                            dst.copy_from_slice(src);
+                                        }
+                                    }
+                                }
+                            }
+                            win_buf
+                        };
+                        let mut j = 0;
+                        while j + 1 < nb {
+                            let oc = oc0 + j;
+                            let f0 = seg(filter, oc * filter_len, filter_len);
+                            let f1 = seg(filter, (oc + 1) * filter_len, filter_len);
+                            let (d0, d1) = dot2(x, f0, f1);
+                            let v0 = requant(rq, d0.wrapping_add(full_bias[j]), oc);
+                            let v1 = requant(rq, d1.wrapping_add(full_bias[j + 1]), oc + 1);
+                            out_px[j] =
+                                clamp_to_i8(v0.wrapping_add(p.output_offset), p.act_min, p.act_max);
+                            out_px[j + 1] =
+                                clamp_to_i8(v1.wrapping_add(p.output_offset), p.act_min, p.act_max);
+                            j += 2;
+                        }
+                        if j < nb {
+                            let oc = oc0 + j;
+                            let f0 = seg(filter, oc * filter_len, filter_len);
+                            let v0 = requant(rq, dot(x, f0).wrapping_add(full_bias[j]), oc);
+                            out_px[j] =
+                                clamp_to_i8(v0.wrapping_add(p.output_offset), p.act_min, p.act_max);
+                        }
+                        continue;
+                    }
+                    #[cfg(mote_dsp)]
+                    {
+                        let px = PixelWindow {
+                            img_start: b.saturating_mul(img_len),
+                            ky: (ky0, ky1),
+                            kx: (kx0, kx1),
+                            iy0,
+                            ix0,
+                            dil: [win.dilation[0] as usize, win.dilation[1] as usize],
+                            row_len,
+                            in_c,
+                            k_w,
+                        };
+                        let done = dsp_pixel(
+                            input,
+                            filter,
+                            filter_len,
+                            &px,
+                            oc0,
+                            if full { &full_bias[..nb] } else { &[] },
+                            bias,
+                            if full { 0 } else { off },
+                            out_px,
+                            |acc, oc| {
+                                let v = requant(rq, acc, oc).wrapping_add(p.output_offset);
+                                clamp_to_i8(v, p.act_min, p.act_max)
+                            },
+                        );
+                        if done {
+                            continue;
+                        }
+                    }
                     let mut j = 0;
                     while j < nb {
                         let pair = j + 1 < nb;
@@ -153,13 +250,10 @@ pub fn conv2d_s8_fast(
                                 bias.get(oc + 1).copied().unwrap_or(0),
                             )
                         };
-                        let v0 = rq
-                            .apply(a0.wrapping_add(b0), oc)
-                            .wrapping_add(p.output_offset);
+                        let v0 = requant(rq, a0.wrapping_add(b0), oc).wrapping_add(p.output_offset);
                         out_px[j] = clamp_to_i8(v0, p.act_min, p.act_max);
                         if pair {
-                            let v1 = rq
-                                .apply(a1.wrapping_add(b1), oc + 1)
+                            let v1 = requant(rq, a1.wrapping_add(b1), oc + 1)
                                 .wrapping_add(p.output_offset);
                             out_px[j + 1] = clamp_to_i8(v1, p.act_min, p.act_max);
                         }
@@ -195,4 +289,146 @@ fn acc2(
         (false, false) => (dot_off(x, w0, off), 0),
     };
     (a0.wrapping_add(d0), a1.wrapping_add(d1))
+}
+
+/// One output pixel's valid window (DSP path).
+#[cfg(mote_dsp)]
+struct PixelWindow {
+    /// Offset of the batch's image in the input.
+    img_start: usize,
+    /// Valid kernel rows `[lo, hi)`.
+    ky: (usize, usize),
+    /// Valid kernel columns `[lo, hi)`.
+    kx: (usize, usize),
+    /// Input row of kernel row `ky.0`.
+    iy0: usize,
+    /// Input column of kernel column `kx.0`.
+    ix0: usize,
+    /// `[dilation_h, dilation_w]`.
+    dil: [usize; 2],
+    /// Elements in one input row.
+    row_len: usize,
+    /// Input channels (= filter channels).
+    in_c: usize,
+    /// Kernel width.
+    k_w: usize,
+}
+
+/// Most contiguous segments one pixel's window is split into on the DSP path.
+#[cfg(mote_dsp)]
+const MAX_SEGS: usize = 16;
+
+/// Computes one output pixel's channels `oc0..oc0 + out_px.len()` on Cortex-M
+/// DSP: the window is split once into at most [`MAX_SEGS`] contiguous
+/// (input, filter) segments, each checked against its slice, then two output
+/// channels at a time run the `SMLAD` loop over every segment. `full_bias`
+/// (bias + offset term) is given for fully-inside windows (then `off` is 0);
+/// otherwise `off` is added to the input lanes. Returns `false`, having
+/// written nothing, if the window needs more segments or the offset does not
+/// fit 16 bits (the caller then uses the portable path).
+#[cfg(mote_dsp)]
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn dsp_pixel(
+    input: &[i8],
+    filter: &[i8],
+    filter_len: usize,
+    px: &PixelWindow,
+    oc0: usize,
+    full_bias: &[i32],
+    bias: &[i32],
+    off: i32,
+    out_px: &mut [i8],
+    finish: impl Fn(i32, usize) -> i8,
+) -> bool {
+    use super::dot::{dsp_dot2_raw, off_fits_i16};
+    if !off_fits_i16(off) {
+        return false;
+    }
+    let nb = out_px.len();
+    // (input offset, filter offset within one channel, length)
+    let mut segs = [(0usize, 0usize, 0usize); MAX_SEGS];
+    let mut count = 0;
+    let contiguous = px.dil[1] == 1;
+    for ky in px.ky.0..px.ky.1 {
+        let iy = px.iy0 + (ky - px.ky.0) * px.dil[0];
+        let row = px.img_start + iy * px.row_len;
+        let w_row = ky * px.k_w * px.in_c;
+        let (parts, len) = if contiguous {
+            (1, (px.kx.1 - px.kx.0) * px.in_c)
+        } else {
+            (px.kx.1 - px.kx.0, px.in_c)
+        };
+        for t in 0..parts {
+            let ix = px.ix0 + t * px.dil[1];
+            let xo = row + ix * px.in_c;
+            let wo = w_row + (px.kx.0 + t) * px.in_c;
+            // Every segment must lie inside the input and one filter.
+            let x_ok = xo.checked_add(len).is_some_and(|e| e <= input.len());
+            let w_ok = wo.checked_add(len).is_some_and(|e| e <= filter_len);
+            match segs.get_mut(count) {
+                Some(slot) if x_ok && w_ok => *slot = (xo, wo, len),
+                _ => return false,
+            }
+            count += 1;
+        }
+    }
+    let segs = &segs[..count];
+    // All filters of the block lie inside `filter`.
+    let blk_end = (oc0 + nb).checked_mul(filter_len);
+    if blk_end.is_none_or(|e| e > filter.len()) {
+        return false;
+    }
+    let off_pair = (off as u32 & 0xffff) | ((off as u32) << 16);
+    let mut j = 0;
+    while j < nb {
+        let oc = oc0 + j;
+        let pair = j + 1 < nb;
+        let f0 = oc * filter_len;
+        // The second filter; with a single one left, run it twice.
+        let f1 = if pair { f0 + filter_len } else { f0 };
+        let (mut a0, mut a1) = (0i32, 0i32);
+        for &(xo, wo, len) in segs {
+            let words = len / 4;
+            if words > 0 {
+                // SAFETY: `xo + len <= input.len()`, `wo + len <= filter_len`
+                // and `f1 + filter_len <= filter.len()` were checked above, so
+                // the `4 * words <= len` bytes read from each stay inside.
+                (a0, a1) = unsafe {
+                    dsp_dot2_raw(
+                        input.as_ptr().add(xo),
+                        filter.as_ptr().add(f0 + wo),
+                        filter.as_ptr().add(f1 + wo),
+                        words,
+                        off_pair,
+                        a0,
+                        a1,
+                    )
+                };
+            }
+            for k in 4 * words..len {
+                let x = i32::from(input.get(xo + k).copied().unwrap_or(0)).wrapping_add(off);
+                let w0 = i32::from(filter.get(f0 + wo + k).copied().unwrap_or(0));
+                let w1 = i32::from(filter.get(f1 + wo + k).copied().unwrap_or(0));
+                a0 = a0.wrapping_add(x.wrapping_mul(w0));
+                a1 = a1.wrapping_add(x.wrapping_mul(w1));
+            }
+        }
+        let base = |i: usize| -> i32 {
+            match full_bias.get(i) {
+                Some(&v) => v,
+                None => bias.get(oc0 + i).copied().unwrap_or(0),
+            }
+        };
+        if let Some(o) = out_px.get_mut(j) {
+            *o = finish(a0.wrapping_add(base(j)), oc);
+        }
+        if pair {
+            if let Some(o) = out_px.get_mut(j + 1) {
+                *o = finish(a1.wrapping_add(base(j + 1)), oc + 1);
+            }
+        }
+        j += 2;
+    }
+    true
 }

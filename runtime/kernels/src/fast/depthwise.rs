@@ -1,6 +1,6 @@
 //! Optimised twin of [`crate::depthwise_conv2d_s8`].
 
-use super::{seg, tap_range};
+use super::{requant, seg, tap_range};
 use crate::conv::{ConvParams, Window};
 use crate::error::KernelError;
 use crate::requant::Requant;
@@ -8,6 +8,9 @@ use crate::shape::{check_act_range, check_len, clamp_to_i8, Dims4};
 
 /// Channels accumulated together on the stack.
 const C_BLOCK: usize = 32;
+
+/// Window patterns whose `bias + off * Σ valid w` is kept per channel block.
+const PATTERNS: usize = 4;
 
 /// Optimised [`crate::depthwise_conv2d_s8`]: same signature, validation and
 /// results bit for bit. With a depth multiplier of 1, each output pixel
@@ -75,22 +78,12 @@ pub fn depthwise_conv2d_s8_fast(
     let mut c0 = 0;
     while c0 < in_c {
         let nb = (in_c - c0).min(C_BLOCK);
-        // bias + off * Σw over all taps, for fully-inside windows.
-        let mut full_bias = [0i32; C_BLOCK];
-        for (j, fb) in full_bias.iter_mut().enumerate().take(nb) {
-            let mut s = 0i32;
-            for t in 0..k_h * k_w {
-                if let Some(&w) = filter.get(t * in_c + c0 + j) {
-                    s = s.wrapping_add(i32::from(w));
-                }
-            }
-            *fb = bias
-                .get(c0 + j)
-                .copied()
-                .unwrap_or(0)
-                .wrapping_add(off.wrapping_mul(s));
-        }
-        let full_bias = &full_bias[..nb];
+        // bias + off * Σw over the valid taps of the window pattern last
+        // seen (patterns repeat along rows: left edge, interior, right edge).
+        // A few patterns are kept (round robin): a row's left edge, interior
+        // and right edge, plus one more.
+        let mut cache = [(None::<(usize, usize, usize, usize)>, [0i32; C_BLOCK]); PATTERNS];
+        let mut next_slot = 0;
         for b in 0..batches {
             let img = seg(input, b.saturating_mul(img_len), img_len);
             for oy in 0..out_h {
@@ -111,8 +104,32 @@ pub fn depthwise_conv2d_s8_fast(
                         in_w,
                         k_w,
                     );
-                    let full = ky0 == 0 && ky1 == k_h && kx0 == 0 && kx1 == k_w;
+                    let key = (ky0, ky1, kx0, kx1);
+                    let slot = match cache.iter().position(|(k, _)| *k == Some(key)) {
+                        Some(i) => i,
+                        None => {
+                            let i = next_slot;
+                            next_slot = (next_slot + 1) % PATTERNS;
+                            let (k, bias_eff) = &mut cache[i];
+                            for (j, be) in bias_eff.iter_mut().enumerate().take(nb) {
+                                *be = bias.get(c0 + j).copied().unwrap_or(0);
+                            }
+                            if off != 0 {
+                                for ky in ky0..ky1 {
+                                    for kx in kx0..kx1 {
+                                        let w = seg(filter, (ky * k_w + kx) * in_c + c0, nb);
+                                        for (be, &wv) in bias_eff.iter_mut().zip(w) {
+                                            *be = be.wrapping_add(off.wrapping_mul(i32::from(wv)));
+                                        }
+                                    }
+                                }
+                            }
+                            *k = Some(key);
+                            i
+                        }
+                    };
                     let mut acc = [0i32; C_BLOCK];
+                    acc[..nb].copy_from_slice(&cache[slot].1[..nb]);
                     let acc = &mut acc[..nb];
                     let t = Taps {
                         ky: (ky0, ky1),
@@ -125,19 +142,11 @@ pub fn depthwise_conv2d_s8_fast(
                         k_w,
                         c0,
                     };
-                    accumulate(acc, img, filter, &t, if full { 0 } else { off });
+                    accumulate(acc, img, filter, &t);
                     let ob = ((b * out_h + oy) * out_w + ox) * out_c + c0;
                     let out_px = seg_mut(output, ob, nb);
                     for (j, (o, &a)) in out_px.iter_mut().zip(acc.iter()).enumerate() {
-                        let c = c0 + j;
-                        let base = if full {
-                            full_bias.get(j).copied().unwrap_or(0)
-                        } else {
-                            bias.get(c).copied().unwrap_or(0)
-                        };
-                        let v = rq
-                            .apply(a.wrapping_add(base), c)
-                            .wrapping_add(p.output_offset);
+                        let v = requant(rq, a, c0 + j).wrapping_add(p.output_offset);
                         *o = clamp_to_i8(v, p.act_min, p.act_max);
                     }
                 }
@@ -179,10 +188,10 @@ struct Taps {
     c0: usize,
 }
 
-/// `acc[j] += Σ_taps (x[c0 + j] + off) · w[c0 + j]` over the valid window.
+/// `acc[j] += Σ_taps x[c0 + j] · w[c0 + j]` over the valid window.
 #[cfg(not(mote_dsp))]
 #[inline(always)]
-fn accumulate(acc: &mut [i32], img: &[i8], filter: &[i8], t: &Taps, off: i32) {
+fn accumulate(acc: &mut [i32], img: &[i8], filter: &[i8], t: &Taps) {
     let nb = acc.len();
     for ky in t.ky.0..t.ky.1 {
         let iy = t.iy0 + (ky - t.ky.0) * t.dil[0];
@@ -191,83 +200,74 @@ fn accumulate(acc: &mut [i32], img: &[i8], filter: &[i8], t: &Taps, off: i32) {
             let ix = t.ix0 + (kx - t.kx.0) * t.dil[1];
             let x = seg(row, ix * t.in_c + t.c0, nb);
             let w = seg(filter, (ky * t.k_w + kx) * t.in_c + t.c0, nb);
-            if off == 0 {
-                for ((a, &xv), &wv) in acc.iter_mut().zip(x).zip(w) {
-                    *a = a.wrapping_add(i32::from(xv) * i32::from(wv));
-                }
-            } else {
-                for ((a, &xv), &wv) in acc.iter_mut().zip(x).zip(w) {
-                    let xo = i32::from(xv).wrapping_add(off);
-                    *a = a.wrapping_add(xo.wrapping_mul(i32::from(wv)));
-                }
+            for ((a, &xv), &wv) in acc.iter_mut().zip(x).zip(w) {
+                *a = a.wrapping_add(i32::from(xv) * i32::from(wv));
             }
         }
     }
 }
 
-/// `acc[j] += Σ_taps (x[c0 + j] + off) · w[c0 + j]` over the valid window:
-/// four channels at a time in registers (`SXTB16`, `SADD16` for the offset,
-/// `SMLABB`/`SMLATT`), scalar for the last `nb % 4` channels.
+/// `acc[j] += Σ_taps x[c0 + j] · w[c0 + j]` over the valid window: per tap,
+/// an `asm!` loop over groups of four channels (`SXTB16`, `SMLABB`/`SMLATT`,
+/// the accumulators loaded and stored with `LDM`/`STM`), scalar for the last
+/// `nb % 4` channels.
 #[cfg(mote_dsp)]
 #[inline(always)]
-fn accumulate(acc: &mut [i32], img: &[i8], filter: &[i8], t: &Taps, off: i32) {
-    use super::dot::dsp::*;
-    use super::dot::off_fits_i16;
+fn accumulate(acc: &mut [i32], img: &[i8], filter: &[i8], t: &Taps) {
+    use core::arch::asm;
     let nb = acc.len();
-    let fits = off_fits_i16(off);
-    let offp = (off as u32 & 0xffff) | ((off as u32) << 16);
-    let x_step = t.dil[1] * t.in_c;
-    let nkx = t.kx.1 - t.kx.0;
-    let quads = if fits && nkx > 0 { nb / 4 } else { 0 };
-    // Bytes of one kernel row's window read from the input and the filter.
-    let x_len = (nkx.saturating_sub(1)) * x_step + 4;
-    let w_len = (nkx.saturating_sub(1)) * t.in_c + 4;
-    for q in 0..quads {
-        let c = t.c0 + 4 * q;
-        let (mut a0, mut a1, mut a2, mut a3) = (0i32, 0i32, 0i32, 0i32);
-        for ky in t.ky.0..t.ky.1 {
-            let iy = t.iy0 + (ky - t.ky.0) * t.dil[0];
-            let xr = seg(img, iy * t.row_len + t.ix0 * t.in_c + c, x_len);
-            let wr = seg(filter, (ky * t.k_w + t.kx.0) * t.in_c + c, w_len);
-            let mut xo = 0;
-            let mut wo = 0;
-            for _ in 0..nkx {
-                let x = word(xr.get(xo..).unwrap_or(&[]));
-                let w = word(wr.get(wo..).unwrap_or(&[]));
-                let (mut xe, mut xd) = (sxtb16(x), sxtb16_ror8(x));
-                if off != 0 {
-                    xe = sadd16(xe, offp);
-                    xd = sadd16(xd, offp);
-                }
-                let (we, wd) = (sxtb16(w), sxtb16_ror8(w));
-                a0 = smlabb(xe, we, a0);
-                a2 = smlatt(xe, we, a2);
-                a1 = smlabb(xd, wd, a1);
-                a3 = smlatt(xd, wd, a3);
-                xo += x_step;
-                wo += t.in_c;
-            }
-        }
-        if let Some([s0, s1, s2, s3]) = acc.get_mut(4 * q..4 * q + 4) {
-            *s0 = s0.wrapping_add(a0);
-            *s1 = s1.wrapping_add(a1);
-            *s2 = s2.wrapping_add(a2);
-            *s3 = s3.wrapping_add(a3);
-        }
-    }
-    // Remaining channels (and every channel when the offset does not fit
-    // 16 bits).
+    let quads = nb / 4;
     let rest = 4 * quads;
     for ky in t.ky.0..t.ky.1 {
         let iy = t.iy0 + (ky - t.ky.0) * t.dil[0];
         let row = seg(img, iy * t.row_len, t.row_len);
         for kx in t.kx.0..t.kx.1 {
             let ix = t.ix0 + (kx - t.kx.0) * t.dil[1];
-            let x = seg(row, ix * t.in_c + t.c0 + rest, nb - rest);
-            let w = seg(filter, (ky * t.k_w + kx) * t.in_c + t.c0 + rest, nb - rest);
-            for ((a, &xv), &wv) in acc[rest..].iter_mut().zip(x).zip(w) {
-                let xo = i32::from(xv).wrapping_add(off);
-                *a = a.wrapping_add(xo.wrapping_mul(i32::from(wv)));
+            let x = seg(row, ix * t.in_c + t.c0, nb);
+            let w = seg(filter, (ky * t.k_w + kx) * t.in_c + t.c0, nb);
+            if quads > 0 && x.len() == nb && w.len() == nb {
+                // SAFETY: `x`, `w` and `acc` each hold `nb >= 4 * quads`
+                // elements, so the loop's `4 * quads` bytes of `x` and `w`
+                // and `quads` groups of four `i32` of `acc` stay inside;
+                // unaligned LDR is allowed for normal memory and `acc` is
+                // 4-byte aligned (an `i32` slice).
+                unsafe {
+                    asm!(
+                        "2:",
+                        "ldr {x}, [{px}], #4",
+                        "ldr {w}, [{pw}], #4",
+                        "ldm {pa}, {{r0, r1, r2, r3}}",
+                        "sxtb16 {xd}, {x}, ror #8",
+                        "sxtb16 {x}, {x}",
+                        "sxtb16 {wd}, {w}, ror #8",
+                        "sxtb16 {w}, {w}",
+                        "smlabb r0, {x}, {w}, r0",
+                        "smlabb r1, {xd}, {wd}, r1",
+                        "smlatt r2, {x}, {w}, r2",
+                        "smlatt r3, {xd}, {wd}, r3",
+                        "stm {pa}!, {{r0, r1, r2, r3}}",
+                        "subs {cnt}, {cnt}, #1",
+                        "bne 2b",
+                        px = inout(reg) x.as_ptr() => _,
+                        pw = inout(reg) w.as_ptr() => _,
+                        pa = inout(reg) acc.as_mut_ptr() => _,
+                        cnt = inout(reg) quads => _,
+                        x = out(reg) _,
+                        xd = out(reg) _,
+                        w = out(reg) _,
+                        wd = out(reg) _,
+                        out("r0") _,
+                        out("r1") _,
+                        out("r2") _,
+                        out("r3") _,
+                        options(nostack),
+                    );
+                }
+            }
+            let (xs, ws) = (x.get(rest..).unwrap_or(&[]), w.get(rest..).unwrap_or(&[]));
+            let tail = acc.get_mut(rest..).unwrap_or(&mut []);
+            for ((a, &xv), &wv) in tail.iter_mut().zip(xs).zip(ws) {
+                *a = a.wrapping_add(i32::from(xv) * i32::from(wv));
             }
         }
     }

@@ -60,30 +60,6 @@ pub(crate) mod dsp {
         r
     }
 
-    /// `acc + lo(a) * lo(b)` (signed 16-bit lanes, wrapping).
-    #[inline(always)]
-    pub(crate) fn smlabb(a: u32, b: u32, acc: i32) -> i32 {
-        let r: i32;
-        // SAFETY: pure register arithmetic, no memory access.
-        unsafe {
-            asm!("smlabb {r}, {a}, {b}, {c}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b,
-                 c = in(reg) acc, options(pure, nomem, nostack));
-        }
-        r
-    }
-
-    /// `acc + hi(a) * hi(b)` (signed 16-bit lanes, wrapping).
-    #[inline(always)]
-    pub(crate) fn smlatt(a: u32, b: u32, acc: i32) -> i32 {
-        let r: i32;
-        // SAFETY: pure register arithmetic, no memory access.
-        unsafe {
-            asm!("smlatt {r}, {a}, {b}, {c}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b,
-                 c = in(reg) acc, options(pure, nomem, nostack));
-        }
-        r
-    }
-
     /// Four bytes as a little-endian word (one unaligned `LDR`).
     #[inline(always)]
     pub(crate) fn word(c: &[i8]) -> u32 {
@@ -363,4 +339,64 @@ pub(crate) fn dot_off(a: &[i8], b: &[i8], off: i32) -> i32 {
         return dot_off_tail(ca.remainder(), cb.remainder(), off, s);
     }
     dot_off_tail(a, b, off, 0)
+}
+
+/// `(s0 + Σ (a+off)·b0, s1 + Σ (a+off)·b1)` over `4 * words` bytes, with
+/// `off_pair` the offset in both 16-bit lanes (0 for none): the `SMLAD` loop
+/// on raw pointers, for callers that validated their ranges once.
+///
+/// # Safety
+/// `pa`, `pb0` and `pb1` must each be valid for reads of `4 * words` bytes,
+/// and `words > 0`.
+#[cfg(mote_dsp)]
+#[inline(always)]
+pub(crate) unsafe fn dsp_dot2_raw(
+    pa: *const i8,
+    pb0: *const i8,
+    pb1: *const i8,
+    words: usize,
+    off_pair: u32,
+    mut s0: i32,
+    mut s1: i32,
+) -> (i32, i32) {
+    use core::arch::asm;
+    // SAFETY: the caller guarantees the ranges; unaligned LDR is allowed on
+    // Armv7E-M/Armv8-M Mainline for normal memory; SADD16 only sets the
+    // (unread) GE flags. Input lanes plus the offset stay within 16 bits
+    // (the caller checked `off_fits_i16`).
+    unsafe {
+        asm!(
+            "2:",
+            "ldr {x}, [{pa}], #4",
+            "ldr {w}, [{p0}], #4",
+            "sxtb16 {xe}, {x}",
+            "sxtb16 {x}, {x}, ror #8",
+            "sadd16 {xe}, {xe}, {off}",
+            "sadd16 {x}, {x}, {off}",
+            "sxtb16 {t}, {w}",
+            "sxtb16 {w}, {w}, ror #8",
+            "smlad {s0}, {xe}, {t}, {s0}",
+            "smlad {s0}, {x}, {w}, {s0}",
+            "ldr {w}, [{p1}], #4",
+            "sxtb16 {t}, {w}",
+            "sxtb16 {w}, {w}, ror #8",
+            "smlad {s1}, {xe}, {t}, {s1}",
+            "smlad {s1}, {x}, {w}, {s1}",
+            "subs {cnt}, {cnt}, #1",
+            "bne 2b",
+            pa = inout(reg) pa => _,
+            p0 = inout(reg) pb0 => _,
+            p1 = inout(reg) pb1 => _,
+            cnt = inout(reg) words => _,
+            s0 = inout(reg) s0,
+            s1 = inout(reg) s1,
+            off = in(reg) off_pair,
+            x = out(reg) _,
+            xe = out(reg) _,
+            w = out(reg) _,
+            t = out(reg) _,
+            options(nostack, readonly),
+        );
+    }
+    (s0, s1)
 }

@@ -1,7 +1,7 @@
 //! Optimised twin of [`crate::fully_connected_s8`].
 
 use super::dot::{dot2_off, dot_off, sum};
-use super::seg;
+use super::{requant, seg};
 use crate::error::KernelError;
 use crate::fully_connected::FcParams;
 use crate::requant::Requant;
@@ -55,7 +55,7 @@ pub fn fully_connected_s8_fast(
         if let Some(&bv) = bias.get(o) {
             acc = acc.wrapping_add(bv);
         }
-        let v = rq.apply(acc, o).wrapping_add(p.output_offset);
+        let v = requant(rq, acc, o).wrapping_add(p.output_offset);
         clamp_to_i8(v, p.act_min, p.act_max)
     };
 

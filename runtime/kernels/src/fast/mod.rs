@@ -112,3 +112,37 @@ pub(crate) fn seg<T>(s: &[T], start: usize, len: usize) -> &[T] {
         None => &[],
     }
 }
+
+/// [`Requant::apply`] for the optimised kernels: the same
+/// `multiply_by_quantized_multiplier`, with the common case (shifts within
+/// ±31, multiplier not `i32::MIN`) inlined branch-light; anything else goes
+/// through the reference function.
+#[inline(always)]
+pub(crate) fn requant(rq: &crate::requant::Requant, acc: i32, channel: usize) -> i32 {
+    let (m, shift) = rq.get(channel);
+    mbqm(acc, m, shift)
+}
+
+/// `multiply_by_quantized_multiplier(x, m, shift)`, bit for bit.
+#[inline(always)]
+pub(crate) fn mbqm(x: i32, m: i32, shift: i32) -> i32 {
+    if !(-31..=31).contains(&shift) || m == i32::MIN {
+        return crate::fixedpoint::multiply_by_quantized_multiplier(x, m, shift);
+    }
+    let (left, right) = if shift > 0 {
+        (shift as u32, 0u32)
+    } else {
+        (0u32, shift.unsigned_abs())
+    };
+    let x = ((x as u32) << left) as i32;
+    // Saturating rounding doubling high multiply; m != i32::MIN, so the
+    // only saturating case (both i32::MIN) cannot occur.
+    let ab = i64::from(x) * i64::from(m);
+    let nudge: i64 = if ab >= 0 { 1 << 30 } else { 1 - (1 << 30) };
+    let h = ((ab + nudge) / (1i64 << 31)) as i32;
+    // Rounding divide by 2^right (0 <= right <= 31).
+    let mask = ((1u32 << right) - 1) as i32;
+    let rem = h & mask;
+    let threshold = (mask >> 1) + i32::from(h < 0);
+    (h >> right) + i32::from(rem > threshold)
+}
