@@ -136,13 +136,51 @@ pub(crate) fn mbqm(x: i32, m: i32, shift: i32) -> i32 {
     };
     let x = ((x as u32) << left) as i32;
     // Saturating rounding doubling high multiply; m != i32::MIN, so the
-    // only saturating case (both i32::MIN) cannot occur.
+    // only saturating case (both i32::MIN) cannot occur. TFLite's
+    // `trunc((ab + (ab >= 0 ? 2^30 : 1 - 2^30)) / 2^31)` equals
+    // `floor((ab + 2^30) / 2^31)` for every `ab` (write ab = q*2^31 + r,
+    // 0 <= r < 2^31: both give q + [r >= 2^30]), an arithmetic shift.
     let ab = i64::from(x) * i64::from(m);
-    let nudge: i64 = if ab >= 0 { 1 << 30 } else { 1 - (1 << 30) };
-    let h = ((ab + nudge) / (1i64 << 31)) as i32;
+    let h = ((ab + (1 << 30)) >> 31) as i32;
     // Rounding divide by 2^right (0 <= right <= 31).
     let mask = ((1u32 << right) - 1) as i32;
     let rem = h & mask;
     let threshold = (mask >> 1) + i32::from(h < 0);
     (h >> right) + i32::from(rem > threshold)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::fixedpoint::multiply_by_quantized_multiplier;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+        #[test]
+        fn mbqm_matches_reference(x in any::<i32>(), m in any::<i32>(), s in -40i32..=40) {
+            prop_assert_eq!(super::mbqm(x, m, s), multiply_by_quantized_multiplier(x, m, s));
+        }
+
+        #[test]
+        fn mbqm_matches_reference_near_ties(x in any::<i32>(), s in -31i32..=31, k in 0i32..4) {
+            // Multipliers that make the product land on or next to a tie.
+            let m = (1 << 30) + k - 2;
+            prop_assert_eq!(super::mbqm(x, m, s), multiply_by_quantized_multiplier(x, m, s));
+            prop_assert_eq!(super::mbqm(x, -m, s), multiply_by_quantized_multiplier(x, -m, s));
+        }
+    }
+
+    #[test]
+    fn mbqm_extremes() {
+        for x in [i32::MIN, i32::MIN + 1, -1, 0, 1, i32::MAX] {
+            for m in [i32::MIN, i32::MIN + 1, -1, 0, 1, 1 << 30, i32::MAX] {
+                for s in [-63, -32, -31, -1, 0, 1, 31, 32, i32::MIN, i32::MAX] {
+                    assert_eq!(
+                        super::mbqm(x, m, s),
+                        multiply_by_quantized_multiplier(x, m, s)
+                    );
+                }
+            }
+        }
+    }
 }
