@@ -71,6 +71,7 @@ pub(crate) mod dsp {
 }
 
 /// Scalar tail: `Σ a[i] * b[i]`.
+#[cfg(mote_dsp)]
 #[inline(always)]
 fn dot_tail(a: &[i8], b: &[i8], mut acc: i32) -> i32 {
     for (&x, &y) in a.iter().zip(b) {
@@ -105,17 +106,10 @@ pub(crate) fn sum(a: &[i8]) -> i32 {
 pub(crate) fn dot(a: &[i8], b: &[i8]) -> i32 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = 0i32;
-    let mut ca = a.chunks_exact(16);
-    let mut cb = b.chunks_exact(16);
-    for (x, y) in (&mut ca).zip(&mut cb) {
-        let mut s = 0i32;
-        for i in 0..16 {
-            s = s.wrapping_add(i32::from(x[i]).wrapping_mul(i32::from(y[i])));
-        }
-        acc = acc.wrapping_add(s);
-    }
-    dot_tail(ca.remainder(), cb.remainder(), acc)
+    // One simple loop: LLVM's loop vectoriser turns it into SIMD.
+    a.iter().zip(b).fold(0i32, |s, (&x, &y)| {
+        s.wrapping_add(i32::from(i16::from(x) * i16::from(y)))
+    })
 }
 
 /// `Σ a[i] * b[i]` (wrapping), `SMLAD` inner loop.
@@ -138,24 +132,34 @@ pub(crate) fn dot(a: &[i8], b: &[i8]) -> i32 {
 #[cfg(not(mote_dsp))]
 #[inline]
 pub(crate) fn dot2(a: &[i8], b0: &[i8], b1: &[i8]) -> (i32, i32) {
+    dot2_lanes(a, b0, b1, 0)
+}
+
+/// `(Σ (a+off)·b0, Σ (a+off)·b1)` for an offset that keeps `a + off` in
+/// 16 bits, in vectorisable lanes.
+#[cfg(not(mote_dsp))]
+#[inline(always)]
+fn dot2_lanes(a: &[i8], b0: &[i8], b1: &[i8], off: i16) -> (i32, i32) {
     let n = a.len().min(b0.len()).min(b1.len());
     let (a, b0, b1) = (&a[..n], &b0[..n], &b1[..n]);
+    // One simple loop with two reductions: LLVM's loop vectoriser turns it
+    // into SIMD (16-bit multiplies when there is no offset).
     let (mut s0, mut s1) = (0i32, 0i32);
-    let mut ca = a.chunks_exact(16);
-    let mut c0 = b0.chunks_exact(16);
-    let mut c1 = b1.chunks_exact(16);
-    for ((x, y0), y1) in (&mut ca).zip(&mut c0).zip(&mut c1) {
-        let (mut t0, mut t1) = (0i32, 0i32);
-        for i in 0..16 {
-            let xv = i32::from(x[i]);
-            t0 = t0.wrapping_add(xv.wrapping_mul(i32::from(y0[i])));
-            t1 = t1.wrapping_add(xv.wrapping_mul(i32::from(y1[i])));
+    if off == 0 {
+        for ((&x, &y0), &y1) in a.iter().zip(b0).zip(b1) {
+            // |x·y| <= 2^14: exact in i16.
+            s0 = s0.wrapping_add(i32::from(i16::from(x) * i16::from(y0)));
+            s1 = s1.wrapping_add(i32::from(i16::from(x) * i16::from(y1)));
         }
-        s0 = s0.wrapping_add(t0);
-        s1 = s1.wrapping_add(t1);
+    } else {
+        let o = i32::from(off);
+        for ((&x, &y0), &y1) in a.iter().zip(b0).zip(b1) {
+            let xv = i32::from(x) + o;
+            s0 = s0.wrapping_add(xv * i32::from(y0));
+            s1 = s1.wrapping_add(xv * i32::from(y1));
+        }
     }
-    let (ra, r0, r1) = (ca.remainder(), c0.remainder(), c1.remainder());
-    (dot_tail(ra, r0, s0), dot_tail(ra, r1, s1))
+    (s0, s1)
 }
 
 /// `(Σ a·b0, Σ a·b1)`, `SMLAD` inner loop (the input word is unpacked once
@@ -285,29 +289,10 @@ fn dot_off_tail(a: &[i8], b: &[i8], off: i32, mut acc: i32) -> i32 {
 #[cfg(not(mote_dsp))]
 #[inline]
 pub(crate) fn dot2_off(a: &[i8], b0: &[i8], b1: &[i8], off: i32) -> (i32, i32) {
-    let n = a.len().min(b0.len()).min(b1.len());
-    let (a, b0, b1) = (&a[..n], &b0[..n], &b1[..n]);
     if !off_fits_i16(off) {
         return (dot_off_tail(a, b0, off, 0), dot_off_tail(a, b1, off, 0));
     }
-    let off16 = off as i16;
-    let (mut s0, mut s1) = (0i32, 0i32);
-    let mut ca = a.chunks_exact(16);
-    let mut c0 = b0.chunks_exact(16);
-    let mut c1 = b1.chunks_exact(16);
-    for ((x, y0), y1) in (&mut ca).zip(&mut c0).zip(&mut c1) {
-        let (mut t0, mut t1) = (0i32, 0i32);
-        for i in 0..16 {
-            // |x + off| <= 32767: no i16 overflow.
-            let xv = i32::from(i16::from(x[i]) + off16);
-            t0 = t0.wrapping_add(xv.wrapping_mul(i32::from(y0[i])));
-            t1 = t1.wrapping_add(xv.wrapping_mul(i32::from(y1[i])));
-        }
-        s0 = s0.wrapping_add(t0);
-        s1 = s1.wrapping_add(t1);
-    }
-    let (ra, r0, r1) = (ca.remainder(), c0.remainder(), c1.remainder());
-    (dot_off_tail(ra, r0, off, s0), dot_off_tail(ra, r1, off, s1))
+    dot2_lanes(a, b0, b1, off as i16)
 }
 
 /// `(Σ (a+off)·b0, Σ (a+off)·b1)`, `SMLAD` inner loop with the offset added
