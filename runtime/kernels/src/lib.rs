@@ -15,6 +15,12 @@
 //!   and all accumulation wraps like TFLite's `int32_t` arithmetic, so no input
 //!   can make a kernel panic.
 //!
+//! Module [`fast`] holds optimised twins (`conv2d_s8_fast`,
+//! `depthwise_conv2d_s8_fast`, `fully_connected_s8_fast`, `add_s8_fast`) with
+//! the same signatures and bit-identical results, property-tested against
+//! these references; on Cortex-M cores with the DSP extension their inner
+//! loops use `SXTB16`/`SMLAD` (the build script sets the `mote_dsp` cfg).
+//!
 //! The `std` feature adds the `prepare` module, the host-side computation of the
 //! quantised parameters (multipliers, shifts, clamp ranges) exactly as TFLite's
 //! `Prepare` functions compute them.
