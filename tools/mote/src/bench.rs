@@ -69,7 +69,12 @@ pub fn bench(
         .copy_from_slice(&input);
     let (us, runs) = median(budget, || interp.invoke().map_err(|e| anyhow!("{e}")))?;
     let mut out = vec![Timing {
-        engine: "mote (reference kernels)".into(),
+        engine: if cfg!(feature = "reference-kernels") {
+            "mote (reference kernels)"
+        } else {
+            "mote"
+        }
+        .into(),
         median_us: us,
         runs,
     }];
