@@ -66,7 +66,7 @@ impl<'m, 'a> Interpreter<'m, 'a> {
             .ok_or(Error::BadTensor(tensor))
     }
 
-    fn expect(&self, tensor: u16, dtype: DType) -> Result<(), Error> {
+    fn require_dtype(&self, tensor: u16, dtype: DType) -> Result<(), Error> {
         if self.model.tensor(tensor)?.dtype == dtype {
             Ok(())
         } else {
@@ -78,7 +78,7 @@ impl<'m, 'a> Interpreter<'m, 'a> {
     /// ([`Error::WrongDType`] for an f32 input).
     pub fn input_mut(&mut self, i: usize) -> Result<&mut [i8], Error> {
         let t = self.model.input_tensor(i)?;
-        self.expect(t, DType::I8)?;
+        self.require_dtype(t, DType::I8)?;
         Ok(bytemuck::cast_slice_mut(self.bytes_mut(t)?))
     }
 
@@ -86,7 +86,7 @@ impl<'m, 'a> Interpreter<'m, 'a> {
     /// ([`Error::WrongDType`] for an f32 output).
     pub fn output(&self, i: usize) -> Result<&[i8], Error> {
         let t = self.model.output_tensor(i)?;
-        self.expect(t, DType::I8)?;
+        self.require_dtype(t, DType::I8)?;
         Ok(bytemuck::cast_slice(self.bytes(t)?))
     }
 
@@ -94,7 +94,7 @@ impl<'m, 'a> Interpreter<'m, 'a> {
     /// ([`Error::WrongDType`] for an int8 input).
     pub fn input_f32_mut(&mut self, i: usize) -> Result<&mut [f32], Error> {
         let t = self.model.input_tensor(i)?;
-        self.expect(t, DType::F32)?;
+        self.require_dtype(t, DType::F32)?;
         // Aligned by validation (offset) and `new` (arena start).
         bytemuck::try_cast_slice_mut(self.bytes_mut(t)?).map_err(|_| Error::BadTensor(t))
     }
@@ -103,7 +103,7 @@ impl<'m, 'a> Interpreter<'m, 'a> {
     /// ([`Error::WrongDType`] for an int8 output).
     pub fn output_f32_slice(&self, i: usize) -> Result<&[f32], Error> {
         let t = self.model.output_tensor(i)?;
-        self.expect(t, DType::F32)?;
+        self.require_dtype(t, DType::F32)?;
         bytemuck::try_cast_slice(self.bytes(t)?).map_err(|_| Error::BadTensor(t))
     }
 
