@@ -4,7 +4,5 @@
 mod common;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let aligned = common::Aligned::new(data);
-    let bytes = aligned.bytes();
-    common::exercise(bytes, data);
+    common::invoke_target(data);
 });

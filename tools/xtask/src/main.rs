@@ -12,24 +12,30 @@
 //!   nRF52840-DK, Pico 2) and reports flash and RAM against each part.
 //! - `bench-qemu [same options]`: the same, and writes
 //!   `bench/results/qemu.md` and `.json`.
+//! - `fuzz [--minutes N] [--target t,..]`: runs the cargo-fuzz targets and
+//!   records the results in `tests/fuzz/RESULTS.md`.
 
 mod aarch64;
 mod boards;
 mod ci;
 mod demo;
 mod elf;
+mod fuzz;
 mod models;
 mod qemu;
 mod util;
 
 use anyhow::{bail, Result};
 
-const USAGE: &str = "usage: cargo xtask <ci|demo|qemu|bench-qemu|aarch64|boards> [options]
+const USAGE: &str = "usage: cargo xtask <ci|demo|qemu|bench-qemu|aarch64|boards|fuzz> [options]
   qemu / bench-qemu options:
     --model <name[,name]>      ic, kws, vww, ad, sww (default: all)
     --machine <name[,name]>    mps2-an386, mps2-an500, mps2-an505, mps3-an547 (default: all)
     --samples <N>              golden samples per model (default: 8, or all if fewer)
-    --verbose                  print the firmware logs (per-layer instructions)";
+    --verbose                  print the firmware logs (per-layer instructions)
+  fuzz options:
+    --minutes <N>              minutes per target (default: 1)
+    --target <name[,name]>     parse, invoke, mutate (default: all)";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -41,6 +47,7 @@ fn main() -> Result<()> {
         Some("boards") => boards::boards(false),
         Some("qemu") => qemu::qemu(rest),
         Some("bench-qemu") => qemu::bench(rest),
+        Some("fuzz") => fuzz::fuzz(rest),
         _ => bail!("{USAGE}"),
     }
 }
