@@ -11,16 +11,23 @@
 //!   I2C bus.
 //! - [`pipeline`]: sensor windows and frame sources feeding a model's int8
 //!   input, top-1 and reconstruction-error read-outs.
+//! - [`stream`]: multi-channel sensor streams windowed with overlap, with
+//!   the checks (bus errors, lost, repeated and stuck samples) that keep a
+//!   faulty sample out of every window offered for inference.
+//! - [`frame`]: image preprocessing: DICOM rescale and VOI window, bilinear
+//!   resize into a model input.
 //!
 //! Everything here is `no_std`, heap-free and panic-free.
 #![no_std]
 #![deny(missing_docs)]
 
+pub mod frame;
 pub mod golden;
 pub mod lis3dh;
 pub mod pipeline;
 pub mod profile;
 pub mod profiling;
+pub mod stream;
 
 pub use golden::{compare, Goldens, Mismatch};
 pub use profile::{Board, Core, BOARDS};

@@ -76,6 +76,11 @@ enum Command {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
+        /// Print the published MLPerf Tiny latency of this benchmark (ic,
+        /// kws, vww or ad: TFLite Micro on the STM32L4R5 at 120 MHz) next
+        /// to the estimate.
+        #[arg(long)]
+        reference: Option<String>,
     },
     /// Create an Ed25519 key pair: <name>.key (secret) and <name>.pub.
     Keygen {
@@ -311,14 +316,32 @@ fn execute(cli: Cli) -> Result<()> {
             }
         }
         Command::Boards => print!("{}", mote_cli::sim::boards_table()),
-        Command::Sim { board, model, json } => {
+        Command::Sim {
+            board,
+            model,
+            json,
+            reference,
+        } => {
             let b = mote_cli::sim::board(&board)?;
+            let reference = reference
+                .map(|r| {
+                    mote_cli::sim::reference::by_name(&r).ok_or_else(|| {
+                        anyhow::anyhow!("unknown --reference '{r}'; known: ic, kws, vww, ad")
+                    })
+                })
+                .transpose()?;
             let bytes = read_model(&model)?;
             let fit = mote_cli::sim::check(bytes.as_slice(), b)?;
+            let cmp = reference.map(|r| mote_cli::sim::reference::compare(&fit, r));
             if fit.fits && json {
-                println!("{}", serde_json::to_string_pretty(&fit)?);
+                let mut v = serde_json::to_value(&fit)?;
+                v["reference"] = serde_json::to_value(&cmp)?;
+                println!("{}", serde_json::to_string_pretty(&v)?);
             } else if fit.fits {
                 print!("{}", mote_cli::sim::render(&fit));
+                if let Some(c) = &cmp {
+                    print!("{}", mote_cli::sim::reference::render(c, &fit));
+                }
             } else {
                 let over_flash = fit.flash_needed.saturating_sub(fit.flash_bytes);
                 let over_ram = fit.ram_needed.saturating_sub(fit.ram_bytes);

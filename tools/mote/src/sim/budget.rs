@@ -1,8 +1,9 @@
-//! `mote boards` and `mote sim`: does a model fit a board, and about how
-//! long will it take there. Budgets come from the board profiles in
-//! `mote-board`; code size and instructions per MAC from the firmware
-//! benchmark on the emulated core of the board's family
-//! (`bench/results/qemu.json`, written by `cargo xtask bench-qemu`).
+//! Does a model fit a board, and about how long will it take there.
+//! Budgets come from the board profiles in `mote-board`; code size and
+//! instructions per MAC from the firmware benchmark on the emulated core of
+//! the board's family (`bench/results/qemu.json`, written by
+//! `cargo xtask bench-qemu`). Cortex-A cores have no such measurement: their
+//! estimate is an assumed MACs-per-cycle range, and says so.
 
 use anyhow::{anyhow, bail, Result};
 use mote_board::profile::{Board, Core, BOARDS};
@@ -10,7 +11,7 @@ use mote_runtime::Model;
 use serde::Serialize;
 
 /// The firmware benchmark results this build was made with.
-const QEMU_RESULTS: &str = include_str!("../../../bench/results/qemu.json");
+const QEMU_RESULTS: &str = include_str!("../../../../bench/results/qemu.json");
 
 /// Stack the runtime needs at most, as measured by the firmware (bytes).
 pub const STACK_ESTIMATE: usize = 8 * 1024;
@@ -18,13 +19,33 @@ pub const STACK_ESTIMATE: usize = 8 * 1024;
 /// Cycles per instruction assumed per core: (low, high). Instruction counts
 /// come from QEMU; real cores stall on loads, branches and multi-cycle MACs
 /// (M4, M33) or dual-issue (M7, M55), hence a range.
+/// Cortex-A cores are not emulated, so their range is only a placeholder
+/// (their estimate uses [`a_class_macs_per_cycle`]).
 pub fn cpi(core: Core) -> (f64, f64) {
     match core {
         Core::CortexM4 | Core::CortexM33 => (1.0, 1.6),
         Core::CortexM7 => (0.6, 1.2),
         Core::CortexM55 => (0.8, 1.4),
+        Core::CortexA53 | Core::CortexA72 => (1.0, 1.0),
     }
 }
+
+/// Assumed int8 MACs per cycle, whole model, of the portable (auto-
+/// vectorised NEON) kernels on a Cortex-A core: (low, high). Not measured:
+/// no instruction counts exist for aarch64 yet. A53 is in-order with one
+/// 64-bit NEON pipe for multiplies; A72 is out-of-order with two 128-bit
+/// pipes.
+pub fn a_class_macs_per_cycle(core: Core) -> Option<(f64, f64)> {
+    match core {
+        Core::CortexA53 => Some((0.5, 2.0)),
+        Core::CortexA72 => Some((1.0, 4.0)),
+        _ => None,
+    }
+}
+
+/// Code size assumed for the runtime in a Linux process on a Cortex-A
+/// gateway (bytes): no firmware size report exists for aarch64.
+pub const A_CLASS_CODE_ESTIMATE: usize = 256 * 1024;
 
 /// What the firmware benchmark measured on one emulated core.
 #[derive(Debug, Clone, Serialize)]
@@ -117,6 +138,8 @@ pub struct Fit {
     pub board: String,
     /// Core name.
     pub core: String,
+    /// Core clock the estimate assumes (Hz).
+    pub clock_hz: u32,
     /// Flash needed: model file plus runtime code (bytes).
     pub flash_needed: usize,
     /// Flash of the part.
@@ -129,10 +152,15 @@ pub struct Fit {
     pub peak_op: String,
     /// Bytes live at the peak op.
     pub peak_bytes: usize,
-    /// Estimated instructions per inference (low, high).
-    pub instructions: (f64, f64),
+    /// Total MACs of one inference.
+    pub macs: u64,
+    /// Estimated instructions per inference (low, high); `None` on cores
+    /// with no instruction counts (Cortex-A).
+    pub instructions: Option<(f64, f64)>,
     /// Estimated milliseconds per inference (low, high): an estimate.
     pub latency_ms: (f64, f64),
+    /// How the estimate was made: its inputs and assumptions.
+    pub basis: String,
     /// Whether flash and RAM fit.
     pub fits: bool,
 }
@@ -140,7 +168,6 @@ pub struct Fit {
 /// Checks `model_bytes` against `board`.
 pub fn check(model_bytes: &[u8], board: &Board) -> Result<Fit> {
     let model = Model::parse(model_bytes).map_err(|e| anyhow!("invalid model: {e}"))?;
-    let fam = family(board.core)?;
     let timeline = crate::eval::memory_timeline(&model);
     let (peak_i, peak_bytes) = timeline
         .iter()
@@ -163,6 +190,44 @@ pub fn check(model_bytes: &[u8], board: &Board) -> Result<Fit> {
     // model-wide range for a kind never benchmarked), plus the mean cost of a
     // layer without MACs for each such op.
     let report = crate::inspect::report(model_bytes)?;
+    let flash_needed_with = |code: usize| model_bytes.len() + code;
+    let ram_needed = model.arena_len() + STACK_ESTIMATE;
+    let mut fit = Fit {
+        board: board.name.into(),
+        core: board.core.name().into(),
+        clock_hz: board.clock_hz,
+        flash_needed: 0,
+        flash_bytes: board.flash_bytes as usize,
+        ram_needed,
+        ram_bytes: board.ram_bytes as usize,
+        peak_op,
+        peak_bytes,
+        macs: report.macs,
+        instructions: None,
+        latency_ms: (0.0, 0.0),
+        basis: String::new(),
+        fits: false,
+    };
+    if let Some((lo, hi)) = a_class_macs_per_cycle(board.core) {
+        // Plus one microsecond per op of overhead at the low end.
+        let macs = report.macs as f64;
+        let n_ops = report.ops.len() as f64;
+        let cyc = (
+            macs / hi,
+            macs / lo + n_ops * 1e-6 * f64::from(board.clock_hz),
+        );
+        let ms = |c: f64| c / f64::from(board.clock_hz) * 1e3;
+        fit.latency_ms = (ms(cyc.0), ms(cyc.1));
+        fit.flash_needed = flash_needed_with(A_CLASS_CODE_ESTIMATE);
+        fit.basis = format!(
+            "{} MACs at an ASSUMED {lo}-{hi} MACs/cycle (no aarch64 instruction counts measured), at {} MHz",
+            report.macs,
+            board.clock_hz / 1_000_000
+        );
+        fit.fits = fit.flash_needed <= fit.flash_bytes && fit.ram_needed <= fit.ram_bytes;
+        return Ok(fit);
+    }
+    let fam = family(board.core)?;
     let (mlo, mhi) = fam.macs_per_instruction;
     let mut instructions = (0.0, 0.0);
     for op in &report.ops {
@@ -184,21 +249,18 @@ pub fn check(model_bytes: &[u8], board: &Board) -> Result<Fit> {
     }
     let (clo, chi) = cpi(board.core);
     let ms = |i: f64, c: f64| i * c / f64::from(board.clock_hz) * 1e3;
-    let flash_needed = model_bytes.len() + fam.code_bytes;
-    let ram_needed = model.arena_len() + STACK_ESTIMATE;
-    Ok(Fit {
-        board: board.name.into(),
-        core: board.core.name().into(),
-        flash_needed,
-        flash_bytes: board.flash_bytes as usize,
-        ram_needed,
-        ram_bytes: board.ram_bytes as usize,
-        peak_op,
-        peak_bytes,
-        instructions,
-        latency_ms: (ms(instructions.0, clo), ms(instructions.1, chi)),
-        fits: flash_needed <= board.flash_bytes as usize && ram_needed <= board.ram_bytes as usize,
-    })
+    fit.flash_needed = flash_needed_with(fam.code_bytes);
+    fit.instructions = Some(instructions);
+    fit.latency_ms = (ms(instructions.0, clo), ms(instructions.1, chi));
+    fit.basis = format!(
+        "{:.2}-{:.2} M instructions (per-op-kind instructions/MAC measured on QEMU {}, +-25%) x ASSUMED {clo}-{chi} cycles/instruction, at {} MHz",
+        instructions.0 / 1e6,
+        instructions.1 / 1e6,
+        fam.machine,
+        board.clock_hz / 1_000_000
+    );
+    fit.fits = fit.flash_needed <= fit.flash_bytes && fit.ram_needed <= fit.ram_bytes;
+    Ok(fit)
 }
 
 /// Human-readable verdict.
@@ -221,11 +283,8 @@ pub fn render(f: &Fit) -> String {
         f.peak_bytes
     );
     s += &format!(
-        "  latency ESTIMATE: {:.1}-{:.1} ms ({:.2}-{:.2} M instructions from the emulated core's MACs/instruction, times an assumed cycles/instruction range, at the part's clock; not a measurement)\n",
-        f.latency_ms.0,
-        f.latency_ms.1,
-        f.instructions.0 / 1e6,
-        f.instructions.1 / 1e6
+        "  latency ESTIMATE: {:.3}-{:.3} ms per inference (not a measurement): {}\n",
+        f.latency_ms.0, f.latency_ms.1, f.basis
     );
     s
 }
@@ -246,6 +305,8 @@ pub fn boards_table() -> String {
             b.clock_hz / 1_000_000,
             if b.emulated {
                 "emulated (QEMU)"
+            } else if b.core.is_application() {
+                "aarch64 Linux gateway (flash = storage budget)"
             } else {
                 "real part"
             }
