@@ -6,6 +6,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::aarch64;
 use crate::boards;
+use crate::examples;
 use crate::models::Compiled;
 use crate::qemu;
 use crate::util::{cargo, have, root, run};
@@ -114,6 +115,11 @@ pub fn ci() -> Result<()> {
     if let Some(model) = compiled.first() {
         boards_lints(model)?;
     }
+
+    // The models/ examples on the emulated Cortex-M4: bit-exact with the
+    // host runtime, instruction counts as models/README.md lists them.
+    eprintln!("==> models/ examples on emulated Cortex-M4F (cargo xtask examples)");
+    examples::examples(&[])?;
 
     // Real boards: build, lint, size report against each part.
     boards::boards(true)?;

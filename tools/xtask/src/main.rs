@@ -14,12 +14,16 @@
 //!   `bench/results/qemu.md` and `.json`.
 //! - `fuzz [--minutes N] [--target t,..]`: runs the cargo-fuzz targets and
 //!   records the results in `tests/fuzz/RESULTS.md`.
+//! - `examples [--model a,b] [--update-readme]`: the `models/` examples on the
+//!   emulated Cortex-M4, bit-exact with the host runtime; checks the
+//!   instruction column of `models/README.md`.
 
 mod aarch64;
 mod boards;
 mod ci;
 mod demo;
 mod elf;
+mod examples;
 mod fuzz;
 mod models;
 mod qemu;
@@ -27,7 +31,8 @@ mod util;
 
 use anyhow::{bail, Result};
 
-const USAGE: &str = "usage: cargo xtask <ci|demo|qemu|bench-qemu|aarch64|boards|fuzz> [options]
+const USAGE: &str =
+    "usage: cargo xtask <ci|demo|qemu|bench-qemu|aarch64|boards|fuzz|examples> [options]
   qemu / bench-qemu options:
     --model <name[,name]>      ic, kws, vww, ad, sww (default: all)
     --machine <name[,name]>    mps2-an386, mps2-an500, mps2-an505, mps3-an547 (default: all)
@@ -35,7 +40,11 @@ const USAGE: &str = "usage: cargo xtask <ci|demo|qemu|bench-qemu|aarch64|boards|
     --verbose                  print the firmware logs (per-layer instructions)
   fuzz options:
     --minutes <N>              minutes per target (default: 1)
-    --target <name[,name]>     parse, invoke, mutate (default: all)";
+    --target <name[,name]>     parse, invoke, mutate (default: all)
+  examples options:
+    --model <name[,name]>      models/ examples (default: all)
+    --samples <N>              test inputs per model (default: 8)
+    --update-readme            write the measured counts into models/README.md";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -48,6 +57,7 @@ fn main() -> Result<()> {
         Some("qemu") => qemu::qemu(rest),
         Some("bench-qemu") => qemu::bench(rest),
         Some("fuzz") => fuzz::fuzz(rest),
+        Some("examples") => examples::examples(rest),
         _ => bail!("{USAGE}"),
     }
 }

@@ -43,6 +43,8 @@ pub struct Compiled {
     pub file_bytes: u64,
     /// (op kind, MACs) per op, in execution order.
     pub ops: Vec<(String, u64)>,
+    /// The first input's (scale, zero point).
+    pub input_quant: (f32, i32),
 }
 
 fn bench_dir() -> Option<PathBuf> {
@@ -170,10 +172,23 @@ pub fn mote_tool() -> Result<PathBuf> {
 
 /// Compresses `src` into `out_dir` with `mote` and inspects the result.
 pub fn compile(mote: &Path, src: &Source, out_dir: &Path) -> Result<Compiled> {
+    compile_with(mote, src, out_dir, None)
+}
+
+/// [`compile`], quantizing a float model with `calibration` data.
+pub fn compile_with(
+    mote: &Path,
+    src: &Source,
+    out_dir: &Path,
+    calibration: Option<&Path>,
+) -> Result<Compiled> {
     std::fs::create_dir_all(out_dir)?;
     let file = out_dir.join(format!("{}.mote", src.name));
     let mut c = Command::new(mote);
     c.args(["compress", &s(&src.onnx), "-o", &s(&file)]);
+    if let Some(cal) = calibration {
+        c.arg("--calibration").arg(cal);
+    }
     run(c, &format!("mote compress {}", src.onnx.display()))?;
     let out = Command::new(mote)
         .args(["inspect", &s(&file), "--json"])
@@ -207,7 +222,19 @@ pub fn compile(mote: &Path, src: &Source, out_dir: &Path) -> Result<Compiled> {
             )
         })
         .collect();
+    let input = j.get("inputs").and_then(|v| v.get(0));
+    let input_quant = (
+        input
+            .and_then(|i| i.get("scale"))
+            .and_then(Value::as_f64)
+            .unwrap_or(1.0) as f32,
+        input
+            .and_then(|i| i.get("zero_point"))
+            .and_then(Value::as_i64)
+            .unwrap_or(0) as i32,
+    );
     Ok(Compiled {
+        input_quant,
         src: src.clone(),
         mote: file,
         macs: num("macs")?,

@@ -196,7 +196,12 @@ fn num(line: &str, key: &str) -> u64 {
 
 /// Builds the firmware for `flavour` with `model` embedded; returns a copy
 /// of the ELF in `out_dir`.
-fn build(flavour: &Flavour, model: &Compiled, samples: usize, out_dir: &Path) -> Result<PathBuf> {
+pub fn build(
+    flavour: &Flavour,
+    model: &Compiled,
+    samples: usize,
+    out_dir: &Path,
+) -> Result<PathBuf> {
     let boards = root().join("boards");
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     c.current_dir(boards.join("qemu"))
@@ -244,7 +249,7 @@ fn build(flavour: &Flavour, model: &Compiled, samples: usize, out_dir: &Path) ->
 }
 
 /// Runs `elf` on `machine` and parses its report.
-fn run_one(
+pub fn run_one(
     machine: &'static Machine,
     model: &Compiled,
     elf: &Path,
