@@ -98,7 +98,7 @@ pub struct StreamWindow<'a> {
     /// How many samples in a row equal their predecessor.
     repeats: usize,
     stuck: bool,
-    /// Whether the ring's newest sample is the predecessor of the next.
+    /// Whether the ring holds a reading to compare the next one with.
     prev_valid: bool,
     since_offer: usize,
     next_seq: Option<u32>,
@@ -159,20 +159,30 @@ impl<'a> StreamWindow<'a> {
         self.clean = 0;
     }
 
-    /// A sample is missing: the stream restarts.
+    /// A sample is missing: the stream restarts. The stuck check still
+    /// compares with the last reading received (a stuck sensor stays stuck
+    /// across a bus error or a lost sample).
     fn restart(&mut self) {
         self.clean = 0;
-        self.prev_valid = false;
-        self.repeats = 0;
-        self.stuck = false;
     }
 
     /// Takes the reading of sample `seq`: its values, or the bus error the
-    /// read gave. Returns whether a window is ready (see [`Self::fill`]),
-    /// or the fault this sample showed.
+    /// read of the next sample slot gave (`seq` is then not used). Returns
+    /// whether a window is ready (see [`Self::fill`]), or the fault this
+    /// sample showed.
     pub fn push(&mut self, seq: u32, read: Result<&[f32], ErrorKind>) -> Result<bool, StreamFault> {
-        // Order: the sequence number first (a duplicate must not count as
-        // a repeat), then the read, then the values.
+        let values = match read {
+            Ok(v) => v,
+            Err(e) => {
+                // The sample slot is used up: a lost sample before or after
+                // it still shows as a gap at the next good one.
+                self.next_seq = self.next_seq.map(|n| n.wrapping_add(1));
+                self.restart();
+                return Err(StreamFault::Bus(e));
+            }
+        };
+        // The sequence number before the values: a duplicate must not
+        // count as a repeat.
         let mut gap = None;
         if let Some(expected) = self.next_seq {
             let d = seq.wrapping_sub(expected) as i32;
@@ -184,13 +194,6 @@ impl<'a> StreamWindow<'a> {
             }
         }
         self.next_seq = Some(seq.wrapping_add(1));
-        let values = match read {
-            Ok(v) => v,
-            Err(e) => {
-                self.restart();
-                return Err(StreamFault::Bus(e));
-            }
-        };
         if values.len() != self.channels || values.iter().any(|v| !v.is_finite()) {
             self.restart();
             return Err(StreamFault::BadSample { seq });
@@ -217,6 +220,11 @@ impl<'a> StreamWindow<'a> {
         self.since_offer = self.since_offer.saturating_add(1);
         if self.stuck_after > 0 && self.repeats + 1 >= self.stuck_after {
             self.taint();
+            if let Some(g) = gap {
+                // One report per sample: the gap now, the stuck sensor at
+                // its next repeat.
+                return Err(g);
+            }
             if !self.stuck {
                 self.stuck = true;
                 return Err(StreamFault::Stuck { seq });

@@ -81,6 +81,42 @@ enum Command {
         /// to the estimate.
         #[arg(long)]
         reference: Option<String>,
+        /// Replay data: a sensor stream (.csv or .npy [samples, channels]) or
+        /// images (.png, .dcm, or a directory of them); repeatable for images.
+        #[arg(long)]
+        sensor: Vec<PathBuf>,
+        /// Stream sample rate in Hz.
+        #[arg(long, default_value_t = 10.0)]
+        rate: f64,
+        /// Samples per window (default: what the model input holds).
+        #[arg(long)]
+        window: Option<usize>,
+        /// Samples between windows (default: the window length).
+        #[arg(long)]
+        hop: Option<usize>,
+        /// Replay the stream this many times back to back.
+        #[arg(long, default_value_t = 1)]
+        repeat: usize,
+        /// Image normalisation: model input = (pixel in [0, 1] - mean) / std.
+        #[arg(long, default_value_t = 0.0)]
+        mean: f32,
+        /// See --mean.
+        #[arg(long, default_value_t = 1.0)]
+        std: f32,
+        /// Inject a fault: kind:rate=<p> or kind:at=<n> (repeatable). Kinds:
+        /// i2c-error, stuck (len=<samples>), drop, dup, flash-bitflip,
+        /// arena-corrupt, brownout.
+        #[arg(long)]
+        fault: Vec<String>,
+        /// Seed of the fault campaign.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Write the prediction timeline (.csv or .json).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Draw the signal and the predictions over time (.svg).
+        #[arg(long)]
+        plot: Option<PathBuf>,
     },
     /// Create an Ed25519 key pair: <name>.key (secret) and <name>.pub.
     Keygen {
@@ -321,6 +357,17 @@ fn execute(cli: Cli) -> Result<()> {
             model,
             json,
             reference,
+            sensor,
+            rate,
+            window,
+            hop,
+            repeat,
+            mean,
+            std,
+            fault,
+            seed,
+            out,
+            plot,
         } => {
             let b = mote_cli::sim::board(&board)?;
             let reference = reference
@@ -330,9 +377,32 @@ fn execute(cli: Cli) -> Result<()> {
                     })
                 })
                 .transpose()?;
+            let specs: Vec<mote_cli::sim::fault::FaultSpec> =
+                fault.iter().map(|f| f.parse()).collect::<Result<_>>()?;
+            if sensor.is_empty() && (!specs.is_empty() || out.is_some() || plot.is_some()) {
+                anyhow::bail!("--fault, --out and --plot need replay data: give --sensor <file>");
+            }
             let bytes = read_model(&model)?;
             let fit = mote_cli::sim::check(bytes.as_slice(), b)?;
             let cmp = reference.map(|r| mote_cli::sim::reference::compare(&fit, r));
+            if fit.fits && !sensor.is_empty() {
+                let replay = mote_cli::sim::Replay {
+                    sensor,
+                    stream: mote_cli::sim::session::StreamOptions {
+                        rate_hz: rate,
+                        window,
+                        hop,
+                        repeat,
+                    },
+                    mean,
+                    std,
+                    specs,
+                    seed,
+                    out,
+                    plot,
+                };
+                return mote_cli::sim::replay(bytes.as_slice(), &fit, &replay, json);
+            }
             if fit.fits && json {
                 let mut v = serde_json::to_value(&fit)?;
                 v["reference"] = serde_json::to_value(&cmp)?;

@@ -8,3 +8,73 @@ pub mod budget;
 pub mod reference;
 
 pub use budget::{board, boards_table, check, cpi, family, render, Family, Fit, STACK_ESTIMATE};
+pub mod device;
+pub mod fault;
+pub mod output;
+pub mod plot;
+pub mod session;
+pub mod source;
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+
+/// What `mote sim --sensor` replays, and how.
+#[derive(Debug, Clone)]
+pub struct Replay {
+    /// A stream file, or image files and directories.
+    pub sensor: Vec<PathBuf>,
+    /// Stream windowing.
+    pub stream: session::StreamOptions,
+    /// Image normalisation mean.
+    pub mean: f32,
+    /// Image normalisation standard deviation.
+    pub std: f32,
+    /// Faults to inject.
+    pub specs: Vec<fault::FaultSpec>,
+    /// Campaign seed.
+    pub seed: u64,
+    /// Timeline output.
+    pub out: Option<PathBuf>,
+    /// SVG plot output.
+    pub plot: Option<PathBuf>,
+}
+
+/// Runs a replay session on a board the model fits, prints the summary
+/// (or JSON) and writes the requested outputs.
+pub fn replay(model: &[u8], fit: &Fit, r: &Replay, json: bool) -> Result<()> {
+    for p in &r.sensor {
+        if !p.exists() {
+            bail!("cannot read {}: no such file or directory", p.display());
+        }
+    }
+    let mut inj = fault::Injector::new(r.specs.clone(), r.seed);
+    let streams = r.sensor.iter().filter(|p| source::is_stream(p)).count();
+    let (s, rec, what) = if streams > 0 {
+        if r.sensor.len() != 1 {
+            bail!("give one sensor stream (.csv or .npy) per session, or only images");
+        }
+        let rec = source::read_stream(&r.sensor[0])?;
+        let s = session::run_stream(model, &rec, &r.stream, &mut inj)?;
+        (s, Some(rec), "samples")
+    } else {
+        let files = source::expand(&r.sensor)?;
+        let s = session::run_images(model, &files, r.mean, r.std, &mut inj)?;
+        (s, None, "images")
+    };
+    if let Some(p) = &r.out {
+        output::write_timeline(p, &s)?;
+    }
+    if let Some(p) = &r.plot {
+        plot::write_svg(p, &s, rec.as_ref(), r.stream.rate_hz)?;
+    }
+    if json {
+        let mut v = serde_json::to_value(&s)?;
+        v["budget"] = serde_json::to_value(fit)?;
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        print!("{}", render(fit));
+        print!("{}", output::render(&s, what));
+    }
+    Ok(())
+}
