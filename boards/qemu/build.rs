@@ -22,4 +22,34 @@ fn main() {
     ));
     let model = mote_embed::embed_model();
     mote_embed::embed_goldens(&model);
+    if std::env::var_os("CARGO_FEATURE_VERIFY").is_some() {
+        embed_pubkey();
+    }
+}
+
+/// Writes `pubkey.rs`: the 32-byte key of the `.pub` file `MOTE_PUBKEY`
+/// (64 hex digits).
+fn embed_pubkey() {
+    println!("cargo:rerun-if-env-changed=MOTE_PUBKEY");
+    let path = std::env::var("MOTE_PUBKEY").expect("the verify feature needs MOTE_PUBKEY");
+    println!("cargo:rerun-if-changed={path}");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
+    let hex = text.trim();
+    assert!(hex.len() == 64, "{path}: expected 64 hex digits");
+    let bytes: Vec<String> = (0..32)
+        .map(|i| {
+            let b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
+                .unwrap_or_else(|_| panic!("{path}: not hexadecimal"));
+            format!("{b:#04x}")
+        })
+        .collect();
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
+    std::fs::write(
+        out.join("pubkey.rs"),
+        format!(
+            "/// The public key the model must be signed with.\nconst PUBKEY: [u8; 32] = [{}];\n",
+            bytes.join(", ")
+        ),
+    )
+    .expect("write pubkey.rs");
 }

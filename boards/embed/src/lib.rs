@@ -152,6 +152,9 @@ pub fn embed_model() -> Embedded {
          /// MACs per inference.\n\
          #[allow(dead_code)]\n\
          const MACS: u64 = {macs};\n\
+         /// Bytes of the model file.\n\
+         #[allow(dead_code)]\n\
+         const MODEL_LEN: usize = {len};\n\
          /// The model, 16-byte aligned (its weights are borrowed in place).\n\
          #[allow(dead_code)]\n\
          static MODEL: Aligned<[u8; {len}]> = Aligned(*include_bytes!({file:?}));\n",

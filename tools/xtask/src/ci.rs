@@ -10,6 +10,7 @@ use crate::examples;
 use crate::models::Compiled;
 use crate::qemu;
 use crate::util::{cargo, have, root, run};
+use crate::verify;
 
 /// Crates that must build for a bare-metal target with no std anywhere.
 const NO_STD_CRATES: &[&str] = &[
@@ -120,6 +121,10 @@ pub fn ci() -> Result<()> {
     // host runtime, instruction counts as models/README.md lists them.
     eprintln!("==> models/ examples on emulated Cortex-M4F (cargo xtask examples)");
     examples::examples(&[])?;
+
+    // A signed model verified on the emulated Cortex-M4; flipped bits rejected.
+    eprintln!("==> signature verification on emulated Cortex-M4F (cargo xtask verify-qemu)");
+    verify::verify_qemu(&[])?;
 
     // Real boards: build, lint, size report against each part.
     boards::boards(true)?;

@@ -121,7 +121,7 @@ pub fn run_examples(only: &[String], samples: usize) -> Result<Vec<RunResult>> {
 
 /// Compresses example `name` and writes its firmware goldens: int8 inputs
 /// and the host runtime's int8 outputs.
-fn prepare(mote: &Path, name: &str, samples: usize, out_dir: &Path) -> Result<Compiled> {
+pub fn prepare(mote: &Path, name: &str, samples: usize, out_dir: &Path) -> Result<Compiled> {
     let dir = root().join("models").join(name);
     let src = Source {
         name: name.to_string(),

@@ -17,6 +17,8 @@
 //! - `examples [--model a,b] [--update-readme]`: the `models/` examples on the
 //!   emulated Cortex-M4, bit-exact with the host runtime; checks the
 //!   instruction column of `models/README.md`.
+//! - `verify-qemu`: instructions of signature verification on the emulated
+//!   Cortex-M4; flipped bits rejected; writes `bench/results/verify.md`.
 
 mod aarch64;
 mod boards;
@@ -28,11 +30,12 @@ mod fuzz;
 mod models;
 mod qemu;
 mod util;
+mod verify;
 
 use anyhow::{bail, Result};
 
 const USAGE: &str =
-    "usage: cargo xtask <ci|demo|qemu|bench-qemu|aarch64|boards|fuzz|examples> [options]
+    "usage: cargo xtask <ci|demo|qemu|bench-qemu|aarch64|boards|fuzz|examples|verify-qemu> [options]
   qemu / bench-qemu options:
     --model <name[,name]>      ic, kws, vww, ad, sww (default: all)
     --machine <name[,name]>    mps2-an386, mps2-an500, mps2-an505, mps3-an547 (default: all)
@@ -58,6 +61,7 @@ fn main() -> Result<()> {
         Some("bench-qemu") => qemu::bench(rest),
         Some("fuzz") => fuzz::fuzz(rest),
         Some("examples") => examples::examples(rest),
+        Some("verify-qemu") => verify::verify_qemu(rest),
         _ => bail!("{USAGE}"),
     }
 }

@@ -172,6 +172,8 @@ pub struct RunResult {
     pub model_bytes: u64,
     /// Why it failed, if it did.
     pub error: Option<String>,
+    /// The firmware's decoded log.
+    pub log: String,
 }
 
 impl RunResult {
@@ -202,8 +204,23 @@ pub fn build(
     samples: usize,
     out_dir: &Path,
 ) -> Result<PathBuf> {
+    build_with(flavour, model, samples, out_dir, &[], &[])
+}
+
+/// [`build`] with extra `mote-qemu` features and environment variables.
+pub fn build_with(
+    flavour: &Flavour,
+    model: &Compiled,
+    samples: usize,
+    out_dir: &Path,
+    features: &[&str],
+    envs: &[(&str, &Path)],
+) -> Result<PathBuf> {
     let boards = root().join("boards");
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    for (k, v) in envs {
+        c.env(k, v);
+    }
     c.current_dir(boards.join("qemu"))
         .args(["build", "--release", "--bin", "golden", "--target"])
         .arg(flavour.target)
@@ -219,8 +236,9 @@ pub fn build(
         tdir = tdir.join(sub);
         c.arg("--target-dir").arg(&tdir);
     }
-    if !flavour.features.is_empty() {
-        c.arg("--features").arg(flavour.features.join(","));
+    let all: Vec<&str> = flavour.features.iter().chain(features).copied().collect();
+    if !all.is_empty() {
+        c.arg("--features").arg(all.join(","));
     }
     if !flavour.rustflags.is_empty() {
         let quoted: Vec<String> = flavour.rustflags.iter().map(|f| format!("{f:?}")).collect();
@@ -283,6 +301,7 @@ pub fn run_one(
         sizes: elf::sizes(elf)?,
         model_bytes: model.file_bytes,
         error: None,
+        log: String::new(),
     };
     let mut result_seen = false;
     for line in log.lines() {
@@ -306,6 +325,7 @@ pub fn run_one(
             r.insns_max = num(rest, "insns_max");
         }
     }
+    r.log.clone_from(&log);
     let code = out.status.code();
     r.pass = code == Some(0) && result_seen && r.failures == 0 && r.samples > 0;
     if !r.pass {

@@ -27,6 +27,8 @@ struct Aligned<T>(T);
 
 include!(concat!(env!("OUT_DIR"), "/model.rs"));
 include!(concat!(env!("OUT_DIR"), "/goldens.rs"));
+#[cfg(feature = "verify")]
+include!(concat!(env!("OUT_DIR"), "/pubkey.rs"));
 
 /// The model's arena, sized by its plan.
 static mut ARENA: Aligned<[u8; ARENA_LEN]> = Aligned([0; ARENA_LEN]);
@@ -75,6 +77,9 @@ fn run() -> Result<(), ()> {
     cp.SYST.set_reload(RELOAD);
     cp.SYST.clear_current();
     cp.SYST.enable_counter();
+
+    #[cfg(feature = "verify")]
+    verify(board)?;
 
     let model = Model::parse(&MODEL.0).map_err(|e| defmt::error!("Model::parse: {}", e))?;
     // SAFETY: `run` is called once, from `main`, and is the only code that
@@ -158,6 +163,61 @@ fn run() -> Result<(), ()> {
         max
     );
     if failures == 0 {
+        Ok(())
+    } else {
+        Err(())
+    }
+}
+
+/// A writable copy of the model, for the flipped-bit checks.
+#[cfg(feature = "verify")]
+static mut COPY: Aligned<[u8; MODEL_LEN]> = Aligned([0; MODEL_LEN]);
+
+/// Bits flipped one at a time, spread over the whole file.
+#[cfg(feature = "verify")]
+const FLIPS: usize = 32;
+
+/// Times `Model::parse` (CRC and structure) and `Model::parse_verified`
+/// (also the Ed25519 signature), then flips single bits across a RAM copy of
+/// the file and checks that verification rejects every one. Logs a `VERIFY`
+/// line for `cargo xtask verify-qemu`.
+#[cfg(feature = "verify")]
+fn verify(board: &Board) -> Result<(), ()> {
+    let mut clock = SysTick;
+    let t0 = clock.now();
+    let parsed = Model::parse(&MODEL.0).is_ok();
+    let t1 = clock.now();
+    let verified = Model::parse_verified(&MODEL.0, &PUBKEY);
+    let t2 = clock.now();
+    let ticks = |a: u32, b: u32| u64::from(b.wrapping_sub(a) & RELOAD);
+    if let Err(e) = &verified {
+        defmt::error!("Model::parse_verified of the signed model: {}", e);
+    }
+    // SAFETY: only `verify` touches COPY, and it runs once from `run`.
+    let copy = unsafe { &mut (*addr_of_mut!(COPY)).0 };
+    let mut rejected = 0usize;
+    for k in 0..FLIPS {
+        copy.copy_from_slice(&MODEL.0);
+        let at = (k * MODEL_LEN) / FLIPS + k % 7;
+        let Some(byte) = copy.get_mut(at.min(MODEL_LEN - 1)) else {
+            return Err(());
+        };
+        *byte ^= 1 << (k % 8);
+        if Model::parse_verified(copy, &PUBKEY).is_err() {
+            rejected += 1;
+        }
+    }
+    defmt::println!(
+        "VERIFY machine={=str} bytes={=usize} parse_insns={=u64} verify_insns={=u64} ok={=bool} flips={=usize} rejected={=usize}",
+        board.name,
+        MODEL_LEN,
+        board.ticks_to_instructions(ticks(t0, t1)),
+        board.ticks_to_instructions(ticks(t1, t2)),
+        parsed && verified.is_ok(),
+        FLIPS,
+        rejected
+    );
+    if parsed && verified.is_ok() && rejected == FLIPS {
         Ok(())
     } else {
         Err(())
