@@ -933,6 +933,21 @@ fn sim_budget_check_names_the_overrun_and_the_peak_layer() {
         .parse()
         .unwrap();
     assert!(peak >= 256 * 256 * 16, "{msg}");
+    // The short name the issue uses names the same part.
+    fails(
+        &mote(&[
+            OsStr::new("sim"),
+            "--board".as_ref(),
+            "nrf52840".as_ref(),
+            "--model".as_ref(),
+            model.as_os_str(),
+        ]),
+        &[
+            "does not fit nrf52840-dk",
+            &format!("RAM over by {over} B"),
+            "arena peaks at op #",
+        ],
+    );
     // The same model fits the 4 MiB emulated board, with a labelled estimate.
     let out = succeeds(&mote(&[
         OsStr::new("sim"),

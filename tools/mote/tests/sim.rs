@@ -1,0 +1,449 @@
+//! `mote sim` sessions against independent host runs: an imaging session
+//! (PNG and 12/16-bit DICOM files made by `tests/data/sim/make_sim_data.py`)
+//! and a sensor session (a real BasicMotions accelerometer/gyroscope
+//! recording), each prediction checked against the runtime fed with
+//! preprocessing done here, independently of `mote-board`; a fault campaign
+//! of more than 10,000 faults; the MLPerf Tiny reference table; bad inputs.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use mote_cli::npy::{self, Array};
+use mote_runtime::{Interpreter, Model};
+
+fn root(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(rel)
+}
+
+fn mote<S: AsRef<OsStr>>(args: &[S]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mote"))
+        .args(args)
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .expect("cannot start the mote binary")
+}
+
+#[track_caller]
+fn succeeds(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "mote failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A clean one-line failure naming every needle.
+#[track_caller]
+fn fails(out: &Output, needles: &[&str]) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
+    assert!(out.stdout.is_empty());
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("error: ") && !err.contains("panicked"),
+        "{err}"
+    );
+    for n in needles {
+        assert!(err.contains(n), "{n:?} not in: {err}");
+    }
+}
+
+fn compress(onnx: &str, calib: Option<&str>, out: &Path) {
+    let mut args: Vec<PathBuf> = vec!["compress".into(), root(onnx)];
+    if let Some(c) = calib {
+        args.push("--calibration".into());
+        args.push(root(c));
+    }
+    args.push("-o".into());
+    args.push(out.into());
+    succeeds(&mote(&args));
+}
+
+/// The independent host run: quantize (round half away from zero, as
+/// TFLite) and run the runtime on its own arena.
+struct Host {
+    bytes: mote_cli::AlignedBytes,
+}
+
+impl Host {
+    fn new(path: &Path) -> Self {
+        Host {
+            bytes: mote_cli::read_model(path).unwrap(),
+        }
+    }
+
+    fn run(&self, x: &[f32]) -> Vec<f32> {
+        let m = Model::parse(self.bytes.as_slice()).unwrap();
+        let (i, o) = (m.input(0).unwrap(), m.output(0).unwrap());
+        let q: Vec<i8> = x
+            .iter()
+            .map(|v| ((v / i.scale).round() as i32 + i.zero_point).clamp(-128, 127) as i8)
+            .collect();
+        let mut arena = mote_cli::Arena::new(m.arena_len());
+        let mut it = Interpreter::new(&m, arena.bytes()).unwrap();
+        it.input_mut(0).unwrap().copy_from_slice(&q);
+        it.invoke().unwrap();
+        it.output(0)
+            .unwrap()
+            .iter()
+            .map(|&v| (i32::from(v) - o.zero_point) as f32 * o.scale)
+            .collect()
+    }
+}
+
+fn argmax(v: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+fn session(args: &[&OsStr], out: &Path) -> serde_json::Value {
+    let mut a: Vec<&OsStr> = vec![OsStr::new("sim")];
+    a.extend_from_slice(args);
+    a.push(OsStr::new("--out"));
+    a.push(out.as_os_str());
+    succeeds(&mote(&a));
+    serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap()
+}
+
+#[test]
+fn imaging_session_matches_an_independent_host_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("med.mote");
+    compress(
+        "models/medmnist_cnn/medmnist_cnn_float.onnx",
+        Some("models/medmnist_cnn/calib.npy"),
+        &model,
+    );
+    let data = root("tests/data/sim");
+    let v = session(
+        &[
+            "--board".as_ref(),
+            "stm32f746g-disco".as_ref(),
+            "--model".as_ref(),
+            model.as_os_str(),
+            "--sensor".as_ref(),
+            data.as_os_str(),
+        ],
+        &dir.path().join("t.json"),
+    );
+    // The images are test_x[i] (digit_i.png, ct12_0.dcm = 0, mr16_1.dcm = 1).
+    let (shape, x) = npy::read(&root("models/medmnist_cnn/test_x.npy")).unwrap();
+    let Array::F32(x) = x else { panic!() };
+    let per: usize = shape[1..].iter().product();
+    let host = Host::new(&model);
+    let preds = v["predictions"].as_array().unwrap();
+    assert_eq!(preds.len(), 8, "{v}");
+    let mut dicoms = 0;
+    for p in preds {
+        let file = p["file"].as_str().unwrap();
+        let name = Path::new(file).file_stem().unwrap().to_str().unwrap();
+        let i: usize = name.rsplit('_').next().unwrap().parse().unwrap();
+        dicoms += usize::from(file.ends_with(".dcm"));
+        // Independent preprocessing: the recipe's x = pixels / 255.
+        let want = host.run(&x[i * per..(i + 1) * per]);
+        let got: Vec<f32> = p["scores"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_f64().unwrap() as f32)
+            .collect();
+        assert_eq!(got, want, "{file}");
+        assert_eq!(p["class"].as_u64().unwrap() as usize, argmax(&want));
+    }
+    assert_eq!(dicoms, 2);
+}
+
+/// The committed stream, parsed here: rows of 6 values.
+fn stream_rows() -> Vec<Vec<f32>> {
+    std::fs::read_to_string(root("tests/data/sim/basicmotions_stream.csv"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.starts_with("acc"))
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect()
+}
+
+#[test]
+fn sensor_session_matches_an_independent_host_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("imu.mote");
+    compress(
+        "models/imu_motions/imu_motions_float.onnx",
+        Some("models/imu_motions/calib.npy"),
+        &model,
+    );
+    let csv = root("tests/data/sim/basicmotions_stream.csv");
+    let v = session(
+        &[
+            "--board".as_ref(),
+            "nrf52840".as_ref(),
+            "--model".as_ref(),
+            model.as_os_str(),
+            "--sensor".as_ref(),
+            csv.as_os_str(),
+            "--rate".as_ref(),
+            "10".as_ref(),
+            "--hop".as_ref(),
+            "10".as_ref(),
+        ],
+        &dir.path().join("t.json"),
+    );
+    let rows = stream_rows();
+    assert_eq!(rows.len(), 400);
+    let host = Host::new(&model);
+    let preds = v["predictions"].as_array().unwrap();
+    // 31 windows of 100 at hop 10; a window ending on a sample that repeats
+    // its predecessor waits one sample (the stuck-sensor check).
+    assert!((28..=31).contains(&preds.len()), "{}", preds.len());
+    let mut last = 0;
+    let mut classes = std::collections::BTreeSet::new();
+    for p in preds {
+        let t = p["at"].as_u64().unwrap() as usize;
+        assert!(t >= 99 && t >= last, "{t}");
+        last = t + 10;
+        // NCHW [6][1][100]: channel-major window of the last 100 rows.
+        let mut x = vec![0f32; 600];
+        for (k, row) in rows[t - 99..=t].iter().enumerate() {
+            for (c, &val) in row.iter().enumerate() {
+                x[c * 100 + k] = val;
+            }
+        }
+        let want = host.run(&x);
+        let got: Vec<f32> = p["scores"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_f64().unwrap() as f32)
+            .collect();
+        assert_eq!(got, want, "window ending at {t}");
+        assert!((p["time_s"].as_f64().unwrap() - t as f64 / 10.0).abs() < 1e-9);
+        // Mostly (at least 95 of 100 samples) one recording: recording k.
+        if t % 100 >= 99 || t % 100 <= 3 {
+            let k = (t - 4) / 100;
+            classes.insert((k, argmax(&want)));
+        }
+    }
+    // Windows that cover (almost) one recording each give its activity:
+    // recording k is class k (the script takes one of each, in order).
+    assert!(classes.len() >= 3, "{classes:?}");
+    assert!(classes.iter().all(|&(k, c)| k == c), "{classes:?}");
+}
+
+#[test]
+fn fault_campaign_detects_every_fault_and_never_predicts_from_corrupt_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("imu.mote");
+    compress(
+        "models/imu_motions/imu_motions_float.onnx",
+        Some("models/imu_motions/calib.npy"),
+        &model,
+    );
+    let csv = root("tests/data/sim/basicmotions_stream.csv");
+    let run = |repeat: &str, seed: &str| -> serde_json::Value {
+        let mut args: Vec<&OsStr> = vec![
+            "sim".as_ref(),
+            "--board".as_ref(),
+            "nrf52840".as_ref(),
+            "--model".as_ref(),
+            model.as_os_str(),
+            "--sensor".as_ref(),
+            csv.as_os_str(),
+            "--hop".as_ref(),
+            "10".as_ref(),
+            "--repeat".as_ref(),
+            repeat.as_ref(),
+            "--seed".as_ref(),
+            seed.as_ref(),
+            "--json".as_ref(),
+        ];
+        for f in [
+            "i2c-error:rate=0.002",
+            "stuck:rate=0.002",
+            "drop:rate=0.002",
+            "dup:rate=0.002",
+            "flash-bitflip:rate=0.3",
+            "arena-corrupt:rate=0.5",
+            "brownout:rate=0.05",
+        ] {
+            args.push("--fault".as_ref());
+            args.push(f.as_ref());
+        }
+        serde_json::from_str(&succeeds(&mote(&args))).unwrap()
+    };
+    let start = std::time::Instant::now();
+    let v = run("500", "20240601");
+    let secs = start.elapsed().as_secs_f64();
+    let faults = v["faults"].as_object().unwrap();
+    let mut total = 0;
+    println!("fault campaign ({secs:.1} s):");
+    for kind in [
+        "i2c-error",
+        "stuck",
+        "drop",
+        "dup",
+        "flash-bitflip",
+        "arena-corrupt",
+        "brownout",
+    ] {
+        let c = &faults[kind];
+        let (inj, det, harmless) = (
+            c["injected"].as_u64().unwrap(),
+            c["detected"].as_u64().unwrap(),
+            c["harmless"].as_u64().unwrap(),
+        );
+        println!("  {kind:<14} injected {inj:>6} detected {det:>6} harmless {harmless:>6}");
+        assert!(inj > 0, "{kind}");
+        assert_eq!(det + harmless, inj, "{kind}: a fault went unseen");
+        if kind != "arena-corrupt" && kind != "drop" && kind != "stuck" {
+            assert_eq!(det, inj, "{kind}");
+        }
+        total += inj;
+    }
+    assert!(total >= 10_000, "{total}");
+    assert_eq!(v["corrupted_predictions"], 0);
+    assert_eq!(v["mismatched_predictions"], 0);
+    let preds = v["predictions"].as_array().unwrap();
+    assert!(preds.len() > 5000, "{}", preds.len());
+    assert!(preds
+        .iter()
+        .all(|p| p["clean_input"] == true && p["matches_reference"] == true));
+    assert!(secs < 120.0, "{secs} s");
+    // The same seed, the same campaign.
+    let (a, b) = (run("20", "5"), run("20", "5"));
+    assert_eq!(a["faults"], b["faults"]);
+    assert_eq!(a["predictions"], b["predictions"]);
+}
+
+#[test]
+fn mlperf_tiny_estimates_print_next_to_the_published_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    println!("| model | Mote estimate on stm32l4r5 (ms) | published TFLM (ms) |");
+    for (m, ms) in [
+        ("ic", "704.20"),
+        ("kws", "181.90"),
+        ("vww", "600.60"),
+        ("ad", "10.05"),
+    ] {
+        let model = dir.path().join(format!("{m}.mote"));
+        compress(&format!("tests/data/{m}/model_qdq.onnx"), None, &model);
+        let out = succeeds(&mote(&[
+            OsStr::new("sim"),
+            "--board".as_ref(),
+            "stm32l4r5".as_ref(),
+            "--model".as_ref(),
+            model.as_os_str(),
+            "--reference".as_ref(),
+            m.as_ref(),
+        ]));
+        assert!(out.contains("latency ESTIMATE"), "{out}");
+        assert!(
+            out.contains("ASSUMED 1-1.6 cycles/instruction, at 120 MHz"),
+            "{out}"
+        );
+        assert!(out.contains(&format!("{ms} ms")), "{out}");
+        let line = out.lines().find(|l| l.contains("Mote ESTIMATE")).unwrap();
+        println!("| {m} | {} | {ms} |", line.trim());
+    }
+}
+
+#[test]
+fn bad_sim_inputs_fail_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("imu.mote");
+    compress(
+        "models/imu_motions/imu_motions_float.onnx",
+        Some("models/imu_motions/calib.npy"),
+        &model,
+    );
+    let sim = |extra: &[&OsStr]| {
+        let mut a: Vec<&OsStr> = vec![
+            "sim".as_ref(),
+            "--board".as_ref(),
+            "nrf52840".as_ref(),
+            "--model".as_ref(),
+            model.as_os_str(),
+        ];
+        a.extend_from_slice(extra);
+        mote(&a)
+    };
+    let missing = dir.path().join("nope.csv");
+    fails(
+        &sim(&["--sensor".as_ref(), missing.as_os_str()]),
+        &["nope.csv", "no such file"],
+    );
+    let five = dir.path().join("five.csv");
+    std::fs::write(&five, "1,2,3,4,5\n6,7,8,9,10\n").unwrap();
+    fails(
+        &sim(&["--sensor".as_ref(), five.as_os_str()]),
+        &["5 channels", "[1, 6, 1, 100]"],
+    );
+    let ragged = dir.path().join("ragged.csv");
+    std::fs::write(&ragged, "1,2,3,4,5,6\n1,2\n").unwrap();
+    fails(
+        &sim(&["--sensor".as_ref(), ragged.as_os_str()]),
+        &["ragged.csv", "line 2 has 2 values, expected 6"],
+    );
+    let csv = root("tests/data/sim/basicmotions_stream.csv");
+    fails(
+        &sim(&[
+            "--sensor".as_ref(),
+            csv.as_os_str(),
+            "--fault".as_ref(),
+            "meteor:rate=1".as_ref(),
+        ]),
+        &["unknown fault 'meteor'", "i2c-error"],
+    );
+    fails(
+        &sim(&[
+            "--sensor".as_ref(),
+            csv.as_os_str(),
+            "--fault".as_ref(),
+            "drop:rate=3".as_ref(),
+        ]),
+        &["bad value '3' for rate"],
+    );
+    fails(
+        &sim(&[
+            "--sensor".as_ref(),
+            csv.as_os_str(),
+            "--window".as_ref(),
+            "50".as_ref(),
+        ]),
+        &["--window 50"],
+    );
+    let out = dir.path().join("t.txt");
+    fails(
+        &sim(&[
+            "--sensor".as_ref(),
+            csv.as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ]),
+        &[".csv or .json"],
+    );
+    assert!(!out.exists());
+    let png = root("tests/data/sim/digit_0.png");
+    fails(
+        &sim(&["--sensor".as_ref(), png.as_os_str()]),
+        &["[1, 6, 1, 100]", "not an image"],
+    );
+    fails(
+        &mote(&[
+            OsStr::new("sim"),
+            "--board".as_ref(),
+            "nrf".as_ref(),
+            "--model".as_ref(),
+            model.as_os_str(),
+        ]),
+        &["unknown board 'nrf'", "stm32l4r5", "gateway-a53"],
+    );
+}
