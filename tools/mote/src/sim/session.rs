@@ -600,7 +600,7 @@ pub fn run_images(
         let mut want = vec![0i8; io.elements];
         fill(&mut want)?;
         let out = cycle(
-            k,
+            s.offered - 1,
             k as f64,
             &mut dev,
             inj,
