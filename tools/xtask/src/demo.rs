@@ -1,4 +1,5 @@
-//! `cargo xtask demo`: compresses, inspects and runs the bundled digits model.
+//! `cargo xtask demo`: the bundled digits example end to end: quantize the
+//! float model, evaluate it against the float model, simulate it on a board.
 
 use anyhow::Result;
 
@@ -23,18 +24,35 @@ pub fn demo() -> Result<()> {
         .args(args);
         run(c, what)
     };
-    let (m, p) = (s(&out.join("digits.mote")), s(&out.join("digits_out.npy")));
-    let onnx = s(&dir.join("digits_int8.onnx"));
-    let x = s(&dir.join("test_x.npy"));
+    let m = s(&out.join("digits.mote"));
+    let file = |f: &str| s(&dir.join(f));
     mote(
-        &["compress", &onnx, "-o", &m],
-        "mote compress models/digits/digits_int8.onnx",
+        &[
+            "compress",
+            &file("digits_float.onnx"),
+            "--calibration",
+            &file("calib.npy"),
+            "-o",
+            &m,
+        ],
+        "mote compress: quantize the float digits model with its calibration images",
     )?;
-    mote(&["inspect", &m], "mote inspect")?;
-    let y = s(&dir.join("test_y.npy"));
     mote(
-        &["run", &m, "--input", &x, "--output", &p, "--labels", &y],
-        "mote run on the held-out digits, scored against their labels",
+        &[
+            "eval",
+            &m,
+            "--reference",
+            &file("digits_float.onnx"),
+            "--data",
+            &file("test_x.npy"),
+            "--labels",
+            &file("test_y.npy"),
+        ],
+        "mote eval: int8 against the float model on the 360 held-out images",
+    )?;
+    mote(
+        &["sim", "--board", "nrf52840-dk", "--model", &m],
+        "mote sim: does it fit an nRF52840, and about how long does it take",
     )?;
     Ok(())
 }
