@@ -271,6 +271,7 @@ fn fault_campaign_detects_every_fault_and_never_predicts_from_corrupt_data() {
             "drop:rate=0.002",
             "dup:rate=0.002",
             "flash-bitflip:rate=0.3",
+            "store-bitflip:rate=0.05",
             "arena-corrupt:rate=0.5",
             "brownout:rate=0.05",
         ] {
@@ -291,6 +292,7 @@ fn fault_campaign_detects_every_fault_and_never_predicts_from_corrupt_data() {
         "drop",
         "dup",
         "flash-bitflip",
+        "store-bitflip",
         "arena-corrupt",
         "brownout",
     ] {
@@ -303,7 +305,7 @@ fn fault_campaign_detects_every_fault_and_never_predicts_from_corrupt_data() {
         println!("  {kind:<14} injected {inj:>6} detected {det:>6} harmless {harmless:>6}");
         assert!(inj > 0, "{kind}");
         assert_eq!(det + harmless, inj, "{kind}: a fault went unseen");
-        if kind != "arena-corrupt" && kind != "drop" && kind != "stuck" {
+        if !["arena-corrupt", "drop", "stuck", "store-bitflip"].contains(&kind) {
             assert_eq!(det, inj, "{kind}");
         }
         total += inj;
@@ -311,6 +313,8 @@ fn fault_campaign_detects_every_fault_and_never_predicts_from_corrupt_data() {
     assert!(total >= 10_000, "{total}");
     assert_eq!(v["corrupted_predictions"], 0);
     assert_eq!(v["mismatched_predictions"], 0);
+    assert_eq!(v["boots"]["corrupt"], 0, "{}", v["boots"]);
+    println!("  boots {}", v["boots"]);
     let preds = v["predictions"].as_array().unwrap();
     assert!(preds.len() > 5000, "{}", preds.len());
     assert!(preds
@@ -446,4 +450,125 @@ fn bad_sim_inputs_fail_clearly() {
         ]),
         &["unknown board 'nrf'", "stm32l4r5", "gateway-a53"],
     );
+}
+
+#[test]
+fn store_slot_bit_flips_are_caught_by_the_slot_checks_and_never_booted() {
+    use mote_cli::sim::device::{Device, DeviceFault, SlotPart};
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("imu.mote");
+    compress(
+        "models/imu_motions/imu_motions_float.onnx",
+        Some("models/imu_motions/calib.npy"),
+        &model,
+    );
+    let bytes = std::fs::read(&model).unwrap();
+    let mut d = Device::new(&bytes).unwrap();
+    let used = d.slot_used_bytes();
+    assert!(used > bytes.len() && used < bytes.len() + 128);
+    let data = used - bytes.len();
+    // Installed twice: version 2 in slot B is active.
+    let b = d.boot().unwrap();
+    assert_eq!(
+        (b.slot, b.version, b.rejected, b.pristine),
+        (1, 2, [false; 2], true)
+    );
+    // Every header and commit-word bit of slot A, one at a time: the
+    // fields the store checks (magic, length, CRC, commit word) reject
+    // the slot; sequence and version are outside the CRC.
+    for bit in 0..24 * 8 {
+        let part = d.flip_store_bit(0, bit).unwrap();
+        let want = if (32..96).contains(&bit) {
+            SlotPart::SeqOrVersion
+        } else {
+            SlotPart::Checked
+        };
+        assert_eq!(part, want, "bit {bit}");
+        assert_eq!(
+            d.slot_valid(0).unwrap(),
+            part != SlotPart::Checked,
+            "bit {bit}"
+        );
+        d.flip_store_bit(0, bit).unwrap();
+        assert!(d.slot_valid(0).unwrap(), "bit {bit}");
+    }
+    // 2,000 bits spread over the model bytes of slot A: each one makes the
+    // slot's CRC-32 fail.
+    let bits = bytes.len() * 8;
+    for i in 0..2000 {
+        let bit = data * 8 + i * bits / 2000 + i % 8;
+        assert_eq!(d.flip_store_bit(0, bit).unwrap(), SlotPart::Checked);
+        assert!(!d.slot_valid(0).unwrap(), "model bit {}", bit - data * 8);
+        d.flip_store_bit(0, bit).unwrap();
+    }
+    // A model bit of the active slot B flips: the boot rejects B and falls
+    // back to version 1 in slot A, byte for byte the installed model.
+    let bit = (data + bytes.len() / 2) * 8 + 5;
+    d.flip_store_bit(1, bit).unwrap();
+    let b = d.boot().unwrap();
+    assert_eq!(
+        (b.slot, b.version, b.rejected, b.pristine),
+        (0, 1, [false, true], true)
+    );
+    let fill = |x: &mut [i8]| -> anyhow::Result<()> {
+        x.fill(0);
+        Ok(())
+    };
+    assert!(d.infer(&fill, None).is_ok());
+    // Slot A too: the device refuses to boot, and has no model to run.
+    d.flip_store_bit(0, (data + 7) * 8).unwrap();
+    assert!(matches!(d.boot(), Err(DeviceFault::NoModel(_))));
+    assert!(matches!(
+        d.infer(&fill, None),
+        Err(DeviceFault::ModelCorrupt(_))
+    ));
+    // Installed again (as an update server would), it runs.
+    let b = d.provision().unwrap();
+    assert!(b.pristine);
+    assert!(d.infer(&fill, None).is_ok());
+
+    // A campaign of store flips alone (no updates rewrite a rejected slot,
+    // so both slots go bad now and then): every flip in checked bytes of a
+    // valid slot is caught, and no boot loads a corrupted model.
+    let csv = root("tests/data/sim/basicmotions_stream.csv");
+    let v: serde_json::Value = serde_json::from_str(&succeeds(&mote(&[
+        OsStr::new("sim"),
+        "--board".as_ref(),
+        "nrf52840".as_ref(),
+        "--model".as_ref(),
+        model.as_os_str(),
+        "--sensor".as_ref(),
+        csv.as_os_str(),
+        "--hop".as_ref(),
+        "10".as_ref(),
+        "--repeat".as_ref(),
+        "20".as_ref(),
+        "--fault".as_ref(),
+        "store-bitflip:rate=0.2".as_ref(),
+        "--json".as_ref(),
+    ])))
+    .unwrap();
+    let c = &v["faults"]["store-bitflip"];
+    let (inj, det, harmless) = (
+        c["injected"].as_u64().unwrap(),
+        c["detected"].as_u64().unwrap(),
+        c["harmless"].as_u64().unwrap(),
+    );
+    println!(
+        "store flips: injected {inj}, detected {det}, harmless {harmless}, boots {}",
+        v["boots"]
+    );
+    assert!(inj > 100 && det > 0, "{c}");
+    assert_eq!(det + harmless, inj, "{c}");
+    let boots = &v["boots"];
+    assert_eq!(boots["corrupt"], 0);
+    assert!(boots["fallback"].as_u64().unwrap() > 0, "{boots}");
+    assert!(boots["refused"].as_u64().unwrap() > 0, "{boots}");
+    assert_eq!(v["corrupted_predictions"], 0);
+    assert_eq!(v["mismatched_predictions"], 0);
+    assert!(v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["error"].as_str().unwrap().contains("refused to boot")));
 }

@@ -4,7 +4,11 @@
 //! `Model::parse`, which checks the file CRC, and the store's CRC of the
 //! whole image) and guards the written input with a checksum until the
 //! model runs, so a flipped bit in flash or in the input never reaches a
-//! prediction.
+//! prediction. Bits can also flip in the store's two slots on flash
+//! ([`Device::flip_store_bit`]): the store's slot checks (magic, commit word,
+//! length, CRC-32 of the model) reject such a slot at the next boot, which
+//! then falls back to the other slot, or refuses to boot when neither holds
+//! a valid model.
 
 use anyhow::{anyhow, Result};
 use mote_format::crc32;
@@ -60,6 +64,33 @@ pub enum ArenaHit {
     },
 }
 
+/// Where a flipped store bit landed in its slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotPart {
+    /// Bytes the store checks: header magic, length and CRC, the commit
+    /// word, and the model bytes (under the CRC).
+    Checked,
+    /// The header's sequence and version fields: not covered by the slot
+    /// CRC, but the model bytes stay intact.
+    SeqOrVersion,
+    /// Erased padding between the commit word and the model.
+    Padding,
+}
+
+/// How a boot went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Boot {
+    /// The slot the model was loaded from (0: A, 1: B).
+    pub slot: u8,
+    /// Its version.
+    pub version: u32,
+    /// Slots rejected by the store's checks at this boot.
+    pub rejected: [bool; 2],
+    /// Whether the loaded image equals the installed model byte for byte
+    /// (a corrupted model that passed the checks would make it false).
+    pub pristine: bool,
+}
+
 /// One inference's result.
 #[derive(Debug, Clone)]
 pub struct Inference {
@@ -76,6 +107,10 @@ pub struct Inference {
 pub struct Device {
     store: Option<ModelStore<Flash>>,
     slot_size: u32,
+    /// The model as installed: what every boot must load.
+    model: Vec<u8>,
+    /// Offset of the model bytes in a slot.
+    data_at: u32,
     image: AlignedBytes,
     image_crc: u32,
     version: u32,
@@ -98,9 +133,16 @@ impl Device {
                 .install(model, v, false, |b| Model::parse(b).is_ok())
                 .map_err(|e| anyhow!("installing the model: {e}"))?;
         }
+        let data_at = store
+            .active()
+            .map_err(|e| anyhow!("model store: {e}"))?
+            .map(|i| i.data_offset - (ERASE as u32 + u32::from(i.slot) * slot_size))
+            .ok_or_else(|| anyhow!("model store: no model after installing it"))?;
         let mut d = Device {
             store: Some(store),
             slot_size,
+            model: model.to_vec(),
+            data_at,
             image: AlignedBytes::new(&[]),
             image_crc: 0,
             version: 2,
@@ -112,20 +154,105 @@ impl Device {
     }
 
     /// Loads the newest valid model from the store into the execution
-    /// image (a reboot, or a repair after a corrupt image).
-    pub fn boot(&mut self) -> Result<u32, DeviceFault> {
+    /// image (a reboot, or a repair after a corrupt image). With no valid
+    /// slot the device refuses to boot (`NoModel`) and keeps no image.
+    pub fn boot(&mut self) -> Result<Boot, DeviceFault> {
         let store = self
             .store
             .as_mut()
             .ok_or_else(|| DeviceFault::NoModel("store lost".into()))?;
-        let mut buf = vec![0u8; store.capacity() as usize];
-        let (info, bytes) = store
-            .load(&mut buf, |b| Model::parse(b).is_ok())
+        let valid = store
+            .slots()
             .map_err(|e| DeviceFault::NoModel(e.to_string()))?;
+        let mut rejected = [true; 2];
+        for i in valid.iter().flatten() {
+            if let Some(r) = rejected.get_mut(usize::from(i.slot)) {
+                *r = false;
+            }
+        }
+        let mut buf = vec![0u8; store.capacity() as usize];
+        let loaded = store.load(&mut buf, |b| Model::parse(b).is_ok());
+        let (info, bytes) = match loaded {
+            Ok(x) => x,
+            Err(e) => {
+                self.image = AlignedBytes::new(&[]);
+                self.image_crc = 0;
+                return Err(DeviceFault::NoModel(e.to_string()));
+            }
+        };
         self.image = AlignedBytes::new(bytes);
         self.image_crc = info.header.crc;
         self.version = info.header.version;
-        Ok(info.header.version)
+        Ok(Boot {
+            slot: info.slot,
+            version: info.header.version,
+            rejected,
+            pristine: self.image.as_slice() == self.model.as_slice(),
+        })
+    }
+
+    /// Installs the model again after the device refused to boot (as a
+    /// service tool or the update server would), and boots it.
+    pub fn provision(&mut self) -> Result<Boot, DeviceFault> {
+        let next = self.version.saturating_add(1);
+        let store = self
+            .store
+            .as_mut()
+            .ok_or_else(|| DeviceFault::NoModel("store lost".into()))?;
+        store
+            .install(&self.model, next, true, |b| Model::parse(b).is_ok())
+            .map_err(|e| DeviceFault::NoModel(e.to_string()))?;
+        self.boot()
+    }
+
+    /// Whether the execution image is the installed model, byte for byte.
+    pub fn runs_installed_model(&self) -> bool {
+        self.image.as_slice() == self.model.as_slice()
+    }
+
+    /// Bytes of one slot that hold something: header, commit word,
+    /// padding and the model.
+    pub fn slot_used_bytes(&self) -> usize {
+        self.data_at as usize + self.model.len()
+    }
+
+    /// Whether `slot` holds a valid committed model now.
+    pub fn slot_valid(&mut self, slot: u8) -> Result<bool, DeviceFault> {
+        let store = self
+            .store
+            .as_mut()
+            .ok_or_else(|| DeviceFault::NoModel("store lost".into()))?;
+        let valid = store
+            .slots()
+            .map_err(|e| DeviceFault::NoModel(e.to_string()))?;
+        Ok(valid.iter().flatten().any(|i| i.slot == slot))
+    }
+
+    /// Flips bit `bit` of the used part of store slot `slot` (0: A, 1: B)
+    /// on the flash, and says which part of the slot it hit. The running
+    /// image is not touched: the flip is seen when the store is next read.
+    pub fn flip_store_bit(&mut self, slot: u8, bit: usize) -> Result<SlotPart, DeviceFault> {
+        let store = self
+            .store
+            .take()
+            .ok_or_else(|| DeviceFault::NoModel("store lost".into()))?;
+        let mut flash = store.into_inner();
+        let byte = bit / 8 % self.slot_used_bytes().max(1);
+        let at = ERASE + usize::from(slot.min(1)) * self.slot_size as usize + byte;
+        if let Some(b) = flash.memory.get_mut(at) {
+            *b ^= 1 << (bit % 8);
+        }
+        self.store = Some(
+            ModelStore::new(flash, ERASE as u32, self.slot_size)
+                .map_err(|e| DeviceFault::NoModel(e.to_string()))?,
+        );
+        // mote-store's layout: magic, seq, version, len, crc (4 bytes
+        // each), the commit word, padding to the model.
+        Ok(match byte {
+            4..=11 => SlotPart::SeqOrVersion,
+            b if b >= 24 && b < self.data_at as usize => SlotPart::Padding,
+            _ => SlotPart::Checked,
+        })
     }
 
     /// The installed model's version.
@@ -222,7 +349,7 @@ impl Device {
     /// device reboots and loads whichever model the store holds. Returns
     /// the interruption when power was cut.
     pub fn update(&mut self, cut_after: Option<u32>) -> Result<Option<DeviceFault>, DeviceFault> {
-        let model = self.image.as_slice().to_vec();
+        let model = self.model.clone();
         let store = self
             .store
             .take()
@@ -269,7 +396,7 @@ impl Device {
         probe.power_budget = None;
         let mut s = ModelStore::new(probe, ERASE as u32, self.slot_size)
             .map_err(|e| DeviceFault::NoModel(e.to_string()))?;
-        s.install(self.image.as_slice(), self.version + 1, false, |_| true)
+        s.install(&self.model, self.version.saturating_add(1), true, |_| true)
             .map_err(|e| DeviceFault::NoModel(e.to_string()))?;
         Ok(s.into_inner().steps - before)
     }

@@ -20,6 +20,9 @@ pub enum FaultKind {
     Dup,
     /// One bit of the model image in flash flips (per inference).
     FlashBitflip,
+    /// One bit of one of the model store's A/B slots flips on the flash
+    /// (per inference); found at the next boot.
+    StoreBitflip,
     /// One bit of the arena flips between inferences (per inference).
     ArenaCorrupt,
     /// Power is cut during a model update (per inference).
@@ -28,12 +31,13 @@ pub enum FaultKind {
 
 impl FaultKind {
     /// Every kind, in report order.
-    pub const ALL: [FaultKind; 7] = [
+    pub const ALL: [FaultKind; 8] = [
         FaultKind::I2cError,
         FaultKind::Stuck,
         FaultKind::Drop,
         FaultKind::Dup,
         FaultKind::FlashBitflip,
+        FaultKind::StoreBitflip,
         FaultKind::ArenaCorrupt,
         FaultKind::Brownout,
     ];
@@ -46,6 +50,7 @@ impl FaultKind {
             FaultKind::Drop => "drop",
             FaultKind::Dup => "dup",
             FaultKind::FlashBitflip => "flash-bitflip",
+            FaultKind::StoreBitflip => "store-bitflip",
             FaultKind::ArenaCorrupt => "arena-corrupt",
             FaultKind::Brownout => "brownout",
         }
@@ -88,7 +93,7 @@ impl std::str::FromStr for FaultSpec {
     type Err = anyhow::Error;
 
     fn from_str(s: &str) -> Result<Self> {
-        let usage = "expected kind:rate=<0..1> or kind:at=<index> (stuck also takes len=<samples>), kind one of i2c-error, stuck, drop, dup, flash-bitflip, arena-corrupt, brownout";
+        let usage = "expected kind:rate=<0..1> or kind:at=<index> (stuck also takes len=<samples>), kind one of i2c-error, stuck, drop, dup, flash-bitflip, store-bitflip, arena-corrupt, brownout";
         let (name, params) = s.split_once(':').unwrap_or((s, ""));
         let kind = FaultKind::ALL
             .into_iter()
@@ -206,7 +211,9 @@ pub struct Count {
     pub detected: u64,
     /// Faults that could not reach a prediction and needed no detection
     /// (arena bytes overwritten before use; a stuck episode cut short by
-    /// the end of the stream; a sample lost at the very end).
+    /// the end of the stream; a sample lost at the very end; a store bit in
+    /// a slot's sequence/version field or padding, or in a slot already
+    /// rejected).
     pub harmless: u64,
 }
 

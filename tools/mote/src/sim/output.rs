@@ -95,6 +95,12 @@ pub fn render(s: &Session, what: &str) -> String {
             s.events_total
         );
     }
+    if s.boots.boots > 0 {
+        t += &format!(
+            "  boots: {}; a slot rejected by the store's checks: {}; refused (no valid slot, model installed again): {}; booted a corrupted model: {}\n",
+            s.boots.boots, s.boots.fallback, s.boots.refused, s.boots.corrupt
+        );
+    }
     t += &format!(
         "  predictions from corrupted inputs: {}; differing from a fault-free run: {}\n",
         s.corrupted_predictions, s.mismatched_predictions

@@ -15,7 +15,7 @@ use mote_board::stream::{Layout, StreamFault, StreamWindow};
 use mote_runtime::{Interpreter, Model};
 use serde::Serialize;
 
-use super::device::{ArenaHit, Device, DeviceFault};
+use super::device::{ArenaHit, Boot, Device, DeviceFault, SlotPart};
 use super::fault::{FaultKind, Injector, Tally};
 use super::source::{Image, Recording};
 use crate::{AlignedBytes, Arena};
@@ -74,6 +74,23 @@ pub struct FaultEvent {
     pub error: String,
 }
 
+/// What the device's boots did (each reload, reboot and store bit flip
+/// boots it).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Boots {
+    /// Boots in all.
+    pub boots: u64,
+    /// Boots on which the store rejected a slot (magic, commit word,
+    /// length or CRC-32) and loaded the other one.
+    pub fallback: u64,
+    /// Boots refused because neither slot held a valid model; the model
+    /// was installed again before the next inference.
+    pub refused: u64,
+    /// Boots that loaded a model differing from the installed one (must
+    /// be 0: a corrupted model never runs).
+    pub corrupt: u64,
+}
+
 /// Everything a session produced.
 #[derive(Debug, Clone, Serialize)]
 pub struct Session {
@@ -93,6 +110,8 @@ pub struct Session {
     pub corrupted_predictions: u64,
     /// Emitted predictions that differ from a fault-free run (must be 0).
     pub mismatched_predictions: u64,
+    /// The device's boots.
+    pub boots: Boots,
     /// Seconds the session took on this host.
     pub host_seconds: f64,
 }
@@ -108,6 +127,7 @@ impl Session {
             faults: Tally::default(),
             corrupted_predictions: 0,
             mismatched_predictions: 0,
+            boots: Boots::default(),
             host_seconds: 0.0,
         }
     }
@@ -179,6 +199,94 @@ impl<'m> Reference<'m> {
     }
 }
 
+/// Boots the device (a reload or a reboot) and records how it went. When
+/// neither slot holds a valid model the device refuses to boot, and the
+/// model is installed again (as the update server would) so the session
+/// can go on; `why` names the boot in the event. Returns the boot and the
+/// slots the store rejected at it.
+fn boot(
+    k: u64,
+    time_s: f64,
+    dev: &mut Device,
+    s: &mut Session,
+    kind: FaultKind,
+    why: &str,
+) -> Result<(Boot, [bool; 2])> {
+    s.boots.boots += 1;
+    let b = match dev.boot() {
+        Ok(b) => b,
+        Err(DeviceFault::NoModel(e)) => {
+            s.boots.refused += 1;
+            s.event(
+                k,
+                time_s,
+                kind,
+                format!("{why}: refused to boot, no valid slot ({e}); model installed again"),
+            );
+            let b = dev
+                .provision()
+                .map_err(|e| anyhow!("installing the model again: {e}"))?;
+            s.boots.corrupt += u64::from(!b.pristine);
+            return Ok((b, [true; 2]));
+        }
+        Err(e) => bail!("boot: {e}"),
+    };
+    s.boots.corrupt += u64::from(!b.pristine);
+    s.boots.fallback += u64::from(b.rejected.iter().any(|&r| r));
+    Ok((b, b.rejected))
+}
+
+/// A bit flips in one of the store's slots; the device reboots and the
+/// store must reject the slot if the flip reached bytes it checks.
+fn store_flip(
+    k: u64,
+    time_s: f64,
+    dev: &mut Device,
+    inj: &mut Injector,
+    s: &mut Session,
+) -> Result<()> {
+    let slot = inj.rng.below(2) as u8;
+    let bit = inj.rng.below(dev.slot_used_bytes() as u64 * 8) as usize;
+    let was_valid = dev.slot_valid(slot).map_err(|e| anyhow!("{e}"))?;
+    let part = dev.flip_store_bit(slot, bit).map_err(|e| anyhow!("{e}"))?;
+    s.faults.of(FaultKind::StoreBitflip).injected += 1;
+    let name = ["A", "B"][usize::from(slot)];
+    let (b, rejected) = boot(
+        k,
+        time_s,
+        dev,
+        s,
+        FaultKind::StoreBitflip,
+        &format!("bit {bit} of slot {name} flipped"),
+    )?;
+    let refused = rejected == [true; 2];
+    let rejected = rejected[usize::from(slot)];
+    let c = s.faults.of(FaultKind::StoreBitflip);
+    if was_valid && rejected {
+        c.detected += 1;
+        if refused {
+            // Reported by `boot`, and installed again.
+            return Ok(());
+        }
+        s.event(
+            k,
+            time_s,
+            FaultKind::StoreBitflip,
+            format!(
+                "bit {bit} of slot {name} flipped: slot rejected at boot; running version {} from slot {}",
+                b.version,
+                ["A", "B"][usize::from(b.slot)]
+            ),
+        );
+    } else if !was_valid || part != SlotPart::Checked {
+        // A slot already rejected, or bytes outside the checks: the model
+        // bytes of every valid slot are intact (the boot compares them).
+        c.harmless += 1;
+    }
+    // Else: a checked byte flipped and the slot still passed: a miss.
+    Ok(())
+}
+
 /// The inference-side faults of one cycle: brown-out during an update,
 /// flash bit flips, arena corruption. Returns the arena hit to apply.
 fn inference_faults(
@@ -210,6 +318,10 @@ fn inference_faults(
             Ok(None) => {}
             Err(e) => bail!("brown-out left the device without a model: {e}"),
         }
+        s.boots.corrupt += u64::from(!dev.runs_installed_model());
+    }
+    if inj.strikes(FaultKind::StoreBitflip, k) {
+        store_flip(k, time_s, dev, inj, s)?;
     }
     if inj.strikes(FaultKind::FlashBitflip, k) {
         let bit = inj.rng.below(dev.image_bits() as u64) as usize;
@@ -255,8 +367,14 @@ fn cycle(
             FaultKind::FlashBitflip,
             format!("{e} ({n} flip(s)); model reloaded from the store"),
         );
-        dev.boot()
-            .map_err(|e| anyhow!("reloading the model: {e}"))?;
+        boot(
+            k,
+            time_s,
+            dev,
+            s,
+            FaultKind::FlashBitflip,
+            "reloading the model",
+        )?;
         // The image is checked before the arena hit lands: it lands now.
         result = dev.infer(fill, hit);
     } else if *pending_flips > 0 {
