@@ -62,6 +62,21 @@ pub struct Frame<'a> {
     pub channels: usize,
 }
 
+impl Frame<'_> {
+    /// Bytes of pixel memory a `height` x `width` frame of `channels`
+    /// values per pixel needs (the `pixels` of a [`Frame`]): the imaging
+    /// pipeline's buffer outside the model's arena. `None` on overflow.
+    pub const fn buffer_bytes(height: usize, width: usize, channels: usize) -> Option<usize> {
+        match height.checked_mul(width) {
+            Some(hw) => match hw.checked_mul(channels) {
+                Some(n) => n.checked_mul(core::mem::size_of::<f32>()),
+                None => None,
+            },
+            None => None,
+        }
+    }
+}
+
 /// Resizes `src` bilinearly (pixel centres aligned, edges clamped; a
 /// frame of the target size is copied unchanged) to `height` x `width`
 /// with `src.channels` channels, then writes each value `(x - mean) / std`
@@ -131,6 +146,12 @@ pub fn resize_into(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frame_buffer_bytes() {
+        assert_eq!(Frame::buffer_bytes(28, 28, 1), Some(3136));
+        assert_eq!(Frame::buffer_bytes(usize::MAX, 2, 1), None);
+    }
 
     #[test]
     fn dicom_window() {

@@ -140,6 +140,16 @@ impl<'a> StreamWindow<'a> {
         })
     }
 
+    /// Bytes of sample memory (the `buf` of [`Self::new`]) a window of
+    /// `len` samples of `channels` values needs: the pipeline's buffer
+    /// outside the model's arena. `None` on overflow.
+    pub const fn buffer_bytes(channels: usize, len: usize) -> Option<usize> {
+        match channels.checked_mul(len) {
+            Some(n) => n.checked_mul(core::mem::size_of::<f32>()),
+            None => None,
+        }
+    }
+
     /// Values per sample.
     pub fn channels(&self) -> usize {
         self.channels
@@ -356,6 +366,12 @@ mod tests {
         }
         assert_eq!(w.push(20, Ok(&s(20.0))), Ok(true));
         assert_eq!(w.sample(0), Some(&s(18.0)[..]));
+    }
+
+    #[test]
+    fn buffer_bytes_are_the_window_of_f32() {
+        assert_eq!(StreamWindow::buffer_bytes(6, 100), Some(2400));
+        assert_eq!(StreamWindow::buffer_bytes(usize::MAX, 2), None);
     }
 
     #[test]

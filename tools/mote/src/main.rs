@@ -105,7 +105,7 @@ enum Command {
         std: f32,
         /// Inject a fault: kind:rate=<p> or kind:at=<n> (repeatable). Kinds:
         /// i2c-error, stuck (len=<samples>), drop, dup, flash-bitflip,
-        /// arena-corrupt, brownout.
+        /// store-bitflip, arena-corrupt, brownout.
         #[arg(long)]
         fault: Vec<String>,
         /// Seed of the fault campaign.
@@ -385,7 +385,7 @@ fn execute(cli: Cli) -> Result<()> {
             let bytes = read_model(&model)?;
             let fit = mote_cli::sim::check(bytes.as_slice(), b)?;
             let cmp = reference.map(|r| mote_cli::sim::reference::compare(&fit, r));
-            if fit.fits && !sensor.is_empty() {
+            if !sensor.is_empty() {
                 let replay = mote_cli::sim::Replay {
                     sensor,
                     stream: mote_cli::sim::session::StreamOptions {
@@ -401,7 +401,8 @@ fn execute(cli: Cli) -> Result<()> {
                     out,
                     plot,
                 };
-                return mote_cli::sim::replay(bytes.as_slice(), &fit, &replay, json);
+                let name = model.display().to_string();
+                return mote_cli::sim::replay(bytes.as_slice(), &name, fit, &replay, json);
             }
             if fit.fits && json {
                 let mut v = serde_json::to_value(&fit)?;
@@ -413,15 +414,7 @@ fn execute(cli: Cli) -> Result<()> {
                     print!("{}", mote_cli::sim::reference::render(c, &fit));
                 }
             } else {
-                let over_flash = fit.flash_needed.saturating_sub(fit.flash_bytes);
-                let over_ram = fit.ram_needed.saturating_sub(fit.ram_bytes);
-                anyhow::bail!(
-                    "{} does not fit {}: flash over by {over_flash} B, RAM over by {over_ram} B; the arena peaks at op {} ({} B live)",
-                    model.display(),
-                    fit.board,
-                    fit.peak_op,
-                    fit.peak_bytes
-                );
+                anyhow::bail!("{}", fit.overrun(&model.display().to_string()));
             }
         }
         Command::Keygen { out } => {

@@ -572,3 +572,132 @@ fn store_slot_bit_flips_are_caught_by_the_slot_checks_and_never_booted() {
         .iter()
         .any(|e| e["error"].as_str().unwrap().contains("refused to boot")));
 }
+
+/// The `budget` of a `--json` replay.
+fn budget(args: &[&OsStr]) -> serde_json::Value {
+    let mut a: Vec<&OsStr> = vec!["sim".as_ref()];
+    a.extend_from_slice(args);
+    a.push("--json".as_ref());
+    let v: serde_json::Value = serde_json::from_str(&succeeds(&mote(&a))).unwrap();
+    v["budget"].clone()
+}
+
+fn arena_of(model: &Path) -> u64 {
+    let m = mote_cli::read_model(model).unwrap();
+    Model::parse(m.as_slice()).unwrap().arena_len() as u64
+}
+
+#[test]
+fn ram_budget_counts_the_pipeline_buffers() {
+    let dir = tempfile::tempdir().unwrap();
+    // Streams: the StreamWindow's samples, 100 x 6 f32.
+    let imu = dir.path().join("imu.mote");
+    compress(
+        "models/imu_motions/imu_motions_float.onnx",
+        Some("models/imu_motions/calib.npy"),
+        &imu,
+    );
+    let csv = root("tests/data/sim/basicmotions_stream.csv");
+    let b = budget(&[
+        "--board".as_ref(),
+        "nrf52840".as_ref(),
+        "--model".as_ref(),
+        imu.as_os_str(),
+        "--sensor".as_ref(),
+        csv.as_os_str(),
+    ]);
+    let arena = arena_of(&imu);
+    assert_eq!(b["arena_bytes"], arena);
+    assert_eq!(b["pipeline_bytes"], 100 * 6 * 4, "{b}");
+    assert_eq!(b["stack_bytes"], 8192);
+    assert_eq!(b["ram_needed"], arena + 2400 + 8192);
+
+    // Images: the largest source frame as f32 (the 56x56 DICOM files; the
+    // PNGs are 28x28).
+    let med = dir.path().join("med.mote");
+    compress(
+        "models/medmnist_cnn/medmnist_cnn_float.onnx",
+        Some("models/medmnist_cnn/calib.npy"),
+        &med,
+    );
+    let data = root("tests/data/sim");
+    let mut largest = 0u64;
+    for e in std::fs::read_dir(&data).unwrap() {
+        let p = e.unwrap().path();
+        let (w, h) = match p.extension().and_then(|x| x.to_str()) {
+            Some("png") => image::image_dimensions(&p).unwrap(),
+            Some("dcm") => {
+                let o = dicom_object::open_file(&p).unwrap();
+                let v = |n: &str| o.element_by_name(n).unwrap().to_int::<u32>().unwrap();
+                (v("Columns"), v("Rows"))
+            }
+            _ => continue,
+        };
+        largest = largest.max(u64::from(w * h));
+    }
+    assert_eq!(largest, 56 * 56);
+    let med_arena = arena_of(&med);
+    let b = budget(&[
+        "--board".as_ref(),
+        "nrf52840".as_ref(),
+        "--model".as_ref(),
+        med.as_os_str(),
+        "--sensor".as_ref(),
+        data.as_os_str(),
+    ]);
+    assert_eq!(b["pipeline_bytes"], largest * 4, "{b}");
+    assert_eq!(b["ram_needed"], med_arena + largest * 4 + 8192);
+
+    // The model fits the nRF52840 alone, but not with a 256x256 source
+    // frame (digit_0.png scaled up 9x, nearest): 256 KiB of f32 pixels on
+    // top of the arena and the stack overrun its 256 KiB of RAM by exactly
+    // the arena and the stack.
+    let big = dir.path().join("digit_0_256.png");
+    image::imageops::resize(
+        &image::open(data.join("digit_0.png")).unwrap().to_luma8(),
+        256,
+        256,
+        image::imageops::FilterType::Nearest,
+    )
+    .save(&big)
+    .unwrap();
+    let model_only = &[
+        "--board".as_ref(),
+        "nrf52840".as_ref(),
+        "--model".as_ref(),
+        med.as_os_str(),
+    ];
+    let out = succeeds(&mote(&[&["sim".as_ref()], &model_only[..]].concat()));
+    assert!(
+        out.contains("pipeline buffers: not counted (no --sensor"),
+        "{out}"
+    );
+    let mut with_big = vec![OsStr::new("sim")];
+    with_big.extend_from_slice(model_only);
+    with_big.extend_from_slice(&["--sensor".as_ref(), big.as_os_str()]);
+    fails(
+        &mote(&with_big),
+        &[
+            "does not fit nrf52840-dk",
+            &format!("RAM over by {} B", med_arena + 8192),
+            &format!(
+                "(arena {med_arena} B + pipeline buffers {} B + stack 8192 B)",
+                256 * 256 * 4
+            ),
+            "arena peaks at op #",
+        ],
+    );
+    // The STM32F746's 320 KiB hold it; the summary shows the buffers.
+    with_big[2] = "stm32f746g-disco".as_ref();
+    let out = succeeds(&mote(&with_big));
+    assert!(
+        out.contains(&format!(
+            "arena {med_arena} B + pipeline buffers 262144 B + stack estimate 8192 B"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("frame of 256x256x1 f32 (the largest replayed image)"),
+        "{out}"
+    );
+}

@@ -144,8 +144,17 @@ pub struct Fit {
     pub flash_needed: usize,
     /// Flash of the part.
     pub flash_bytes: usize,
-    /// RAM needed: arena plus stack estimate.
+    /// RAM needed: arena, pipeline buffers and stack estimate.
     pub ram_needed: usize,
+    /// The model's arena (bytes).
+    pub arena_bytes: usize,
+    /// The replay pipeline's buffers outside the arena (bytes): the stream
+    /// window or the source frame. 0 without `--sensor`.
+    pub pipeline_bytes: usize,
+    /// What the pipeline buffers are.
+    pub pipeline: String,
+    /// The stack estimate (bytes).
+    pub stack_bytes: usize,
     /// RAM of the part.
     pub ram_bytes: usize,
     /// Op whose live tensors set the arena peak, and those bytes.
@@ -192,6 +201,7 @@ pub fn check(model_bytes: &[u8], board: &Board) -> Result<Fit> {
     let report = crate::inspect::report(model_bytes)?;
     let flash_needed_with = |code: usize| model_bytes.len() + code;
     let ram_needed = model.arena_len() + STACK_ESTIMATE;
+    let arena_bytes = model.arena_len();
     let mut fit = Fit {
         board: board.name.into(),
         core: board.core.name().into(),
@@ -199,6 +209,10 @@ pub fn check(model_bytes: &[u8], board: &Board) -> Result<Fit> {
         flash_needed: 0,
         flash_bytes: board.flash_bytes as usize,
         ram_needed,
+        arena_bytes,
+        pipeline_bytes: 0,
+        pipeline: "not counted (no --sensor: no pipeline given)".into(),
+        stack_bytes: STACK_ESTIMATE,
         ram_bytes: board.ram_bytes as usize,
         peak_op,
         peak_bytes,
@@ -263,6 +277,37 @@ pub fn check(model_bytes: &[u8], board: &Board) -> Result<Fit> {
     Ok(fit)
 }
 
+impl Fit {
+    /// The verdict with the replay pipeline's buffers (`bytes`, described
+    /// by `what`) counted in the RAM.
+    pub fn with_pipeline(mut self, bytes: usize, what: String) -> Fit {
+        self.pipeline_bytes = bytes;
+        self.pipeline = what;
+        self.ram_needed = self.arena_bytes + bytes + self.stack_bytes;
+        self.fits = self.flash_needed <= self.flash_bytes && self.ram_needed <= self.ram_bytes;
+        self
+    }
+
+    /// The one-line failure of a model that does not fit: the overruns in
+    /// bytes and the op where the arena peaks.
+    pub fn overrun(&self, model: &str) -> String {
+        let over_flash = self.flash_needed.saturating_sub(self.flash_bytes);
+        let over_ram = self.ram_needed.saturating_sub(self.ram_bytes);
+        let pipeline = if self.pipeline_bytes > 0 {
+            format!(
+                " (arena {} B + pipeline buffers {} B + stack {} B)",
+                self.arena_bytes, self.pipeline_bytes, self.stack_bytes
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            "{model} does not fit {}: flash over by {over_flash} B, RAM over by {over_ram} B{pipeline}; the arena peaks at op {} ({} B live)",
+            self.board, self.peak_op, self.peak_bytes
+        )
+    }
+}
+
 /// Human-readable verdict.
 pub fn render(f: &Fit) -> String {
     let pct = |a: usize, b: usize| 100.0 * a as f64 / b.max(1) as f64;
@@ -274,14 +319,17 @@ pub fn render(f: &Fit) -> String {
         pct(f.flash_needed, f.flash_bytes)
     );
     s += &format!(
-        "  RAM:   {} B needed (arena + {} B stack estimate) of {} B ({:.1}%); arena peak at op {} ({} B live)\n",
+        "  RAM:   {} B needed of {} B ({:.1}%): arena {} B + pipeline buffers {} B + stack estimate {} B; arena peak at op {} ({} B live)\n",
         f.ram_needed,
-        STACK_ESTIMATE,
         f.ram_bytes,
         pct(f.ram_needed, f.ram_bytes),
+        f.arena_bytes,
+        f.pipeline_bytes,
+        f.stack_bytes,
         f.peak_op,
         f.peak_bytes
     );
+    s += &format!("         pipeline buffers: {}\n", f.pipeline);
     s += &format!(
         "  latency ESTIMATE: {:.3}-{:.3} ms per inference (not a measurement): {}\n",
         f.latency_ms.0, f.latency_ms.1, f.basis

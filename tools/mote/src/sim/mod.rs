@@ -40,9 +40,11 @@ pub struct Replay {
     pub plot: Option<PathBuf>,
 }
 
-/// Runs a replay session on a board the model fits, prints the summary
-/// (or JSON) and writes the requested outputs.
-pub fn replay(model: &[u8], fit: &Fit, r: &Replay, json: bool) -> Result<()> {
+/// Counts the replay pipeline's buffers in `fit`, fails with the overrun
+/// when the model and its pipeline do not fit, else runs a replay session,
+/// prints the summary (or JSON) and writes the requested outputs. `name`
+/// names the model in messages.
+pub fn replay(model: &[u8], name: &str, fit: Fit, r: &Replay, json: bool) -> Result<()> {
     for p in &r.sensor {
         if !p.exists() {
             bail!("cannot read {}: no such file or directory", p.display());
@@ -50,17 +52,30 @@ pub fn replay(model: &[u8], fit: &Fit, r: &Replay, json: bool) -> Result<()> {
     }
     let mut inj = fault::Injector::new(r.specs.clone(), r.seed);
     let streams = r.sensor.iter().filter(|p| source::is_stream(p)).count();
-    let (s, rec, what) = if streams > 0 {
+    let fits = |fit: Fit, (bytes, what): (usize, String)| -> Result<Fit> {
+        let fit = fit.with_pipeline(bytes, what);
+        if !fit.fits {
+            bail!("{}", fit.overrun(name));
+        }
+        Ok(fit)
+    };
+    let (s, rec, what, fit) = if streams > 0 {
         if r.sensor.len() != 1 {
             bail!("give one sensor stream (.csv or .npy) per session, or only images");
         }
         let rec = source::read_stream(&r.sensor[0])?;
+        let fit = fits(
+            fit,
+            session::stream_buffers(model, rec.channels, &r.stream)?,
+        )?;
         let s = session::run_stream(model, &rec, &r.stream, &mut inj)?;
-        (s, Some(rec), "samples")
+        (s, Some(rec), "samples", fit)
     } else {
         let files = source::expand(&r.sensor)?;
-        let s = session::run_images(model, &files, r.mean, r.std, &mut inj)?;
-        (s, None, "images")
+        let images = session::read_images(model, &files, &inj)?;
+        let fit = fits(fit, session::image_buffers(&images)?)?;
+        let s = session::run_images(model, &images, r.mean, r.std, &mut inj)?;
+        (s, None, "images", fit)
     };
     if let Some(p) = &r.out {
         output::write_timeline(p, &s)?;
@@ -70,10 +85,10 @@ pub fn replay(model: &[u8], fit: &Fit, r: &Replay, json: bool) -> Result<()> {
     }
     if json {
         let mut v = serde_json::to_value(&s)?;
-        v["budget"] = serde_json::to_value(fit)?;
+        v["budget"] = serde_json::to_value(&fit)?;
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        print!("{}", render(fit));
+        print!("{}", render(&fit));
         print!("{}", output::render(&s, what));
     }
     Ok(())

@@ -455,16 +455,15 @@ fn dequantize(out: &[i8], io: &Io) -> Vec<f32> {
         .collect()
 }
 
-/// Replays a stream through the pipeline.
-pub fn run_stream(
+/// How a stream of `channels` values per sample is windowed into the
+/// model input: (window length, hop, layout).
+pub fn stream_geometry(
     model: &[u8],
-    rec: &Recording,
+    channels: usize,
     opts: &StreamOptions,
-    inj: &mut Injector,
-) -> Result<Session> {
-    let start = std::time::Instant::now();
+) -> Result<(usize, usize, Layout)> {
     let io = io(model)?;
-    let c = rec.channels;
+    let c = channels;
     let layout = stream_layout(&io.shape, c)?;
     if io.elements % c != 0 {
         bail!(
@@ -485,6 +484,35 @@ pub fn run_stream(
     if hop == 0 || opts.rate_hz.is_nan() || opts.rate_hz <= 0.0 {
         bail!("--hop and --rate must be positive");
     }
+    Ok((len, hop, layout))
+}
+
+/// The stream pipeline's buffer outside the arena: the window's samples.
+pub fn stream_buffers(
+    model: &[u8],
+    channels: usize,
+    opts: &StreamOptions,
+) -> Result<(usize, String)> {
+    let (len, _, _) = stream_geometry(model, channels, opts)?;
+    let bytes = StreamWindow::buffer_bytes(channels, len)
+        .ok_or_else(|| anyhow!("a window of {len} x {channels} does not fit in memory"))?;
+    Ok((
+        bytes,
+        format!("StreamWindow of {len} samples x {channels} channels, f32"),
+    ))
+}
+
+/// Replays a stream through the pipeline.
+pub fn run_stream(
+    model: &[u8],
+    rec: &Recording,
+    opts: &StreamOptions,
+    inj: &mut Injector,
+) -> Result<Session> {
+    let start = std::time::Instant::now();
+    let io = io(model)?;
+    let c = rec.channels;
+    let (len, hop, layout) = stream_geometry(model, c, opts)?;
     let bytes = AlignedBytes::new(model);
     let mut reference = Reference {
         model: Model::parse(bytes.as_slice()).map_err(|e| anyhow!("invalid model: {e}"))?,
@@ -645,16 +673,10 @@ pub fn frame_geometry(shape: &[usize]) -> Result<(usize, usize, usize, FrameLayo
     }
 }
 
-/// Replays images through the imaging pipeline. Only `i2c-error` (a frame
-/// read fails) and the inference-side faults apply.
-pub fn run_images(
-    model: &[u8],
-    files: &[PathBuf],
-    mean: f32,
-    std: f32,
-    inj: &mut Injector,
-) -> Result<Session> {
-    let start = std::time::Instant::now();
+/// Reads the images of an imaging session with the channels the model
+/// input wants. Only `i2c-error` (a frame read fails) and the
+/// inference-side faults apply to images.
+pub fn read_images(model: &[u8], files: &[PathBuf], inj: &Injector) -> Result<Vec<Image>> {
     for k in [FaultKind::Stuck, FaultKind::Drop, FaultKind::Dup] {
         if inj.has(k) {
             bail!(
@@ -664,11 +686,42 @@ pub fn run_images(
         }
     }
     let io = io(model)?;
-    let (h, w, c, layout) = frame_geometry(&io.shape)?;
-    let images: Vec<Image> = files
+    let (_, _, c, _) = frame_geometry(&io.shape)?;
+    files
         .iter()
         .map(|f| super::source::read_image(f, c))
-        .collect::<Result<_>>()?;
+        .collect()
+}
+
+/// The imaging pipeline's buffer outside the arena: the largest source
+/// frame, as the f32 pixels `mote_board::frame` resizes from.
+pub fn image_buffers(images: &[Image]) -> Result<(usize, String)> {
+    let big = images
+        .iter()
+        .max_by_key(|i| i.height * i.width * i.channels)
+        .ok_or_else(|| anyhow!("no images to replay"))?;
+    let bytes = Frame::buffer_bytes(big.height, big.width, big.channels)
+        .ok_or_else(|| anyhow!("{}: the frame does not fit in memory", big.path.display()))?;
+    Ok((
+        bytes,
+        format!(
+            "frame of {}x{}x{} f32 (the largest replayed image)",
+            big.height, big.width, big.channels
+        ),
+    ))
+}
+
+/// Replays images (see [`read_images`]) through the imaging pipeline.
+pub fn run_images(
+    model: &[u8],
+    images: &[Image],
+    mean: f32,
+    std: f32,
+    inj: &mut Injector,
+) -> Result<Session> {
+    let start = std::time::Instant::now();
+    let io = io(model)?;
+    let (h, w, _, layout) = frame_geometry(&io.shape)?;
     let bytes = AlignedBytes::new(model);
     let mut reference = Reference {
         model: Model::parse(bytes.as_slice()).map_err(|e| anyhow!("invalid model: {e}"))?,
