@@ -97,6 +97,10 @@ enum Command {
         /// Replay the stream this many times back to back.
         #[arg(long, default_value_t = 1)]
         repeat: usize,
+        /// Identical stream readings in a row that mean a stuck sensor (0
+        /// turns the check off, e.g. for a slow thermometer).
+        #[arg(long, default_value_t = mote_cli::sim::session::STUCK_AFTER)]
+        stuck_after: usize,
         /// Image normalisation: model input = (pixel in [0, 1] - mean) / std.
         #[arg(long, default_value_t = 0.0)]
         mean: f32,
@@ -362,6 +366,7 @@ fn execute(cli: Cli) -> Result<()> {
             window,
             hop,
             repeat,
+            stuck_after,
             mean,
             std,
             fault,
@@ -393,6 +398,7 @@ fn execute(cli: Cli) -> Result<()> {
                         window,
                         hop,
                         repeat,
+                        stuck_after,
                     },
                     mean,
                     std,

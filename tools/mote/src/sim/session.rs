@@ -20,7 +20,9 @@ use super::fault::{FaultKind, Injector, Tally};
 use super::source::{Image, Recording};
 use crate::{AlignedBytes, Arena};
 
-/// Identical readings in a row that mean a stuck sensor.
+/// Identical readings in a row that mean a stuck sensor, by default (an
+/// IMU's noise makes exact repeats rare; a slow sensor such as a
+/// thermometer needs a longer run, or the check off).
 pub const STUCK_AFTER: usize = 3;
 
 /// Faults kept in the report's event list (all are counted).
@@ -37,6 +39,8 @@ pub struct StreamOptions {
     pub hop: Option<usize>,
     /// Times the recording is replayed back to back.
     pub repeat: usize,
+    /// Identical readings in a row that mean a stuck sensor (0: no check).
+    pub stuck_after: usize,
 }
 
 /// One emitted prediction.
@@ -416,10 +420,11 @@ fn cycle(
     }
 }
 
-/// The layout of a stream window in the model input.
+/// The layout of a stream window in the model input. A one-channel stream
+/// (a thermometer) fills any input shape in time order.
 pub fn stream_layout(shape: &[usize], channels: usize) -> Result<Layout> {
     let last = shape.last().copied().unwrap_or(0);
-    if last == channels {
+    if last == channels || channels == 1 {
         Ok(Layout::ChannelsLast)
     } else if shape.len() >= 3 && shape[1] == channels {
         Ok(Layout::ChannelsFirst)
@@ -522,7 +527,7 @@ pub fn run_stream(
     let mut dev = Device::new(model)?;
     let update_steps = dev.update_steps().map_err(|e| anyhow!("{e}"))?.max(1);
     let mut buf = vec![0f32; len * c];
-    let mut win = StreamWindow::new(&mut buf, c, len, hop, STUCK_AFTER)
+    let mut win = StreamWindow::new(&mut buf, c, len, hop, opts.stuck_after)
         .map_err(|e| anyhow!("window: {e:?}"))?;
     let mut s = Session::new();
     let total = rec.samples() as u64 * opts.repeat.max(1) as u64;
