@@ -881,3 +881,83 @@ fn temperature_and_shock_streams_are_windowed_like_imu_streams() {
     );
     assert_eq!(v["predictions"].as_array().unwrap().len(), 77);
 }
+
+#[test]
+fn plot_labels_axes_channels_predictions_and_fault_kinds() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("imu.mote");
+    compress(
+        "models/imu_motions/imu_motions_float.onnx",
+        Some("models/imu_motions/calib.npy"),
+        &model,
+    );
+    let csv = root("tests/data/sim/basicmotions_stream.csv");
+    let svg = dir.path().join("p.svg");
+    succeeds(&mote(&[
+        OsStr::new("sim"),
+        "--board".as_ref(),
+        "nrf52840".as_ref(),
+        "--model".as_ref(),
+        model.as_os_str(),
+        "--sensor".as_ref(),
+        csv.as_os_str(),
+        "--hop".as_ref(),
+        "10".as_ref(),
+        "--fault".as_ref(),
+        "i2c-error:at=150".as_ref(),
+        "--fault".as_ref(),
+        "store-bitflip:at=3".as_ref(),
+        "--plot".as_ref(),
+        svg.as_os_str(),
+    ]));
+    // The SVG's text elements, each on one line.
+    let read = |p: &Path| -> String {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .map(str::trim)
+            .collect()
+    };
+    let text = read(&svg);
+    assert!(text.starts_with("<svg") && text.ends_with("</svg>"));
+    for want in [
+        "replayed signal",
+        "time (s)",
+        "value (as recorded)",
+        "acc_x",
+        "gyro_z",
+        "class",
+        "faults",
+        "prediction",
+        "i2c-error",
+        "store-bitflip",
+    ] {
+        assert!(
+            text.contains(&format!(">{want}<")),
+            "{want} not in the plot"
+        );
+    }
+    // Images: no signal panel, one column per image.
+    let med = dir.path().join("med.mote");
+    compress(
+        "models/medmnist_cnn/medmnist_cnn_float.onnx",
+        Some("models/medmnist_cnn/calib.npy"),
+        &med,
+    );
+    succeeds(&mote(&[
+        OsStr::new("sim"),
+        "--board".as_ref(),
+        "nrf52840".as_ref(),
+        "--model".as_ref(),
+        med.as_os_str(),
+        "--sensor".as_ref(),
+        root("tests/data/sim").as_os_str(),
+        "--plot".as_ref(),
+        svg.as_os_str(),
+    ]));
+    let text = read(&svg);
+    assert!(!text.contains(">replayed signal</text>"));
+    assert!(text.contains(">image (in replay order)</text>"));
+    // Image ticks are whole image indices; class ticks whole classes.
+    assert!(text.contains(">7</text>") && !text.contains(">0.5</text>"));
+}
