@@ -151,7 +151,8 @@ enum Command {
     Bench {
         /// The .mote file.
         model: PathBuf,
-        /// An ONNX model for tract to run on the same input (typed, not optimized).
+        /// An ONNX model for tract to run on the same input: typed, and for a
+        /// float model also optimized.
         #[arg(long)]
         tract: Option<PathBuf>,
         /// Seconds to spend per engine.
@@ -345,13 +346,15 @@ fn execute(cli: Cli) -> Result<()> {
                         e.engine, e.median_us, e.runs
                     );
                 }
-                if let [m, p, ..] = &t[..] {
-                    println!(
-                        "ratio {}/{}: {:.2}x",
-                        p.engine,
-                        m.engine,
-                        p.median_us / m.median_us
-                    );
+                if let [m, peers @ ..] = &t[..] {
+                    for p in peers {
+                        println!(
+                            "ratio {}/{}: {:.2}x",
+                            p.engine,
+                            m.engine,
+                            p.median_us / m.median_us
+                        );
+                    }
                 }
             }
         }

@@ -17,10 +17,13 @@
 //! - `examples [--model a,b] [--update-readme]`: the `models/` examples on the
 //!   emulated Cortex-M4, bit-exact with the host runtime; checks the
 //!   instruction column of `models/README.md`.
+//! - `bench-host [--seconds S]`: Mote int8 and f32 against tract (typed and
+//!   optimized) on this host; writes `bench/results/RESULTS.md`.
 //! - `verify-qemu`: instructions of signature verification on the emulated
 //!   Cortex-M4; flipped bits rejected; writes `bench/results/verify.md`.
 
 mod aarch64;
+mod bench_host;
 mod boards;
 mod ci;
 mod demo;
@@ -35,7 +38,7 @@ mod verify;
 use anyhow::{bail, Result};
 
 const USAGE: &str =
-    "usage: cargo xtask <ci|demo|qemu|bench-qemu|aarch64|boards|fuzz|examples|verify-qemu> [options]
+    "usage: cargo xtask <ci|demo|qemu|bench-qemu|aarch64|boards|fuzz|examples|verify-qemu|bench-host> [options]
   qemu / bench-qemu options:
     --model <name[,name]>      ic, kws, vww, ad, sww (default: all)
     --machine <name[,name]>    mps2-an386, mps2-an500, mps2-an505, mps3-an547 (default: all)
@@ -62,6 +65,7 @@ fn main() -> Result<()> {
         Some("fuzz") => fuzz::fuzz(rest),
         Some("examples") => examples::examples(rest),
         Some("verify-qemu") => verify::verify_qemu(rest),
+        Some("bench-host") => bench_host::bench_host(rest),
         _ => bail!("{USAGE}"),
     }
 }
