@@ -5,8 +5,13 @@ pub const SLOT_MAGIC: u32 = 0x544C_534D; // "MSLT"
 /// The commit word; an erased word reads 0xFFFF_FFFF, a revoked one 0.
 pub const COMMIT_WORD: u32 = 0x5A5A_A5A5;
 
-/// Bytes of the header fields.
-pub(crate) const FIELDS_LEN: usize = 20;
+/// Bytes of the header fields: magic, seq, version, len, crc, and a CRC-32
+/// of those 20 bytes (so a flipped bit in `seq` or `version` cannot change
+/// which slot is active or defeat rollback protection).
+pub(crate) const FIELDS_LEN: usize = 24;
+
+/// CRC-32 (ISO-HDLC) of the header fields and of the model bytes.
+pub(crate) const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
 
 /// Metadata of a slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,12 +36,15 @@ impl SlotHeader {
         {
             b[i * 4..i * 4 + 4].copy_from_slice(&v.to_le_bytes());
         }
+        let own = CRC.checksum(&b[..20]);
+        b[20..24].copy_from_slice(&own.to_le_bytes());
         b
     }
 
+    /// The header, if the magic and the header's own CRC are right.
     pub(crate) fn decode(b: &[u8; FIELDS_LEN]) -> Option<Self> {
         let w = |i: usize| u32::from_le_bytes([b[i * 4], b[i * 4 + 1], b[i * 4 + 2], b[i * 4 + 3]]);
-        (w(0) == SLOT_MAGIC).then(|| SlotHeader {
+        (w(0) == SLOT_MAGIC && w(5) == CRC.checksum(&b[..20])).then(|| SlotHeader {
             seq: w(1),
             version: w(2),
             len: w(3),

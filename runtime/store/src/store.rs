@@ -2,10 +2,9 @@
 
 use embedded_storage::nor_flash::NorFlash;
 
-use crate::layout::{align_up, offsets, SlotHeader, COMMIT_WORD, FIELDS_LEN};
+use crate::layout::{align_up, offsets, SlotHeader, COMMIT_WORD, CRC, FIELDS_LEN};
 use crate::StoreError;
 
-const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
 /// Bytes moved per flash read or write.
 const CHUNK: usize = 256;
 

@@ -149,3 +149,30 @@ fn layout_is_checked() {
     f.write(0, &[0, 0, 0, 0]).unwrap();
     assert_eq!(f.write(0, &[1, 0, 0, 0]), Err(SimError::NotErased));
 }
+
+/// Every single-bit flip in either slot's header fields (magic, seq, version,
+/// length, data CRC, header CRC) invalidates that slot: a flipped `seq` can
+/// never make the older slot active, nor a flipped `version` defeat rollback
+/// protection. The intact slot stays (or becomes) active.
+#[test]
+fn header_bit_flips_invalidate_the_slot() {
+    let mut s = store(Flash::new(4096 + 2 * SLOT as usize));
+    let (a, b) = (model(1, 3000), model(2, 4000));
+    s.install(&a, 1, false, |_| true).unwrap();
+    s.install(&b, 2, false, |_| true).unwrap();
+    let clean = s.into_inner();
+    for (slot, survivor) in [(0usize, (2, b.clone())), (1, (1, a.clone()))] {
+        let header = 4096 + slot * SLOT as usize;
+        for bit in 0..24 * 8 {
+            let mut flash = clean.clone();
+            flash.memory[header + bit / 8] ^= 1 << (bit % 8);
+            let mut s = store(flash);
+            let slots = s.slots().unwrap();
+            assert!(
+                slots.iter().flatten().all(|i| usize::from(i.slot) != slot),
+                "slot {slot}: flipped header bit {bit} still decodes: {slots:?}"
+            );
+            assert_eq!(active_bytes(&mut s), Some(survivor.clone()));
+        }
+    }
+}

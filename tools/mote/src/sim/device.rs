@@ -67,12 +67,10 @@ pub enum ArenaHit {
 /// Where a flipped store bit landed in its slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SlotPart {
-    /// Bytes the store checks: header magic, length and CRC, the commit
-    /// word, and the model bytes (under the CRC).
+    /// Bytes the store checks: the header (magic, sequence, version,
+    /// length, data CRC, all under the header's own CRC), the commit word,
+    /// and the model bytes (under the data CRC).
     Checked,
-    /// The header's sequence and version fields: not covered by the slot
-    /// CRC, but the model bytes stay intact.
-    SeqOrVersion,
     /// Erased padding between the commit word and the model.
     Padding,
 }
@@ -246,11 +244,11 @@ impl Device {
             ModelStore::new(flash, ERASE as u32, self.slot_size)
                 .map_err(|e| DeviceFault::NoModel(e.to_string()))?,
         );
-        // mote-store's layout: magic, seq, version, len, crc (4 bytes
-        // each), the commit word, padding to the model.
+        // mote-store's layout: magic, seq, version, len, crc, header CRC
+        // (4 bytes each), the commit word (4-byte write unit), padding to
+        // the model.
         Ok(match byte {
-            4..=11 => SlotPart::SeqOrVersion,
-            b if b >= 24 && b < self.data_at as usize => SlotPart::Padding,
+            b if b >= 28 && b < self.data_at as usize => SlotPart::Padding,
             _ => SlotPart::Checked,
         })
     }
