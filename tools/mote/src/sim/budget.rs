@@ -267,14 +267,22 @@ pub fn check(model_bytes: &[u8], board: &Board) -> Result<Fit> {
     fit.instructions = Some(instructions);
     fit.latency_ms = (ms(instructions.0, clo), ms(instructions.1, chi));
     fit.basis = format!(
-        "{:.2}-{:.2} M instructions (per-op-kind instructions/MAC measured on QEMU {}, +-25%) x ASSUMED {clo}-{chi} cycles/instruction, at {} MHz",
-        instructions.0 / 1e6,
-        instructions.1 / 1e6,
+        "{} instructions (per-op-kind instructions/MAC measured on QEMU {}, +-25%) x ASSUMED {clo}-{chi} cycles/instruction, at {} MHz",
+        count_range(instructions),
         fam.machine,
         board.clock_hz / 1_000_000
     );
     fit.fits = fit.flash_needed <= fit.flash_bytes && fit.ram_needed <= fit.ram_bytes;
     Ok(fit)
+}
+
+/// An instruction-count range in M or k, whichever keeps digits visible.
+fn count_range((lo, hi): (f64, f64)) -> String {
+    if hi >= 1e6 {
+        format!("{:.2}-{:.2} M", lo / 1e6, hi / 1e6)
+    } else {
+        format!("{:.1}-{:.1} k", lo / 1e3, hi / 1e3)
+    }
 }
 
 impl Fit {
