@@ -37,9 +37,30 @@ impl FloatModel {
             .proto_model_for_path(path)
             .map_err(|e| anyhow!("{} is not a readable ONNX model: {e}", path.display()))?;
         let dir = path.parent().and_then(|p| p.to_str());
+        Self::from_proto(
+            &proto,
+            dir,
+            &path.display().to_string(),
+            input_shape,
+            probes,
+            dt,
+        )
+    }
+
+    /// As `load_typed`, from a protobuf model in memory (`dir` resolves
+    /// external data; `what` names the model in errors).
+    pub fn from_proto(
+        proto: &tract_onnx::pb::ModelProto,
+        dir: Option<&str>,
+        what: &str,
+        input_shape: &[usize],
+        probes: &[String],
+        dt: DatumType,
+    ) -> Result<Self> {
+        let onnx = tract_onnx::onnx();
         let parsed = onnx
-            .parse(&proto, dir)
-            .map_err(|e| anyhow!("tract cannot load {}: {e:#}", path.display()))?;
+            .parse(proto, dir)
+            .map_err(|e| anyhow!("tract cannot load {what}: {e:#}"))?;
         let mut model = parsed.model;
         let mut outlets = Vec::new();
         for name in probes {
@@ -55,12 +76,9 @@ impl FloatModel {
         model
             .set_input_fact(0, InferenceFact::dt_shape(dt, input_shape))
             .map_err(|e| anyhow!("{e:#}"))?;
-        let typed = model.into_typed().map_err(|e| {
-            anyhow!(
-                "tract cannot type the float model {}: {e:#}",
-                path.display()
-            )
-        })?;
+        let typed = model
+            .into_typed()
+            .map_err(|e| anyhow!("tract cannot type the float model {what}: {e:#}"))?;
         let plan = typed.into_runnable().map_err(|e| anyhow!("{e:#}"))?;
         Ok(Self {
             plan,

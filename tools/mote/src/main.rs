@@ -54,6 +54,12 @@ enum Command {
         /// Integer labels (.npy) for --eval-data.
         #[arg(long)]
         eval_labels: Option<PathBuf>,
+        /// After quantizing, fold each layer's mean output error against the
+        /// float model on the calibration data into its bias: empirical
+        /// (measured layer by layer, the default when the flag is given
+        /// alone) or analytic (weight rounding error times the mean input).
+        #[arg(long, num_args = 0..=1, default_missing_value = "empirical")]
+        bias_correction: Option<String>,
     },
     /// Show a .mote file's ops, tensors, sizes and MACs.
     Inspect {
@@ -264,6 +270,7 @@ fn execute(cli: Cli) -> Result<()> {
             keep_float,
             eval_data,
             eval_labels,
+            bias_correction,
         } => {
             let (weight_type, float_model) = match weights.as_str() {
                 "int8" => (mote_format::WeightType::F32, false),
@@ -281,7 +288,11 @@ fn execute(cli: Cli) -> Result<()> {
                 keep_float,
                 weights: weight_type,
                 float_model,
+                bias_correction: bias_correction.as_deref().map(str::parse).transpose()?,
             };
+            if opts.bias_correction.is_some() && calibration.is_none() {
+                anyhow::bail!("--bias-correction needs --calibration (the float model's data)");
+            }
             let s = compress::compress(&model, &output, calibration.as_deref(), &opts)?;
             let eval = match eval_data {
                 Some(d) => Some(eval_file(&output, &model, &d, eval_labels.as_deref())?),

@@ -631,6 +631,25 @@ fn quantize_bad_calibration_data() {
         &["--weights", "int4"],
         &["--weights", "int4"],
     );
+    quantize_fails(
+        &s,
+        &model,
+        &good,
+        &["--bias-correction=bogus"],
+        &["unknown bias correction", "bogus"],
+    );
+    let out = s.path("bc.mote");
+    s.fails_without_output(
+        &[
+            OsStr::new("compress"),
+            model.as_os_str(),
+            "--bias-correction".as_ref(),
+            "-o".as_ref(),
+            out.as_os_str(),
+        ],
+        &out,
+        &["--bias-correction needs --calibration"],
+    );
 }
 
 #[test]

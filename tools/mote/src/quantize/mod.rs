@@ -3,8 +3,11 @@
 //! int8 per-channel weights and per-tensor activations, then the QDQ
 //! importer's lowering.
 
+pub mod bias_correction;
 pub mod data;
+pub mod layers;
 pub mod prepare;
+pub mod proto;
 pub mod qdq;
 pub mod ranges;
 
@@ -34,6 +37,9 @@ pub struct Options {
     pub weights: mote_format::WeightType,
     /// Keep the whole (float) model in float instead of quantizing it.
     pub float_model: bool,
+    /// Fold each layer's mean output error against the float model into
+    /// its bias after quantization.
+    pub bias_correction: Option<bias_correction::Mode>,
 }
 
 impl Default for Options {
@@ -45,6 +51,7 @@ impl Default for Options {
             keep_float: Vec::new(),
             weights: mote_format::WeightType::F32,
             float_model: false,
+            bias_correction: None,
         }
     }
 }
@@ -155,6 +162,16 @@ pub fn quantize(path: &Path, calibration: &Path, opts: &Options) -> Result<Graph
                 params.insert(name.clone(), p);
             }
         }
+    }
+    if let Some(mode) = opts.bias_correction {
+        let template = proto::read(path)?;
+        let teacher = bias_correction::Teacher {
+            template: &template,
+            dir: path.parent().and_then(|p| p.to_str()),
+            input_shape: &shape,
+            samples: &samples,
+        };
+        bias_correction::correct(&mut m, &params, &teacher, mode, opts.progress)?;
     }
     qdq::to_qdq(&mut m, &params)?;
     let lower = crate::import::lower::LowerOptions {

@@ -112,7 +112,7 @@ fn node(
 }
 
 /// Symmetric per-channel int8 quantization of `w` along `axis`.
-fn quantize_weights(w: &Const, axis: usize) -> Result<(Const, Vec<f32>)> {
+pub(crate) fn quantize_weights(w: &Const, axis: usize) -> Result<(Const, Vec<f32>)> {
     let v = w.to_f32();
     if v.iter().any(|x| !x.is_finite()) {
         bail!("weights contain NaN or infinite values");
