@@ -35,6 +35,26 @@ pub struct OpInfo {
     pub output: Vec<u32>,
     /// Multiply-accumulates.
     pub macs: u64,
+    /// Fraction of the op's int8 weights that are not zero (Conv2d,
+    /// DepthwiseConv2d, FullyConnected); `null` for other ops.
+    pub density: Option<f64>,
+}
+
+/// Fraction of the int8 weights of a Conv2d, DepthwiseConv2d or
+/// FullyConnected op that differ from the weight zero point.
+pub fn weight_density(op: &mote_format::Op<'_>, weights: &[u8]) -> Option<f64> {
+    let (b, zero) = match &op.kind {
+        OpKind::Conv2d(c) | OpKind::DepthwiseConv2d { conv: c, .. } => (c.filter, 0),
+        OpKind::FullyConnected(f) => (f.filter, -f.filter_offset),
+        _ => return None,
+    };
+    let (start, len) = (b.offset as usize, b.len as usize);
+    let w = weights.get(start..start.checked_add(len)?)?;
+    if w.is_empty() {
+        return None;
+    }
+    let nonzero = w.iter().filter(|&&x| i32::from(x as i8) != zero).count();
+    Some(nonzero as f64 / w.len() as f64)
 }
 
 /// Everything `inspect` reports. Field names are the `--json` contract.
@@ -165,6 +185,7 @@ pub fn report(bytes: &[u8]) -> Result<Report> {
                 .map(|t| t.shape().to_vec())
                 .unwrap_or_else(|_| op.output.dims.to_vec()),
             macs: op_macs(&op),
+            density: weight_density(&op, m.weights()),
         })
         .collect();
     Ok(Report {
@@ -210,16 +231,21 @@ pub fn render(r: &Report) -> String {
         }
     }
     s += &format!(
-        "{:>3}  {:<16} {:<14} {:>12}  {}\n",
-        "#", "op", "output", "MACs", "node"
+        "{:>3}  {:<16} {:<14} {:>12} {:>8}  {}\n",
+        "#", "op", "output", "MACs", "density", "node"
     );
     for o in &r.ops {
+        let density = o
+            .density
+            .map(|d| format!("{:.1}%", 100.0 * d))
+            .unwrap_or_else(|| "-".into());
         s += &format!(
-            "{:>3}  {:<16} {:<14} {:>12}  {}\n",
+            "{:>3}  {:<16} {:<14} {:>12} {:>8}  {}\n",
             o.index,
             o.op,
             shape(&o.output),
             o.macs,
+            density,
             o.name
         );
     }

@@ -60,6 +60,15 @@ enum Command {
         /// alone) or analytic (weight rounding error times the mean input).
         #[arg(long, num_args = 0..=1, default_missing_value = "empirical")]
         bias_correction: Option<String>,
+        /// Zero this fraction of the float weights (0.5 or 50%) before
+        /// quantizing: the smallest magnitudes across every Conv, depthwise
+        /// Conv and fully connected layer.
+        #[arg(long)]
+        prune: Option<String>,
+        /// Prune one layer to its own sparsity, <node name>=<sparsity>
+        /// (repeatable); it is left out of the global --prune.
+        #[arg(long)]
+        prune_layer: Vec<String>,
     },
     /// Show a .mote file's ops, tensors, sizes and MACs.
     Inspect {
@@ -271,6 +280,8 @@ fn execute(cli: Cli) -> Result<()> {
             eval_data,
             eval_labels,
             bias_correction,
+            prune,
+            prune_layer,
         } => {
             let (weight_type, float_model) = match weights.as_str() {
                 "int8" => (mote_format::WeightType::F32, false),
@@ -281,6 +292,19 @@ fn execute(cli: Cli) -> Result<()> {
             if float_model && calibration.is_some() && keep_float.is_empty() {
                 anyhow::bail!("--weights {weights} keeps the model in float: drop --calibration, or use --keep-float for chosen layers");
             }
+            let mut pruning = mote_cli::quantize::prune::Prune {
+                global: prune
+                    .as_deref()
+                    .map(mote_cli::quantize::prune::sparsity)
+                    .transpose()?,
+                per_layer: Vec::new(),
+            };
+            for spec in &prune_layer {
+                pruning.add_layer(spec)?;
+            }
+            if !pruning.is_empty() && calibration.is_none() {
+                anyhow::bail!("--prune and --prune-layer need --calibration (pruning happens before int8 quantization)");
+            }
             let opts = mote_cli::quantize::Options {
                 method: calibrate.parse()?,
                 input_shape,
@@ -289,6 +313,7 @@ fn execute(cli: Cli) -> Result<()> {
                 weights: weight_type,
                 float_model,
                 bias_correction: bias_correction.as_deref().map(str::parse).transpose()?,
+                prune: pruning,
             };
             if opts.bias_correction.is_some() && calibration.is_none() {
                 anyhow::bail!("--bias-correction needs --calibration (the float model's data)");

@@ -650,6 +650,14 @@ fn quantize_bad_calibration_data() {
         &out,
         &["--bias-correction needs --calibration"],
     );
+    for (flag, bad, needle) in [
+        ("--prune", "1.5", "sparsity must be"),
+        ("--prune", "half", "bad sparsity"),
+        ("--prune-layer", "conv", "<node name>=<sparsity>"),
+        ("--prune-layer", "nope=0.5", "'nope' is not a Conv"),
+    ] {
+        quantize_fails(&s, &model, &good, &[flag, bad], &[needle]);
+    }
 }
 
 #[test]

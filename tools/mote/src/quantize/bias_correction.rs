@@ -171,10 +171,12 @@ pub fn fake_quantized(m: &OnnxModel, params: &HashMap<String, (f32, i32)>) -> Re
 }
 
 /// Corrects the float biases of prepared model `m` (activation parameters
-/// `params`) so its int8 version's mean per-channel layer outputs match the
-/// float teacher's. Returns the number of layers corrected.
+/// `params`) so its int8 version's mean per-channel layer outputs match
+/// those of `reference`, the float teacher (`m` itself before pruning, with
+/// the same node and weight names). Returns the number of layers corrected.
 pub fn correct(
     m: &mut OnnxModel,
+    reference: &OnnxModel,
     params: &HashMap<String, (f32, i32)>,
     teacher: &Teacher<'_>,
     mode: Mode,
@@ -191,8 +193,8 @@ pub fn correct(
     };
     bar.set_message("bias correction");
     match mode {
-        Mode::Empirical => empirical(m, params, teacher, &mut found, &bar)?,
-        Mode::Analytic => analytic(m, teacher, &mut found, &bar)?,
+        Mode::Empirical => empirical(m, reference, params, teacher, &mut found, &bar)?,
+        Mode::Analytic => analytic(m, reference, teacher, &mut found, &bar)?,
     }
     bar.finish_and_clear();
     Ok(found.len())
@@ -265,13 +267,14 @@ impl Diff {
 
 fn empirical(
     m: &mut OnnxModel,
+    reference: &OnnxModel,
     params: &HashMap<String, (f32, i32)>,
     teacher: &Teacher<'_>,
     found: &mut [Layer],
     bar: &indicatif::ProgressBar,
 ) -> Result<()> {
     let outs: Vec<String> = found.iter().map(|l| l.output.clone()).collect();
-    let float = teacher.load(m, &outs, "the prepared float model")?;
+    let float = teacher.load(reference, &outs, "the prepared float model")?;
     for (k, l) in found.iter_mut().enumerate() {
         let student = fake_quantized(m, params)?;
         let sim = teacher.load(
@@ -297,6 +300,7 @@ fn empirical(
 
 fn analytic(
     m: &mut OnnxModel,
+    reference: &OnnxModel,
     teacher: &Teacher<'_>,
     found: &mut [Layer],
     bar: &indicatif::ProgressBar,
@@ -318,7 +322,7 @@ fn analytic(
             (k, l.conv)
         })
         .collect();
-    let float = teacher.load(m, &ins, "the prepared float model")?;
+    let float = teacher.load(reference, &ins, "the prepared float model")?;
     let mean_in = teacher.means(&float, &specs)?;
     for (k, l) in found.iter_mut().enumerate() {
         let w = m.consts[&l.weight].clone();
@@ -326,7 +330,13 @@ fn analytic(
         let Data::I8(q) = q.data else {
             bail!("internal error: weights of '{}' not int8", l.name);
         };
-        let wf = w.to_f32();
+        // The teacher's weights (before pruning).
+        let wf = reference
+            .consts
+            .get(&l.weight)
+            .map(Const::to_f32)
+            .filter(|v| v.len() == q.len())
+            .ok_or_else(|| anyhow!("internal error: teacher weights of '{}' missing", l.name))?;
         let oc = l.channels;
         let mut err = vec![0f64; oc];
         if l.conv {

@@ -8,6 +8,7 @@ pub mod data;
 pub mod layers;
 pub mod prepare;
 pub mod proto;
+pub mod prune;
 pub mod qdq;
 pub mod ranges;
 
@@ -40,6 +41,8 @@ pub struct Options {
     /// Fold each layer's mean output error against the float model into
     /// its bias after quantization.
     pub bias_correction: Option<bias_correction::Mode>,
+    /// Float weights zeroed by magnitude before quantization.
+    pub prune: prune::Prune,
 }
 
 impl Default for Options {
@@ -52,6 +55,7 @@ impl Default for Options {
             weights: mote_format::WeightType::F32,
             float_model: false,
             bias_correction: None,
+            prune: prune::Prune::default(),
         }
     }
 }
@@ -121,6 +125,12 @@ pub fn quantize(path: &Path, calibration: &Path, opts: &Options) -> Result<Graph
     }
     prepare::prepare(&mut m)?;
     mark_kept(&mut m, &opts.keep_float)?;
+    let teacher = m.clone();
+    let template = proto::read(path)?;
+    let dir = path.parent().and_then(|p| p.to_str());
+    if !opts.prune.is_empty() {
+        prune::prune(&mut m, &opts.prune)?;
+    }
     let points = qdq::quant_points(&m)?;
     let samples = data::load_samples(calibration, &shape)?;
     let probes: Vec<String> = points
@@ -128,7 +138,20 @@ pub fn quantize(path: &Path, calibration: &Path, opts: &Options) -> Result<Graph
         .filter(|(_, r)| *r == Role::Calibrated)
         .map(|(n, _)| n.clone())
         .collect();
-    let float = FloatModel::load(path, &shape, &probes)?;
+    // A pruned model's ranges are its own: calibrate the graph in memory.
+    let float = if opts.prune.is_empty() {
+        FloatModel::load(path, &shape, &probes)?
+    } else {
+        use tract_onnx::prelude::Datum;
+        FloatModel::from_proto(
+            &proto::to_proto(&m, &template, &shape)?,
+            dir,
+            "the pruned float model",
+            &shape,
+            &probes,
+            f32::datum_type(),
+        )?
+    };
     let mut stats: Vec<ranges::Stats> = vec![ranges::Stats::default(); probes.len()];
     let bar = if opts.progress {
         indicatif::ProgressBar::new(samples.len() as u64)
@@ -164,14 +187,13 @@ pub fn quantize(path: &Path, calibration: &Path, opts: &Options) -> Result<Graph
         }
     }
     if let Some(mode) = opts.bias_correction {
-        let template = proto::read(path)?;
-        let teacher = bias_correction::Teacher {
+        let context = bias_correction::Teacher {
             template: &template,
-            dir: path.parent().and_then(|p| p.to_str()),
+            dir,
             input_shape: &shape,
             samples: &samples,
         };
-        bias_correction::correct(&mut m, &params, &teacher, mode, opts.progress)?;
+        bias_correction::correct(&mut m, &teacher, &params, &context, mode, opts.progress)?;
     }
     qdq::to_qdq(&mut m, &params)?;
     let lower = crate::import::lower::LowerOptions {
