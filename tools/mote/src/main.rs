@@ -69,6 +69,12 @@ enum Command {
         /// (repeatable); it is left out of the global --prune.
         #[arg(long)]
         prune_layer: Vec<String>,
+        /// Choose each layer's int8 weights so its output on the
+        /// calibration data stays close to the float model's (GPTQ: rounding
+        /// errors compensated column by column) instead of rounding to
+        /// nearest; with --prune, also refits the weights left.
+        #[arg(long)]
+        optimize_rounding: bool,
     },
     /// Show a .mote file's ops, tensors, sizes and MACs.
     Inspect {
@@ -282,6 +288,7 @@ fn execute(cli: Cli) -> Result<()> {
             bias_correction,
             prune,
             prune_layer,
+            optimize_rounding,
         } => {
             let (weight_type, float_model) = match weights.as_str() {
                 "int8" => (mote_format::WeightType::F32, false),
@@ -314,7 +321,11 @@ fn execute(cli: Cli) -> Result<()> {
                 float_model,
                 bias_correction: bias_correction.as_deref().map(str::parse).transpose()?,
                 prune: pruning,
+                optimize_rounding,
             };
+            if optimize_rounding && calibration.is_none() {
+                anyhow::bail!("--optimize-rounding needs --calibration (the float model's data)");
+            }
             if opts.bias_correction.is_some() && calibration.is_none() {
                 anyhow::bail!("--bias-correction needs --calibration (the float model's data)");
             }

@@ -650,6 +650,17 @@ fn quantize_bad_calibration_data() {
         &out,
         &["--bias-correction needs --calibration"],
     );
+    s.fails_without_output(
+        &[
+            OsStr::new("compress"),
+            model.as_os_str(),
+            "--optimize-rounding".as_ref(),
+            "-o".as_ref(),
+            out.as_os_str(),
+        ],
+        &out,
+        &["--optimize-rounding needs --calibration"],
+    );
     for (flag, bad, needle) in [
         ("--prune", "1.5", "sparsity must be"),
         ("--prune", "half", "bad sparsity"),

@@ -326,7 +326,8 @@ fn analytic(
     let mean_in = teacher.means(&float, &specs)?;
     for (k, l) in found.iter_mut().enumerate() {
         let w = m.consts[&l.weight].clone();
-        let (q, scales) = qdq::quantize_weights(&w, l.weight_axis)?;
+        let fixed = m.consts.get(&super::rounding::scale_name(&l.weight));
+        let (q, scales) = qdq::quantize_weights(&w, l.weight_axis, fixed)?;
         let Data::I8(q) = q.data else {
             bail!("internal error: weights of '{}' not int8", l.name);
         };

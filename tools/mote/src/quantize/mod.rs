@@ -11,6 +11,7 @@ pub mod proto;
 pub mod prune;
 pub mod qdq;
 pub mod ranges;
+pub mod rounding;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -43,6 +44,9 @@ pub struct Options {
     pub bias_correction: Option<bias_correction::Mode>,
     /// Float weights zeroed by magnitude before quantization.
     pub prune: prune::Prune,
+    /// Choose each layer's int8 weights against the float teacher (GPTQ)
+    /// instead of rounding them to nearest.
+    pub optimize_rounding: bool,
 }
 
 impl Default for Options {
@@ -56,6 +60,7 @@ impl Default for Options {
             float_model: false,
             bias_correction: None,
             prune: prune::Prune::default(),
+            optimize_rounding: false,
         }
     }
 }
@@ -186,13 +191,16 @@ pub fn quantize(path: &Path, calibration: &Path, opts: &Options) -> Result<Graph
             }
         }
     }
+    let context = bias_correction::Teacher {
+        template: &template,
+        dir,
+        input_shape: &shape,
+        samples: &samples,
+    };
+    if opts.optimize_rounding {
+        rounding::optimize(&mut m, &teacher, &context, opts.progress)?;
+    }
     if let Some(mode) = opts.bias_correction {
-        let context = bias_correction::Teacher {
-            template: &template,
-            dir,
-            input_shape: &shape,
-            samples: &samples,
-        };
         bias_correction::correct(&mut m, &teacher, &params, &context, mode, opts.progress)?;
     }
     qdq::to_qdq(&mut m, &params)?;

@@ -111,8 +111,14 @@ fn node(
     }
 }
 
-/// Symmetric per-channel int8 quantization of `w` along `axis`.
-pub(crate) fn quantize_weights(w: &Const, axis: usize) -> Result<(Const, Vec<f32>)> {
+/// Symmetric per-channel int8 quantization of `w` along `axis`, with the
+/// scales `fixed` when given (chosen by rounding optimisation), else
+/// max|w| / 127 per channel.
+pub(crate) fn quantize_weights(
+    w: &Const,
+    axis: usize,
+    fixed: Option<&Const>,
+) -> Result<(Const, Vec<f32>)> {
     let v = w.to_f32();
     if v.iter().any(|x| !x.is_finite()) {
         bail!("weights contain NaN or infinite values");
@@ -124,10 +130,13 @@ pub(crate) fn quantize_weights(w: &Const, axis: usize) -> Result<(Const, Vec<f32
         let c = (i / inner) % ch;
         maxabs[c] = maxabs[c].max(x.abs());
     }
-    let scales: Vec<f32> = maxabs
-        .iter()
-        .map(|&m| if m > 0.0 { m / 127.0 } else { 1.0 })
-        .collect();
+    let scales: Vec<f32> = match fixed.map(Const::to_f32) {
+        Some(f) if f.len() == ch => f,
+        _ => maxabs
+            .iter()
+            .map(|&m| if m > 0.0 { m / 127.0 } else { 1.0 })
+            .collect(),
+    };
     let q: Vec<i8> = v
         .iter()
         .enumerate()
@@ -171,8 +180,9 @@ pub fn to_qdq(m: &mut OnnxModel, params: &HashMap<String, (f32, i32)>) -> Result
                 n.name
             );
         }
-        let (q, scales) =
-            quantize_weights(&w, axis).map_err(|e| anyhow::anyhow!("node '{}': {e}", n.name))?;
+        let fixed = m.consts.get(&super::rounding::scale_name(&wname));
+        let (q, scales) = quantize_weights(&w, axis, fixed)
+            .map_err(|e| anyhow::anyhow!("node '{}': {e}", n.name))?;
         let base = format!("{}::w", n.name);
         let ch = scales.len();
         m.consts.insert(format!("{base}_q"), q);
