@@ -45,7 +45,7 @@ pub struct OpInfo {
 pub fn weight_density(op: &mote_format::Op<'_>, weights: &[u8]) -> Option<f64> {
     let (b, zero) = match &op.kind {
         OpKind::Conv2d(c) | OpKind::DepthwiseConv2d { conv: c, .. } => (c.filter, 0),
-        OpKind::FullyConnected(f) => (f.filter, -f.filter_offset),
+        OpKind::FullyConnected(f) => (f.filter, f.filter_offset.wrapping_neg()),
         _ => return None,
     };
     let (start, len) = (b.offset as usize, b.len as usize);
