@@ -73,6 +73,36 @@ pub fn read_f32(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
     }
 }
 
+/// Output SQNR (dB) of `approx` against `reference` (`mote eval`'s measure).
+pub fn sqnr(reference: &[f32], approx: &[f32]) -> f64 {
+    let mut s = mote_cli::eval::Sqnr::default();
+    s.add(reference, approx);
+    s.db()
+}
+
+/// The float inputs of a `tests/data` model: its stored int8 inputs,
+/// dequantized with the input scale and zero point of its `meta.json`.
+pub fn float_inputs(name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
+    let dir = data_dir().join(name);
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json"))?)?;
+    let (Some(s), Some(z)) = (
+        meta["input"]["scale"].as_f64(),
+        meta["input"]["zero_point"].as_i64(),
+    ) else {
+        anyhow::bail!(
+            "{}/meta.json has no input scale and zero point",
+            dir.display()
+        );
+    };
+    let (shape, q) = read_i8(&dir.join("inputs.npy"))?;
+    let x = q
+        .iter()
+        .map(|&v| (i32::from(v) - z as i32) as f32 * s as f32)
+        .collect();
+    Ok((shape, x))
+}
+
 /// How a model's outputs are judged against onnxruntime's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Judge {

@@ -7,33 +7,7 @@
 use mote_cli::npy::{self, Array};
 use mote_cli::quantize::bias_correction::Mode;
 use mote_cli::quantize::Options;
-use mote_tests::{data_dir, read_f32, read_i8};
-
-fn sqnr(reference: &[f32], approx: &[f32]) -> f64 {
-    let s: f64 = reference.iter().map(|&x| f64::from(x).powi(2)).sum();
-    let n: f64 = reference
-        .iter()
-        .zip(approx)
-        .map(|(&a, &b)| f64::from(a - b).powi(2))
-        .sum();
-    10.0 * (s / n).log10()
-}
-
-/// The float inputs of a stand-in model (its int8 inputs, dequantized).
-fn float_inputs(name: &str) -> (Vec<usize>, Vec<f32>) {
-    let dir = data_dir().join(name);
-    let meta: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap();
-    let (s, z) = (
-        meta["input"]["scale"].as_f64().unwrap() as f32,
-        meta["input"]["zero_point"].as_i64().unwrap() as i32,
-    );
-    let (shape, q) = read_i8(&dir.join("inputs.npy")).unwrap();
-    (
-        shape,
-        q.iter().map(|&v| (i32::from(v) - z) as f32 * s).collect(),
-    )
-}
+use mote_tests::{data_dir, float_inputs, read_f32, sqnr};
 
 /// Output SQNR (dB) against the float outputs of samples `eval`, for a
 /// model calibrated on samples `calib`.
@@ -44,7 +18,7 @@ fn measure(
     (bc, rounding): (Option<Mode>, bool),
 ) -> f64 {
     let dir = data_dir().join(name);
-    let (shape, x) = float_inputs(name);
+    let (shape, x) = float_inputs(name).unwrap();
     let per: usize = shape[1..].iter().product();
     let (_, float) = read_f32(&dir.join("outputs_float.npy")).unwrap();
     let out_per = float.len() / shape[0];

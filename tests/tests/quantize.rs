@@ -5,17 +5,7 @@
 
 use mote_cli::npy::{self, Array};
 use mote_cli::quantize::{Method, Options};
-use mote_tests::{data_dir, read_f32, read_i8, root};
-
-fn sqnr(reference: &[f32], approx: &[f32]) -> f64 {
-    let s: f64 = reference.iter().map(|&x| f64::from(x).powi(2)).sum();
-    let n: f64 = reference
-        .iter()
-        .zip(approx)
-        .map(|(&a, &b)| f64::from(a - b).powi(2))
-        .sum();
-    10.0 * (s / n).log10()
-}
+use mote_tests::{data_dir, float_inputs, read_f32, read_i8, root, sqnr};
 
 #[test]
 fn digits_int8_loses_at_most_one_point() {
@@ -53,20 +43,6 @@ fn digits_int8_loses_at_most_one_point() {
 }
 
 /// The float inputs of an oracle model (its int8 inputs, dequantized).
-fn float_inputs(name: &str) -> (Vec<usize>, Vec<f32>) {
-    let dir = data_dir().join(name);
-    let meta: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap();
-    let (s, z) = (
-        meta["input"]["scale"].as_f64().unwrap() as f32,
-        meta["input"]["zero_point"].as_i64().unwrap() as i32,
-    );
-    let (shape, q) = read_i8(&dir.join("inputs.npy")).unwrap();
-    (
-        shape,
-        q.iter().map(|&v| (i32::from(v) - z) as f32 * s).collect(),
-    )
-}
 
 #[test]
 fn oracle_models_quantize_as_well_as_tflite_and_onnxruntime() {
@@ -76,7 +52,7 @@ fn oracle_models_quantize_as_well_as_tflite_and_onnxruntime() {
     let mut worse_than_tflite = Vec::new();
     for name in ["ic", "kws", "vww", "ad", "sww"] {
         let dir = data_dir().join(name);
-        let (shape, x) = float_inputs(name);
+        let (shape, x) = float_inputs(name).unwrap();
         let calib =
             std::env::temp_dir().join(format!("mote-calib-{name}-{}.npy", std::process::id()));
         npy::write(&calib, &shape, &Array::F32(x.clone())).unwrap();
@@ -138,7 +114,7 @@ fn nchw_float_model_matches_its_nhwc_twin() {
     // model_float_nchw.onnx is model_float.onnx without its leading
     // NHWC->NCHW Transpose (tools/goldens/make_nchw.py), as PyTorch exports.
     let dir = data_dir().join("ic");
-    let (shape, x) = float_inputs("ic");
+    let (shape, x) = float_inputs("ic").unwrap();
     let [n, h, w, c] = shape[..] else {
         panic!("4-D inputs expected")
     };
