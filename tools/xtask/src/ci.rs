@@ -9,7 +9,7 @@ use crate::boards;
 use crate::examples;
 use crate::models::Compiled;
 use crate::qemu;
-use crate::util::{cargo, have, root, run};
+use crate::util::{cargo, root, run};
 use crate::verify;
 
 /// Crates that must build for a bare-metal target with no std anywhere.
@@ -100,11 +100,7 @@ pub fn ci() -> Result<()> {
     run(c, "cargo test --workspace")?;
 
     // Firmware on the four emulated cores, every model, outputs compared.
-    if !have("qemu-system-arm") || !have("defmt-print") {
-        bail!(
-            "the QEMU firmware step needs qemu-system-arm and defmt-print (.ci/run installs them)"
-        );
-    }
+    qemu::require_tools()?;
     eprintln!("==> firmware on emulated Cortex-M4F, M7, M33, M55 (cargo xtask qemu)");
     let start = std::time::Instant::now();
     let (compiled, results) = qemu::run_all(&qemu::Options::default())?;

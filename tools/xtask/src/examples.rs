@@ -18,7 +18,7 @@ use npyz::WriterBuilder;
 
 use crate::models::{self, Compiled, Source};
 use crate::qemu::{self, RunResult, MACHINES};
-use crate::util::{have, root, run, s, target_dir};
+use crate::util::{root, run, s, target_dir};
 
 /// The example models, in the order of `models/README.md`.
 pub const EXAMPLES: &[&str] = &[
@@ -92,9 +92,7 @@ pub fn examples(args: &[String]) -> Result<()> {
 /// Builds, runs and checks the given examples (all when empty) on the
 /// emulated Cortex-M4.
 pub fn run_examples(only: &[String], samples: usize) -> Result<Vec<RunResult>> {
-    if !have("qemu-system-arm") || !have("defmt-print") {
-        bail!("qemu-system-arm and defmt-print are needed (.ci/run installs them)");
-    }
+    qemu::require_tools()?;
     let m4 = &MACHINES[0];
     let out_dir = target_dir().join("xtask/examples");
     std::fs::create_dir_all(&out_dir)?;

@@ -192,7 +192,8 @@ fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
         .find_map(|t| t.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
 }
 
-fn num(line: &str, key: &str) -> u64 {
+/// The number after `key=` in a firmware log line (0 when absent).
+pub fn num(line: &str, key: &str) -> u64 {
     field(line, key).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
@@ -339,14 +340,21 @@ pub fn run_one(
     Ok(r)
 }
 
-/// Builds and runs every selected model on every selected machine.
-pub fn run_all(o: &Options) -> Result<(Vec<Compiled>, Vec<RunResult>)> {
+/// Fails unless QEMU and defmt-print, which every firmware run needs, are
+/// installed.
+pub fn require_tools() -> Result<()> {
     if !have("qemu-system-arm") {
         bail!("qemu-system-arm not found (apt-get install qemu-system-arm; .ci/run does it)");
     }
     if !have("defmt-print") {
         bail!("defmt-print not found (cargo install defmt-print; .ci/run does it)");
     }
+    Ok(())
+}
+
+/// Builds and runs every selected model on every selected machine.
+pub fn run_all(o: &Options) -> Result<(Vec<Compiled>, Vec<RunResult>)> {
+    require_tools()?;
     let machines: Vec<&'static Machine> = MACHINES
         .iter()
         .filter(|m| o.machines.is_empty() || o.machines.iter().any(|x| x == m.name))

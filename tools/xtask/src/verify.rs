@@ -23,6 +23,7 @@ pub fn verify_qemu(args: &[String]) -> Result<()> {
     if let Some(a) = args.first() {
         bail!("verify-qemu takes no options (got {a})");
     }
+    qemu::require_tools()?;
     let m4 = &MACHINES[0];
     let out_dir = target_dir().join("xtask/verify");
     std::fs::create_dir_all(&out_dir)?;
@@ -66,12 +67,7 @@ pub fn verify_qemu(args: &[String]) -> Result<()> {
         .lines()
         .find_map(|l| l.find("VERIFY ").map(|at| l[at..].to_string()))
         .with_context(|| format!("the firmware printed no VERIFY line:\n{}", r.log))?;
-    let field = |k: &str| -> u64 {
-        line.split_whitespace()
-            .find_map(|t| t.strip_prefix(k)?.strip_prefix('='))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
+    let field = |k: &str| qemu::num(&line, k);
     let (bytes, parse, verify) = (field("bytes"), field("parse_insns"), field("verify_insns"));
     let (flips, rejected) = (field("flips"), field("rejected"));
     println!("{line}");
