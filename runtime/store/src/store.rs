@@ -64,6 +64,15 @@ impl<F: NorFlash> ModelStore<F> {
         self.flash
     }
 
+    /// Where things sit inside each slot, as offsets from the slot's start:
+    /// `(metadata_end, model_start)`. Bytes before `metadata_end` (header
+    /// fields with their CRC, and the commit word) are all checked at boot;
+    /// the erased padding up to `model_start` is not read.
+    pub fn slot_layout(&self) -> (u32, u32) {
+        let (commit, data) = offsets(F::WRITE_SIZE);
+        ((commit + 4) as u32, data as u32)
+    }
+
     /// Bytes of model one slot holds.
     pub fn capacity(&self) -> u32 {
         self.slot_size - offsets(F::WRITE_SIZE).1 as u32

@@ -101,12 +101,21 @@ pub struct Inference {
     pub input_corruption_caught: bool,
 }
 
+/// The device's model store (absent only while a fault has taken its flash).
+fn store_of(store: &mut Option<ModelStore<Flash>>) -> Result<&mut ModelStore<Flash>, DeviceFault> {
+    store
+        .as_mut()
+        .ok_or_else(|| DeviceFault::NoModel("store lost".into()))
+}
+
 /// The simulated device.
 pub struct Device {
     store: Option<ModelStore<Flash>>,
     slot_size: u32,
     /// The model as installed: what every boot must load.
     model: Vec<u8>,
+    /// End of a slot's checked metadata (header and commit word).
+    metadata_end: u32,
     /// Offset of the model bytes in a slot.
     data_at: u32,
     image: AlignedBytes,
@@ -131,15 +140,12 @@ impl Device {
                 .install(model, v, false, |b| Model::parse(b).is_ok())
                 .map_err(|e| anyhow!("installing the model: {e}"))?;
         }
-        let data_at = store
-            .active()
-            .map_err(|e| anyhow!("model store: {e}"))?
-            .map(|i| i.data_offset - (ERASE as u32 + u32::from(i.slot) * slot_size))
-            .ok_or_else(|| anyhow!("model store: no model after installing it"))?;
+        let (metadata_end, data_at) = store.slot_layout();
         let mut d = Device {
             store: Some(store),
             slot_size,
             model: model.to_vec(),
+            metadata_end,
             data_at,
             image: AlignedBytes::new(&[]),
             image_crc: 0,
@@ -155,10 +161,7 @@ impl Device {
     /// image (a reboot, or a repair after a corrupt image). With no valid
     /// slot the device refuses to boot (`NoModel`) and keeps no image.
     pub fn boot(&mut self) -> Result<Boot, DeviceFault> {
-        let store = self
-            .store
-            .as_mut()
-            .ok_or_else(|| DeviceFault::NoModel("store lost".into()))?;
+        let store = store_of(&mut self.store)?;
         let valid = store
             .slots()
             .map_err(|e| DeviceFault::NoModel(e.to_string()))?;
@@ -193,10 +196,7 @@ impl Device {
     /// service tool or the update server would), and boots it.
     pub fn provision(&mut self) -> Result<Boot, DeviceFault> {
         let next = self.version.saturating_add(1);
-        let store = self
-            .store
-            .as_mut()
-            .ok_or_else(|| DeviceFault::NoModel("store lost".into()))?;
+        let store = store_of(&mut self.store)?;
         store
             .install(&self.model, next, true, |b| Model::parse(b).is_ok())
             .map_err(|e| DeviceFault::NoModel(e.to_string()))?;
@@ -216,10 +216,7 @@ impl Device {
 
     /// Whether `slot` holds a valid committed model now.
     pub fn slot_valid(&mut self, slot: u8) -> Result<bool, DeviceFault> {
-        let store = self
-            .store
-            .as_mut()
-            .ok_or_else(|| DeviceFault::NoModel("store lost".into()))?;
+        let store = store_of(&mut self.store)?;
         let valid = store
             .slots()
             .map_err(|e| DeviceFault::NoModel(e.to_string()))?;
@@ -244,11 +241,8 @@ impl Device {
             ModelStore::new(flash, ERASE as u32, self.slot_size)
                 .map_err(|e| DeviceFault::NoModel(e.to_string()))?,
         );
-        // mote-store's layout: magic, seq, version, len, crc, header CRC
-        // (4 bytes each), the commit word (4-byte write unit), padding to
-        // the model.
         Ok(match byte {
-            b if b >= 28 && b < self.data_at as usize => SlotPart::Padding,
+            b if b >= self.metadata_end as usize && b < self.data_at as usize => SlotPart::Padding,
             _ => SlotPart::Checked,
         })
     }
