@@ -108,6 +108,11 @@ fn store_of(store: &mut Option<ModelStore<Flash>>) -> Result<&mut ModelStore<Fla
         .ok_or_else(|| DeviceFault::NoModel("store lost".into()))
 }
 
+/// A model store on `flash` with the device's slot layout.
+fn open(flash: Flash, slot_size: u32) -> Result<ModelStore<Flash>, DeviceFault> {
+    ModelStore::new(flash, ERASE as u32, slot_size).map_err(|e| DeviceFault::NoModel(e.to_string()))
+}
+
 /// The simulated device.
 pub struct Device {
     store: Option<ModelStore<Flash>>,
@@ -223,24 +228,31 @@ impl Device {
         Ok(valid.iter().flatten().any(|i| i.slot == slot))
     }
 
+    /// Takes the store's flash, for a fault or an update to act on it.
+    fn take_flash(&mut self) -> Result<Flash, DeviceFault> {
+        self.store
+            .take()
+            .map(ModelStore::into_inner)
+            .ok_or_else(|| DeviceFault::NoModel("store lost".into()))
+    }
+
+    /// Gives the flash back to a store opened on it.
+    fn put_flash(&mut self, flash: Flash) -> Result<(), DeviceFault> {
+        self.store = Some(open(flash, self.slot_size)?);
+        Ok(())
+    }
+
     /// Flips bit `bit` of the used part of store slot `slot` (0: A, 1: B)
     /// on the flash, and says which part of the slot it hit. The running
     /// image is not touched: the flip is seen when the store is next read.
     pub fn flip_store_bit(&mut self, slot: u8, bit: usize) -> Result<SlotPart, DeviceFault> {
-        let store = self
-            .store
-            .take()
-            .ok_or_else(|| DeviceFault::NoModel("store lost".into()))?;
-        let mut flash = store.into_inner();
+        let mut flash = self.take_flash()?;
         let byte = bit / 8 % self.slot_used_bytes().max(1);
         let at = ERASE + usize::from(slot.min(1)) * self.slot_size as usize + byte;
         if let Some(b) = flash.memory.get_mut(at) {
             *b ^= 1 << (bit % 8);
         }
-        self.store = Some(
-            ModelStore::new(flash, ERASE as u32, self.slot_size)
-                .map_err(|e| DeviceFault::NoModel(e.to_string()))?,
-        );
+        self.put_flash(flash)?;
         Ok(match byte {
             b if b >= self.metadata_end as usize && b < self.data_at as usize => SlotPart::Padding,
             _ => SlotPart::Checked,
@@ -342,22 +354,14 @@ impl Device {
     /// the interruption when power was cut.
     pub fn update(&mut self, cut_after: Option<u32>) -> Result<Option<DeviceFault>, DeviceFault> {
         let model = self.model.clone();
-        let store = self
-            .store
-            .take()
-            .ok_or_else(|| DeviceFault::NoModel("store lost".into()))?;
-        let mut flash = store.into_inner();
+        let mut flash = self.take_flash()?;
         flash.power_budget = cut_after;
-        let reopen = |flash: Flash, slot_size: u32| {
-            ModelStore::new(flash, ERASE as u32, slot_size)
-                .map_err(|e| DeviceFault::NoModel(e.to_string()))
-        };
-        let mut store = reopen(flash, self.slot_size)?;
+        let mut store = open(flash, self.slot_size)?;
         let next = self.version.saturating_add(1);
         let result = store.install(&model, next, false, |b| Model::parse(b).is_ok());
         let mut flash = store.into_inner();
         flash.power_budget = None;
-        self.store = Some(reopen(flash, self.slot_size)?);
+        self.put_flash(flash)?;
         match result {
             Ok(_) => {
                 self.boot()?;
@@ -373,21 +377,13 @@ impl Device {
 
     /// Flash steps (erases and writes) of one update.
     pub fn update_steps(&mut self) -> Result<u32, DeviceFault> {
-        let store = self
-            .store
-            .take()
-            .ok_or_else(|| DeviceFault::NoModel("store lost".into()))?;
-        let mut flash = store.into_inner();
+        let mut flash = self.take_flash()?;
         let before = flash.steps;
         let mut probe = flash.clone();
         flash.power_budget = None;
-        self.store = Some(
-            ModelStore::new(flash, ERASE as u32, self.slot_size)
-                .map_err(|e| DeviceFault::NoModel(e.to_string()))?,
-        );
+        self.put_flash(flash)?;
         probe.power_budget = None;
-        let mut s = ModelStore::new(probe, ERASE as u32, self.slot_size)
-            .map_err(|e| DeviceFault::NoModel(e.to_string()))?;
+        let mut s = open(probe, self.slot_size)?;
         s.install(&self.model, self.version.saturating_add(1), true, |_| true)
             .map_err(|e| DeviceFault::NoModel(e.to_string()))?;
         Ok(s.into_inner().steps - before)
