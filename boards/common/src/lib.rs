@@ -14,6 +14,7 @@
 //! - [`stream`]: multi-channel sensor streams windowed with overlap, with
 //!   the checks (bus errors, lost, repeated and stuck samples) that keep a
 //!   faulty sample out of every window offered for inference.
+//! - [`imaging`]: the camera boards' classification loop.
 //! - [`frame`]: image preprocessing: DICOM rescale and VOI window, bilinear
 //!   resize into a model input.
 //!
@@ -23,6 +24,7 @@
 
 pub mod frame;
 pub mod golden;
+pub mod imaging;
 pub mod lis3dh;
 pub mod pipeline;
 pub mod profile;

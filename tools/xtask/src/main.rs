@@ -9,7 +9,8 @@
 //! - `aarch64`: the runtime crates' tests and the golden bit-exact test on
 //!   aarch64 Linux under qemu-aarch64.
 //! - `boards`: builds the real-board firmware (STM32F746G-DISCO,
-//!   nRF52840-DK, Pico 2) and reports flash and RAM against each part.
+//!   nRF52840-DK, Pico 2) and reports flash and RAM against each part;
+//!   `--clippy` lints them too, as CI does.
 //! - `bench-qemu [same options]`: the same, and writes
 //!   `bench/results/qemu.md` and `.json`.
 //! - `fuzz [--minutes N] [--target t,..]`: runs the cargo-fuzz targets and
@@ -59,7 +60,7 @@ fn main() -> Result<()> {
         Some("ci") => ci::ci(),
         Some("demo") => demo::demo(),
         Some("aarch64") => aarch64::aarch64(),
-        Some("boards") => boards::boards(false),
+        Some("boards") => boards::boards(rest.iter().any(|a| a == "--clippy")),
         Some("qemu") => qemu::qemu(rest),
         Some("bench-qemu") => qemu::bench(rest),
         Some("fuzz") => fuzz::fuzz(rest),

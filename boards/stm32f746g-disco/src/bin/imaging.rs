@@ -1,7 +1,8 @@
-//! Imaging firmware: classifies frames from a [`FrameSource`] with the
-//! embedded model and logs the top-1 class and the cycles per layer (DWT
-//! cycle counter). The frame source here is the synthetic [`TestPattern`];
-//! a camera driver (DCMI) plugs in by implementing `FrameSource`.
+//! Imaging firmware: classifies frames from a `FrameSource` with the
+//! embedded model (`mote_board::imaging::classify_frames`) and logs the
+//! top-1 class and the cycles per layer (DWT cycle counter). The frame
+//! source here is the synthetic `TestPattern`; a camera driver (DCMI) plugs
+//! in by implementing `FrameSource`.
 #![no_std]
 #![no_main]
 
@@ -10,9 +11,9 @@ use core::ptr::addr_of_mut;
 use cortex_m::peripheral::DWT;
 use cortex_m_rt::entry;
 use defmt_rtt as _;
-use mote_board::pipeline::{top1, FrameSource, TestPattern};
-use mote_board::{Counter, LayerProfiler};
-use mote_runtime::{Interpreter, Model};
+use mote_board::imaging::classify_frames;
+use mote_board::pipeline::TestPattern;
+use mote_board::Counter;
 use panic_probe as _;
 
 /// Aligns the embedded model bytes (weights are borrowed in place).
@@ -42,58 +43,18 @@ fn main() -> ! {
     cp.DWT.enable_cycle_counter();
     cp.SCB.enable_icache();
 
-    let model = match Model::parse(&MODEL.0) {
-        Ok(m) => m,
-        Err(e) => defmt::panic!("Model::parse: {}", e),
-    };
     // SAFETY: the only reference to ARENA, taken once in `main`.
     let arena = unsafe { &mut (*addr_of_mut!(ARENA)).0 };
-    let mut interp = match Interpreter::new(&model, arena) {
-        Ok(i) => i,
-        Err(e) => defmt::panic!("Interpreter::new: {}", e),
-    };
-    let (h, w, c) = match model.input(0) {
-        Ok(t) => (t.dims[1] as usize, t.dims[2] as usize, t.dims[3] as usize),
-        Err(e) => defmt::panic!("input: {}", e),
-    };
-    defmt::info!(
-        "model {=str}: {=usize} ops, {=u64} MACs, arena {=usize} B, input {=usize}x{=usize}x{=usize}",
-        MODEL_NAME,
-        OP_COUNT,
-        MACS,
-        ARENA_LEN,
-        h,
-        w,
-        c
-    );
-    let mut camera = TestPattern::new(h, w, c);
     let mut per_op = [0u64; OP_COUNT];
-    let mut profiler = LayerProfiler::new(Cycles, &mut per_op);
-    loop {
-        let Ok(input) = interp.input_mut(0) else {
-            defmt::panic!("no input 0");
-        };
-        if input.len() == INPUT_LEN {
-            let _ = camera.next_frame(input);
-        }
-        profiler.start();
-        if let Err(e) = interp.invoke_with(&mut profiler) {
-            defmt::panic!("invoke: {}", e);
-        }
-        let cycles = profiler.stop();
-        let Ok(scores) = interp.output(0) else {
-            defmt::panic!("no output 0");
-        };
-        if let Some((class, score)) = top1(scores) {
-            defmt::info!(
-                "class {=usize} (score {=i8}) in {=u64} cycles",
-                class,
-                score,
-                cycles
-            );
-        }
-        for (i, &c) in profiler.per_op().iter().enumerate() {
-            defmt::debug!("op {=usize}: {=u64} cycles", i, c);
-        }
+    match classify_frames(
+        MODEL_NAME,
+        &MODEL.0,
+        arena,
+        &mut per_op,
+        Cycles,
+        TestPattern::new,
+    ) {
+        Ok(never) => match never {},
+        Err(e) => defmt::panic!("imaging: {}", e),
     }
 }
