@@ -1,8 +1,8 @@
 //! Imaging firmware: classifies frames from a `FrameSource` with the
 //! embedded model (`mote_board::imaging::classify_frames`) and logs the
 //! top-1 class and the cycles per layer (DWT cycle counter). The frame
-//! source here is the synthetic `TestPattern`; a camera driver (e.g. PIO + DMA) plugs
-//! in by implementing `FrameSource`.
+//! source here is the synthetic `TestPattern`; a camera driver (e.g. PIO +
+//! DMA) plugs in by implementing `FrameSource`.
 #![no_std]
 #![no_main]
 
