@@ -20,10 +20,14 @@
 //!   instruction column of `models/README.md`.
 //! - `bench-host [--seconds S]`: Mote int8 and f32 against tract (typed and
 //!   optimized) on this host; writes `bench/results/RESULTS.md`.
+//! - `bench [--skip-qemu] [--skip-host] [options of both]`: `bench-qemu` and
+//!   `bench-host`, merged into `benchmarks/RESULTS.md` and
+//!   `benchmarks/results.json`.
 //! - `verify-qemu`: instructions of signature verification on the emulated
 //!   Cortex-M4; flipped bits rejected; writes `bench/results/verify.md`.
 
 mod aarch64;
+mod bench;
 mod bench_host;
 mod boards;
 mod ci;
@@ -39,7 +43,7 @@ mod verify;
 use anyhow::{bail, Result};
 
 const USAGE: &str =
-    "usage: cargo xtask <ci|demo|qemu|bench-qemu|aarch64|boards|fuzz|examples|verify-qemu|bench-host> [options]
+    "usage: cargo xtask <ci|demo|qemu|bench-qemu|aarch64|boards|fuzz|examples|verify-qemu|bench-host|bench> [options]
   qemu / bench-qemu options:
     --model <name[,name]>      ic, kws, vww, ad, sww (default: all)
     --machine <name[,name]>    mps2-an386, mps2-an500, mps2-an505, mps3-an547 (default: all)
@@ -67,6 +71,7 @@ fn main() -> Result<()> {
         Some("examples") => examples::examples(rest),
         Some("verify-qemu") => verify::verify_qemu(rest),
         Some("bench-host") => bench_host::bench_host(rest),
+        Some("bench") => bench::bench(rest),
         _ => bail!("{USAGE}"),
     }
 }
