@@ -18,11 +18,15 @@
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
 
+mod encoding;
 mod error;
 mod graph;
 mod header;
 mod op;
 
+pub use encoding::{check_s4, check_sparse, EncodingError, FilterShape, WeightEncoding};
+#[cfg(feature = "std")]
+pub use encoding::{encode_sparse, pack_s4};
 pub use error::FormatError;
 pub use graph::{DType, GraphHeader, TensorDesc, MAX_IO};
 pub use header::{

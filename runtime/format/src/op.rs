@@ -246,6 +246,31 @@ pub enum OpKind {
         /// The int8 data, as many bytes as the output has elements.
         data: BlobRef,
     },
+    /// [`OpKind::Conv2d`] whose `filter` range holds the weights in a
+    /// compressed `encoding` (`filter_dims` stay the dense dims).
+    Conv2dPacked {
+        /// Convolution parameters; `filter` is the encoded range.
+        conv: ConvSpec,
+        /// How `conv.filter` is stored.
+        encoding: crate::WeightEncoding,
+    },
+    /// [`OpKind::DepthwiseConv2d`] with a compressed filter.
+    DepthwiseConv2dPacked {
+        /// Convolution parameters; `filter` is the encoded range.
+        conv: ConvSpec,
+        /// Output channels per input channel.
+        depth_multiplier: u16,
+        /// How `conv.filter` is stored.
+        encoding: crate::WeightEncoding,
+    },
+    /// [`OpKind::FullyConnected`] with a compressed filter (its
+    /// `filter_offset` must be 0).
+    FullyConnectedPacked {
+        /// Layer parameters; `filter` is the encoded range.
+        fc: FcSpec,
+        /// How `fc.filter` is stored.
+        encoding: crate::WeightEncoding,
+    },
 }
 
 /// Affine quantization of a Quantize/Dequantize boundary.

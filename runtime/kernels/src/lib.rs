@@ -36,6 +36,7 @@ pub mod fast;
 pub mod fixedpoint;
 pub mod float;
 pub mod fully_connected;
+pub mod int4;
 pub mod layout;
 pub mod mean;
 pub mod pool;
@@ -45,6 +46,7 @@ pub mod quantize;
 pub mod requant;
 pub mod shape;
 pub mod softmax;
+pub mod sparse;
 
 pub use activation::{logistic_s8, tanh_s8, LutActParams};
 pub use conv::{conv2d_s8, ConvParams};
@@ -58,6 +60,7 @@ pub use float::{
     tanh_f32, transpose_f32, FloatAct, FloatConvParams, FloatPoolParams, Weights,
 };
 pub use fully_connected::{fully_connected_s8, FcParams};
+pub use int4::{conv2d_s4, depthwise_conv2d_s4, fully_connected_s4};
 pub use layout::{concat_s8, pad_s8, transpose_s8};
 pub use mean::{mean_hw_s8, MeanParams};
 pub use pool::{avg_pool_s8, max_pool_s8, PoolParams};
@@ -65,3 +68,6 @@ pub use quantize::{dequantize_s8_f32, quantize_f32_s8, requantize_s8};
 pub use requant::Requant;
 pub use shape::Dims4;
 pub use softmax::{softmax_s8, SoftmaxParams};
+pub use sparse::{
+    conv2d_sparse_s8, depthwise_conv2d_sparse_s8, fully_connected_sparse_s8, SparseFilter,
+};
