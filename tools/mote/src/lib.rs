@@ -18,6 +18,7 @@ pub mod report;
 pub mod run;
 pub mod sign;
 pub mod sim;
+pub mod throughput;
 pub mod write;
 
 /// Model bytes copied into a 16-byte aligned buffer, as the runtime wants

@@ -179,6 +179,10 @@ enum Command {
         /// Seconds to spend per engine.
         #[arg(long, default_value_t = 2.0)]
         seconds: f64,
+        /// Also measure batch throughput (inferences/s) with 1, 2, 4, … up to
+        /// this many worker threads (0: all cores).
+        #[arg(long, value_name = "N")]
+        threads: Option<usize>,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
@@ -391,14 +395,33 @@ fn execute(cli: Cli) -> Result<()> {
             model,
             tract,
             seconds,
+            threads,
             json,
         } => {
             let bytes = read_model(&model)?;
             let budget = std::time::Duration::from_secs_f64(seconds.clamp(0.01, 600.0));
             let t = mote_cli::bench::bench(bytes.as_slice(), tract.as_deref(), budget)?;
+            let scan = match threads {
+                Some(n) => {
+                    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+                    let n = if n == 0 { cores } else { n };
+                    Some(mote_cli::throughput::scan(bytes.as_slice(), 64, n)?)
+                }
+                None => None,
+            };
             if json {
-                println!("{}", serde_json::to_string_pretty(&t)?);
+                let v = match &scan {
+                    Some(s) => serde_json::json!({ "timings": t, "throughput": s }),
+                    None => serde_json::to_value(&t)?,
+                };
+                println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
+                for s in scan.iter().flatten() {
+                    println!(
+                        "batch of 64, {} thread(s): {:>10.1} inferences/s ({:.2}x one thread)",
+                        s.threads, s.inferences_per_s, s.speedup
+                    );
+                }
                 for e in &t {
                     println!(
                         "{:<28} {:>12.1} us/inference (median of {})",

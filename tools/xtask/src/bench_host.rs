@@ -71,6 +71,26 @@ pub fn bench_host(args: &[String]) -> Result<()> {
                 .and_then(|x| x["median_us"].as_f64())
                 .with_context(|| format!("no {engine} timing for {m}"))
         };
+        // Batch throughput against worker threads (the int8 model).
+        let o = Command::new(&mote)
+            .args([
+                "bench",
+                &s(&int8),
+                "--seconds",
+                "0.01",
+                "--threads",
+                "0",
+                "--json",
+            ])
+            .output()
+            .context("cannot run mote bench --threads")?;
+        if !o.status.success() {
+            bail!(
+                "mote bench --threads {m}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        let scan: Value = serde_json::from_slice(&o.stdout)?;
         let row = json!({
             "model": m,
             "mote_int8_us": us(&a, "mote")?,
@@ -79,6 +99,7 @@ pub fn bench_host(args: &[String]) -> Result<()> {
             "tract_typed_us": us(&a, "tract typed")?,
             "tract_optimized_us": us(&a, "tract optimized")?,
             "tract_optimized_us_f32_run": us(&b, "tract optimized")?,
+            "throughput": scan["throughput"],
         });
         rows.push(row);
     }
@@ -134,6 +155,24 @@ fn write(rows: &[Value], seconds: f64) -> Result<()> {
             f("tract_optimized_us") / f("mote_int8_us"),
             f("tract_optimized_us_f32_run") / f("mote_f32_us"),
         );
+    }
+    md.push_str(
+        "\nBatch throughput of the int8 model (`mote bench <model> --threads 0`: a batch of \
+         64 inputs spread over worker threads that share one parsed model, each with its own \
+         arena; best of three batches):\n\n| model | threads | inferences/s | speed-up |\n\
+         |---|---:|---:|---:|\n",
+    );
+    for r in rows {
+        for t in r["throughput"].as_array().into_iter().flatten() {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {:.0} | {:.2}× |",
+                r["model"].as_str().unwrap_or("?"),
+                t["threads"],
+                t["inferences_per_s"].as_f64().unwrap_or(f64::NAN),
+                t["speedup"].as_f64().unwrap_or(f64::NAN),
+            );
+        }
     }
     md.push_str(
         "\nThe f32 ratio uses tract's optimized time from the same `mote bench` call as \
