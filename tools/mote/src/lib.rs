@@ -16,6 +16,7 @@ pub mod qparams;
 pub mod quantize;
 pub mod report;
 pub mod run;
+pub mod scan;
 pub mod sign;
 pub mod sim;
 pub mod throughput;

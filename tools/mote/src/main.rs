@@ -75,6 +75,42 @@ enum Command {
         /// nearest; with --prune, also refits the weights left.
         #[arg(long)]
         optimize_rounding: bool,
+        /// Remove this fraction of the output channels (0.25 or 25%) of
+        /// every Conv and fully connected layer whose output reaches one
+        /// other such layer through per-channel ops; the next layer is
+        /// refitted by least squares towards the float model's output.
+        #[arg(long)]
+        prune_channels: Option<String>,
+        /// With --prune-channels: only remove the channels, without the
+        /// least-squares refit of the next layer.
+        #[arg(long)]
+        no_reconstruct: bool,
+    },
+    /// Prune each layer alone at several sparsities, quantize, and measure
+    /// the loss against the float model; suggest per-layer levels for a
+    /// target weight size.
+    PruneScan {
+        /// The float ONNX model.
+        model: PathBuf,
+        /// Calibration samples (float32 .npy, or a directory of .npy).
+        #[arg(long)]
+        calibration: PathBuf,
+        /// Held-out float32 inputs to measure on.
+        #[arg(long)]
+        data: PathBuf,
+        /// Integer class labels (.npy) for --data, for accuracy.
+        #[arg(long)]
+        labels: Option<PathBuf>,
+        /// Sparsity levels, comma-separated.
+        #[arg(long, default_value = "0.25,0.5,0.75")]
+        levels: String,
+        /// Suggest levels that bring the non-zero int8 weights to this size
+        /// (bytes, or KB of 1024 bytes: 16000, 15.5KB).
+        #[arg(long)]
+        target_size: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
     },
     /// Show a .mote file's ops, tensors, sizes and MACs.
     Inspect {
@@ -293,6 +329,8 @@ fn execute(cli: Cli) -> Result<()> {
             prune,
             prune_layer,
             optimize_rounding,
+            prune_channels,
+            no_reconstruct,
         } => {
             let (weight_type, float_model) = match weights.as_str() {
                 "int8" => (mote_format::WeightType::F32, false),
@@ -313,6 +351,20 @@ fn execute(cli: Cli) -> Result<()> {
             for spec in &prune_layer {
                 pruning.add_layer(spec)?;
             }
+            let prune_channels = prune_channels
+                .as_deref()
+                .map(mote_cli::quantize::channels::fraction)
+                .transpose()?
+                .map(|fraction| mote_cli::quantize::channels::Channels {
+                    fraction,
+                    reconstruct: !no_reconstruct,
+                });
+            if no_reconstruct && prune_channels.is_none() {
+                anyhow::bail!("--no-reconstruct goes with --prune-channels");
+            }
+            if prune_channels.is_some() && calibration.is_none() {
+                anyhow::bail!("--prune-channels needs --calibration (the refit and the int8 quantization use it)");
+            }
             if !pruning.is_empty() && calibration.is_none() {
                 anyhow::bail!("--prune and --prune-layer need --calibration (pruning happens before int8 quantization)");
             }
@@ -326,6 +378,7 @@ fn execute(cli: Cli) -> Result<()> {
                 bias_correction: bias_correction.as_deref().map(str::parse).transpose()?,
                 prune: pruning,
                 optimize_rounding,
+                prune_channels,
             };
             if optimize_rounding && calibration.is_none() {
                 anyhow::bail!("--optimize-rounding needs --calibration (the float model's data)");
@@ -366,6 +419,39 @@ fn execute(cli: Cli) -> Result<()> {
                 if let Some(r) = &eval {
                     print!("{}", mote_cli::eval::render(r));
                 }
+            }
+        }
+        Command::PruneScan {
+            model,
+            calibration,
+            data,
+            labels,
+            levels,
+            target_size,
+            json,
+        } => {
+            let levels = mote_cli::scan::parse_levels(&levels)?;
+            let target = target_size
+                .as_deref()
+                .map(mote_cli::scan::parse_size)
+                .transpose()?;
+            let m = mote_cli::import::onnx::load(&model)?;
+            let shape = mote_cli::quantize::input_shape(&m, None)?;
+            let inputs = mote_cli::quantize::data::load_samples(&data, &shape)?;
+            let labels = labels.map(|l| npy::read_labels(&l)).transpose()?;
+            let s = mote_cli::scan::scan(&mote_cli::scan::Inputs {
+                model: &model,
+                calibration: &calibration,
+                data: &inputs,
+                labels: labels.as_deref(),
+                levels: &levels,
+                target,
+                progress: !json,
+            })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+            } else {
+                print!("{}", mote_cli::scan::render(&s));
             }
         }
         Command::Eval {

@@ -4,6 +4,7 @@
 //! importer's lowering.
 
 pub mod bias_correction;
+pub mod channels;
 pub mod data;
 pub mod layers;
 pub mod prepare;
@@ -47,6 +48,9 @@ pub struct Options {
     /// Choose each layer's int8 weights against the float teacher (GPTQ)
     /// instead of rounding them to nearest.
     pub optimize_rounding: bool,
+    /// Whole output channels removed before quantization (structured
+    /// pruning, with or without a least-squares refit of the next layer).
+    pub prune_channels: Option<channels::Channels>,
 }
 
 impl Default for Options {
@@ -61,6 +65,7 @@ impl Default for Options {
             bias_correction: None,
             prune: prune::Prune::default(),
             optimize_rounding: false,
+            prune_channels: None,
         }
     }
 }
@@ -130,21 +135,33 @@ pub fn quantize(path: &Path, calibration: &Path, opts: &Options) -> Result<Graph
     }
     prepare::prepare(&mut m)?;
     mark_kept(&mut m, &opts.keep_float)?;
-    let teacher = m.clone();
     let template = proto::read(path)?;
     let dir = path.parent().and_then(|p| p.to_str());
+    let samples = data::load_samples(calibration, &shape)?;
+    // Structured pruning gives a smaller float model, which is then the
+    // teacher of the steps below.
+    if let Some(c) = opts.prune_channels {
+        let context = bias_correction::Teacher {
+            template: &template,
+            dir,
+            input_shape: &shape,
+            samples: &samples,
+        };
+        let report = channels::prune_channels(&mut m, c, &context)?;
+        eprint!("{}", report.render());
+    }
+    let teacher = m.clone();
     if !opts.prune.is_empty() {
         prune::prune(&mut m, &opts.prune)?;
     }
     let points = qdq::quant_points(&m)?;
-    let samples = data::load_samples(calibration, &shape)?;
     let probes: Vec<String> = points
         .iter()
         .filter(|(_, r)| *r == Role::Calibrated)
         .map(|(n, _)| n.clone())
         .collect();
     // A pruned model's ranges are its own: calibrate the graph in memory.
-    let float = if opts.prune.is_empty() {
+    let float = if opts.prune.is_empty() && opts.prune_channels.is_none() {
         FloatModel::load(path, &shape, &probes)?
     } else {
         use tract_onnx::prelude::Datum;

@@ -1,0 +1,108 @@
+//! `mote compress --prune-channels` and `mote prune-scan` on bad values:
+//! one clear `error:` line, a non-zero exit and no output file.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn model(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../models/medmnist_cnn")
+        .join(rel)
+}
+
+/// Runs `mote` and returns (success, stderr).
+fn mote(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mote"))
+        .args(args)
+        .output()
+        .expect("cannot start the mote binary");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_channel_fractions_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m.mote");
+    let float = model("medmnist_cnn_float.onnx");
+    let calib = model("calib.npy");
+    for (value, says) in [
+        ("-0.1", "at least 0 and below 1"),
+        ("1", "at least 0 and below 1"),
+        ("1.5", "at least 0 and below 1"),
+        ("100%", "at least 0 and below 1"),
+        ("half", "is not a number"),
+        ("", "is not a number"),
+    ] {
+        let (ok, err) = mote(&[
+            "compress",
+            float.to_str().unwrap(),
+            "--calibration",
+            calib.to_str().unwrap(),
+            &format!("--prune-channels={value}"),
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert!(!ok, "--prune-channels {value:?} was accepted");
+        assert!(
+            err.starts_with("error: ") && err.contains("--prune-channels") && err.contains(says),
+            "--prune-channels {value:?}: {err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(!out.exists());
+    }
+    // Without calibration data there is nothing to refit on.
+    let (ok, err) = mote(&[
+        "compress",
+        float.to_str().unwrap(),
+        "--prune-channels",
+        "0.25",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!ok && err.contains("needs --calibration"), "{err}");
+    let (ok, err) = mote(&[
+        "compress",
+        float.to_str().unwrap(),
+        "--calibration",
+        calib.to_str().unwrap(),
+        "--no-reconstruct",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        !ok && err.contains("--no-reconstruct goes with --prune-channels"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn bad_scan_options_are_refused() {
+    let float = model("medmnist_cnn_float.onnx");
+    let calib = model("calib.npy");
+    let data = model("test_x.npy");
+    for (flag, value, says) in [
+        ("--levels", "0.5,1.2", "below 1"),
+        ("--levels", "0", "at least one sparsity above 0"),
+        ("--target-size", "lots", "is not a size"),
+        ("--target-size", "-5KB", "must be positive"),
+    ] {
+        let (ok, err) = mote(&[
+            "prune-scan",
+            float.to_str().unwrap(),
+            "--calibration",
+            calib.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            &format!("{flag}={value}"),
+        ]);
+        assert!(!ok, "{flag} {value} was accepted");
+        assert!(
+            err.starts_with("error: ") && err.contains(says),
+            "{flag} {value}: {err}"
+        );
+    }
+}
