@@ -1,6 +1,6 @@
 //! The runtime's one error type.
 
-use mote_format::FormatError;
+use mote_format::{EncodingError, FormatError};
 use mote_kernels::KernelError;
 
 /// Everything that can go wrong loading or running a model. Variants are
@@ -43,6 +43,15 @@ pub enum Error {
     /// buffers, misaligned f32 data), or is a float op and the runtime was
     /// built without its `float` feature.
     BadOp(u16),
+    /// Parse: a packed (sparse or int4) filter does not match its op's
+    /// shape (bitmap and value count disagree, bits past a group set,
+    /// wrong length, non-zero filter offset).
+    BadEncoding {
+        /// Index of the op.
+        op: u16,
+        /// What is wrong with the encoding.
+        error: EncodingError,
+    },
     /// Parse: an input or output index names no tensor, or the model has none.
     BadIo,
     /// Interpreter::new: the arena is smaller than the model's plan.
@@ -110,6 +119,9 @@ impl core::fmt::Display for Error {
             ),
             Error::BadTensor(t) => write!(f, "model tensor {t} is malformed"),
             Error::BadOp(o) => write!(f, "model op {o} is malformed"),
+            Error::BadEncoding { op, error } => {
+                write!(f, "model op {op} has a malformed packed filter: {error}")
+            }
             Error::BadIo => f.write_str("model inputs/outputs are malformed"),
             Error::ArenaTooSmall { needed, given } => {
                 write!(

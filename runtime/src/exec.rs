@@ -1,6 +1,8 @@
 //! Dispatch of one decoded op to its kernel.
 
-use mote_format::{ActRef, BlobRef, ConvSpec, Op, OpKind, MAX_OP_INPUTS};
+use mote_format::{
+    ActRef, BlobRef, ConvSpec, FilterShape, Op, OpKind, WeightEncoding, MAX_OP_INPUTS,
+};
 use mote_kernels::{self as k, Dims4, KernelError, Requant};
 
 use crate::arena::views;
@@ -94,6 +96,12 @@ pub(crate) fn blob<'w>(w: &'w [u8], b: &BlobRef) -> Result<&'w [u8], KernelError
     w.get(start..end).ok_or(KernelError::BufferLength)
 }
 
+/// The sparse view of a packed filter (checked once more: a kernel trusts
+/// nothing it is handed).
+fn sparse(f: &[u8], s: FilterShape) -> Result<k::SparseFilter<'_>, KernelError> {
+    k::SparseFilter::new(f, s.rows, s.groups, s.group_len)
+}
+
 /// Runs an int8 op.
 fn int8(op: &Op<'_>, w: &[u8], out: &mut [i8], ins: &[&[i8]]) -> Result<(), KernelError> {
     let od = dims(&op.output);
@@ -159,6 +167,62 @@ fn int8(op: &Op<'_>, w: &[u8], out: &mut [i8], ins: &[&[i8]]) -> Result<(), Kern
                 out,
                 f.out_features as usize,
             )
+        }
+        OpKind::Conv2dPacked { conv: c, encoding } => {
+            let (params, rq) = (conv_params(c), requant(w, &c.multiplier, &c.shift));
+            let (f, fd) = (bytes(w, &c.filter), c.filter_dims.map(|d| d as usize));
+            let bias = i32s(w, &c.bias);
+            match encoding {
+                WeightEncoding::SparseS8 => {
+                    let sf = sparse(f, FilterShape::conv(c.filter_dims))?;
+                    k::conv2d_sparse_s8(&params, &rq, in0, d0, &sf, fd, bias, out, od)
+                }
+                WeightEncoding::S4 => k::conv2d_s4(&params, &rq, in0, d0, f, fd, bias, out, od),
+            }
+        }
+        OpKind::DepthwiseConv2dPacked {
+            conv: c,
+            depth_multiplier,
+            encoding,
+        } => {
+            let (params, rq) = (conv_params(c), requant(w, &c.multiplier, &c.shift));
+            let (f, fd) = (bytes(w, &c.filter), c.filter_dims.map(|d| d as usize));
+            let (bias, mult) = (i32s(w, &c.bias), usize::from(*depth_multiplier));
+            match encoding {
+                WeightEncoding::SparseS8 => {
+                    let sf = sparse(f, FilterShape::depthwise(c.filter_dims))?;
+                    k::depthwise_conv2d_sparse_s8(
+                        &params, mult, &rq, in0, d0, &sf, fd, bias, out, od,
+                    )
+                }
+                WeightEncoding::S4 => {
+                    k::depthwise_conv2d_s4(&params, mult, &rq, in0, d0, f, fd, bias, out, od)
+                }
+            }
+        }
+        OpKind::FullyConnectedPacked { fc: fcs, encoding } => {
+            let inf = fcs.in_features as usize;
+            let outf = fcs.out_features as usize;
+            let rows = in0.len().checked_div(inf).unwrap_or(0);
+            let params = k::FcParams {
+                input_offset: fcs.input_offset,
+                filter_offset: fcs.filter_offset,
+                output_offset: fcs.output_offset,
+                act_min: fcs.act_min,
+                act_max: fcs.act_max,
+            };
+            let rq = requant(w, &fcs.multiplier, &fcs.shift);
+            let (f, bias) = (bytes(w, &fcs.filter), i32s(w, &fcs.bias));
+            match encoding {
+                WeightEncoding::SparseS8 => {
+                    let shape = FilterShape::fully_connected(fcs.in_features, fcs.out_features);
+                    let sf = sparse(f, shape)?;
+                    k::fully_connected_sparse_s8(&params, &rq, in0, rows, inf, &sf, bias, out, outf)
+                }
+                WeightEncoding::S4 => {
+                    k::fully_connected_s4(&params, &rq, in0, rows, inf, f, bias, out, outf)
+                }
+            }
         }
         OpKind::Add(p) => {
             let (in1, d1) = second()?;

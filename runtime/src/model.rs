@@ -82,6 +82,8 @@ impl<'a> Model<'a> {
         for i in 0..graph.n_ops {
             let (op, r): (Op<'a>, _) = take(rest)?;
             validate::op(&op, arena_len, graph.n_tensors, weights).map_err(|()| Error::BadOp(i))?;
+            validate::encoding(&op, weights)
+                .map_err(|error| Error::BadEncoding { op: i, error })?;
             has_f32 |= op.output.dtype == DType::F32;
             has_f32 |= op.inputs.iter().any(|a| a.dtype == DType::F32);
             rest = r;

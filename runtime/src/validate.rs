@@ -10,8 +10,8 @@
 //! tensor.
 
 use mote_format::{
-    ActRef, BlobRef, ConvSpec, DType, FloatConvSpec, FloatOp, Op, OpKind, QuantSpec, TensorDesc,
-    WeightType,
+    check_s4, check_sparse, ActRef, BlobRef, ConvSpec, DType, EncodingError, FilterShape,
+    FloatConvSpec, FloatOp, Op, OpKind, QuantSpec, TensorDesc, WeightEncoding, WeightType,
 };
 
 type Check = Result<(), ()>;
@@ -134,15 +134,20 @@ fn conv_shape(
     }
 }
 
+/// An int8 convolution; `dense` filters hold one byte per weight, packed
+/// ones are checked by [`encoding`].
 fn conv(
     c: &ConvSpec,
     input: &ActRef,
     out: &ActRef,
     weights: &[u8],
     depthwise: Option<u32>,
+    dense: bool,
 ) -> Check {
     conv_shape(c.stride, c.dilation, c.filter_dims, input, out, depthwise)?;
-    ensure(blob(&c.filter, weights)? == product(&c.filter_dims).ok_or(())?)?;
+    let len = blob(&c.filter, weights)?;
+    let elements = product(&c.filter_dims).ok_or(())?;
+    ensure(!dense || len == elements)?;
     requant(
         &c.bias,
         &c.multiplier,
@@ -297,14 +302,47 @@ pub(crate) fn op(op: &Op<'_>, arena_len: usize, n_tensors: u16, weights: &[u8]) 
         }
         OpKind::Conv2d(c) => {
             one(1)?;
-            conv(c, &ins[0], out, weights, None)
+            conv(c, &ins[0], out, weights, None, true)
+        }
+        OpKind::Conv2dPacked { conv: c, .. } => {
+            one(1)?;
+            conv(c, &ins[0], out, weights, None, false)
+        }
+        OpKind::DepthwiseConv2dPacked {
+            conv: c,
+            depth_multiplier,
+            ..
+        } => {
+            one(1)?;
+            let mult = Some(u32::from(*depth_multiplier));
+            conv(c, &ins[0], out, weights, mult, false)
+        }
+        OpKind::FullyConnectedPacked { fc: f, .. } => {
+            one(1)?;
+            fc_shape(f.in_features, f.out_features, &ins[0], out_len)?;
+            blob(&f.filter, weights)?;
+            requant(
+                &f.bias,
+                &f.multiplier,
+                &f.shift,
+                f.out_features as usize,
+                weights,
+            )?;
+            clamp_ok(f.act_min, f.act_max)
         }
         OpKind::DepthwiseConv2d {
             conv: c,
             depth_multiplier,
         } => {
             one(1)?;
-            conv(c, &ins[0], out, weights, Some(u32::from(*depth_multiplier)))
+            conv(
+                c,
+                &ins[0],
+                out,
+                weights,
+                Some(u32::from(*depth_multiplier)),
+                true,
+            )
         }
         OpKind::FullyConnected(f) => {
             one(1)?;
@@ -357,6 +395,39 @@ pub(crate) fn op(op: &Op<'_>, arena_len: usize, n_tensors: u16, weights: &[u8]) 
             one(1)?;
             transpose_shape(perm, &ins[0], out)
         }
+    }
+}
+
+/// Checks the filter encoding of a packed op (after [`op`] passed, so its
+/// filter range lies inside the weights); other ops pass.
+pub(crate) fn encoding(op: &Op<'_>, weights: &[u8]) -> Result<(), EncodingError> {
+    let (filter, shape, encoding) = match &op.kind {
+        OpKind::Conv2dPacked { conv, encoding } => {
+            (conv.filter, FilterShape::conv(conv.filter_dims), encoding)
+        }
+        OpKind::DepthwiseConv2dPacked { conv, encoding, .. } => (
+            conv.filter,
+            FilterShape::depthwise(conv.filter_dims),
+            encoding,
+        ),
+        OpKind::FullyConnectedPacked { fc, encoding } => {
+            // One multiplier (4 bytes) means per-tensor: the offset applies.
+            if fc.multiplier.len == 4 && fc.filter_offset != 0 {
+                return Err(EncodingError::FilterOffset);
+            }
+            let shape = FilterShape::fully_connected(fc.in_features, fc.out_features);
+            (fc.filter, shape, encoding)
+        }
+        _ => return Ok(()),
+    };
+    let start = filter.offset as usize;
+    let bytes = start
+        .checked_add(filter.len as usize)
+        .and_then(|end| weights.get(start..end))
+        .ok_or(EncodingError::Truncated)?;
+    match encoding {
+        WeightEncoding::SparseS8 => check_sparse(bytes, &shape).map(|_| ()),
+        WeightEncoding::S4 => check_s4(bytes, &shape),
     }
 }
 

@@ -44,8 +44,10 @@ pub fn quantize_bytes(
     finish(crate::quantize::quantize(input, calibration, opts)?)
 }
 
-/// Plans, writes and validates a lowered graph.
-pub fn finish(g: crate::lir::Graph) -> Result<(Vec<u8>, Summary)> {
+/// Packs the filters of, plans, writes and validates a lowered graph.
+pub fn finish(mut g: crate::lir::Graph) -> Result<(Vec<u8>, Summary)> {
+    // Sparse or int4 filters wherever they are smaller than dense int8.
+    crate::pack::pack(&mut g);
     let p = plan::plan(&g);
     let bytes = write::to_bytes(&g, &p)?;
     // Check the result with the runtime itself before anyone flashes it.

@@ -35,26 +35,91 @@ pub struct OpInfo {
     pub output: Vec<u32>,
     /// Multiply-accumulates.
     pub macs: u64,
-    /// Fraction of the op's int8 weights that are not zero (Conv2d,
+    /// Fraction of the op's weights that are not zero (Conv2d,
     /// DepthwiseConv2d, FullyConnected); `null` for other ops.
     pub density: Option<f64>,
+    /// How the op's filter is stored: `dense`, `sparse` or `int4`; `null`
+    /// for ops without an int8 filter.
+    pub encoding: Option<String>,
+    /// Bytes of the op's filter in the weight blob; `null` likewise.
+    pub filter_bytes: Option<u64>,
 }
 
-/// Fraction of the int8 weights of a Conv2d, DepthwiseConv2d or
-/// FullyConnected op that differ from the weight zero point.
-pub fn weight_density(op: &mote_format::Op<'_>, weights: &[u8]) -> Option<f64> {
-    let (b, zero) = match &op.kind {
-        OpKind::Conv2d(c) | OpKind::DepthwiseConv2d { conv: c, .. } => (c.filter, 0),
-        OpKind::FullyConnected(f) => (f.filter, f.filter_offset.wrapping_neg()),
+/// How a weighted op's filter is stored, its density and its bytes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FilterInfo {
+    /// `dense` (int8), `sparse` (bitmap + non-zero int8) or `int4`.
+    pub encoding: &'static str,
+    /// Fraction of the weights that are not zero.
+    pub density: f64,
+    /// Bytes of the filter in the weight blob.
+    pub bytes: u64,
+}
+
+/// Encoding, density and size of the filter of a Conv2d, DepthwiseConv2d or
+/// FullyConnected op (dense or packed); `None` for other ops. A dense
+/// filter's zero is its zero point (the negated filter offset).
+pub fn filter_info(op: &mote_format::Op<'_>, weights: &[u8]) -> Option<FilterInfo> {
+    use mote_format::{FilterShape, WeightEncoding};
+    let (b, zero, packed) = match &op.kind {
+        OpKind::Conv2d(c) | OpKind::DepthwiseConv2d { conv: c, .. } => (c.filter, 0, None),
+        OpKind::FullyConnected(f) => (f.filter, f.filter_offset.wrapping_neg(), None),
+        OpKind::Conv2dPacked { conv, encoding } => (
+            conv.filter,
+            0,
+            Some((*encoding, FilterShape::conv(conv.filter_dims))),
+        ),
+        OpKind::DepthwiseConv2dPacked { conv, encoding, .. } => (
+            conv.filter,
+            0,
+            Some((*encoding, FilterShape::depthwise(conv.filter_dims))),
+        ),
+        OpKind::FullyConnectedPacked { fc, encoding } => (
+            fc.filter,
+            0,
+            Some((
+                *encoding,
+                FilterShape::fully_connected(fc.in_features, fc.out_features),
+            )),
+        ),
         _ => return None,
     };
     let (start, len) = (b.offset as usize, b.len as usize);
     let w = weights.get(start..start.checked_add(len)?)?;
-    if w.is_empty() {
+    let bytes = len as u64;
+    let (encoding, nonzero, total) = match packed {
+        None => (
+            "dense",
+            w.iter().filter(|&&x| i32::from(x as i8) != zero).count(),
+            w.len(),
+        ),
+        Some((WeightEncoding::SparseS8, shape)) => (
+            "sparse",
+            mote_format::check_sparse(w, &shape).ok()?,
+            shape.elements()?,
+        ),
+        Some((WeightEncoding::S4, shape)) => {
+            let n = shape.elements()?;
+            let nz = (0..n)
+                .filter(|&i| mote_kernels::int4::s4_at(w, i) != 0)
+                .count();
+            ("int4", nz, n)
+        }
+    };
+    if total == 0 {
         return None;
     }
-    let nonzero = w.iter().filter(|&&x| i32::from(x as i8) != zero).count();
-    Some(nonzero as f64 / w.len() as f64)
+    Some(FilterInfo {
+        encoding,
+        density: nonzero as f64 / total as f64,
+        bytes,
+    })
+}
+
+/// Fraction of the weights of a Conv2d, DepthwiseConv2d or FullyConnected
+/// op (dense or packed) that are not zero.
+pub fn weight_density(op: &mote_format::Op<'_>, weights: &[u8]) -> Option<f64> {
+    filter_info(op, weights).map(|f| f.density)
 }
 
 /// Everything `inspect` reports. Field names are the `--json` contract.
@@ -85,9 +150,9 @@ pub struct Report {
 /// Name of an op kind.
 pub fn kind_name(k: &OpKind) -> &'static str {
     match k {
-        OpKind::Conv2d(_) => "Conv2d",
-        OpKind::DepthwiseConv2d { .. } => "DepthwiseConv2d",
-        OpKind::FullyConnected(_) => "FullyConnected",
+        OpKind::Conv2d(_) | OpKind::Conv2dPacked { .. } => "Conv2d",
+        OpKind::DepthwiseConv2d { .. } | OpKind::DepthwiseConv2dPacked { .. } => "DepthwiseConv2d",
+        OpKind::FullyConnected(_) | OpKind::FullyConnectedPacked { .. } => "FullyConnected",
         OpKind::Add(_) => "Add",
         OpKind::Mul(_) => "Mul",
         OpKind::AvgPool(_) => "AvgPool",
@@ -134,11 +199,15 @@ fn product(dims: &[u32]) -> u64 {
 pub fn op_macs(op: &mote_format::Op<'_>) -> u64 {
     let out = product(&op.output.dims);
     match &op.kind {
-        OpKind::Conv2d(c) => out.saturating_mul(product(&c.filter_dims[1..])),
-        OpKind::DepthwiseConv2d { conv, .. } => {
+        OpKind::Conv2d(c) | OpKind::Conv2dPacked { conv: c, .. } => {
+            out.saturating_mul(product(&c.filter_dims[1..]))
+        }
+        OpKind::DepthwiseConv2d { conv, .. } | OpKind::DepthwiseConv2dPacked { conv, .. } => {
             out.saturating_mul(product(&conv.filter_dims[1..3]))
         }
-        OpKind::FullyConnected(f) => out.saturating_mul(u64::from(f.in_features)),
+        OpKind::FullyConnected(f) | OpKind::FullyConnectedPacked { fc: f, .. } => {
+            out.saturating_mul(u64::from(f.in_features))
+        }
         OpKind::Float(FloatOp::Conv2d(c)) => out.saturating_mul(product(&c.filter_dims[1..])),
         OpKind::Float(FloatOp::DepthwiseConv2d { conv, .. }) => {
             out.saturating_mul(product(&conv.filter_dims[1..3]))
@@ -175,17 +244,22 @@ pub fn report(bytes: &[u8]) -> Result<Report> {
     let ops: Vec<OpInfo> = m
         .ops()
         .enumerate()
-        .map(|(index, op)| OpInfo {
-            index,
-            op: kind_name(&op.kind).into(),
-            name: op.name.to_string(),
-            inputs: op.inputs.iter().map(|a| a.dims).collect(),
-            output: m
-                .tensor(op.output.tensor)
-                .map(|t| t.shape().to_vec())
-                .unwrap_or_else(|_| op.output.dims.to_vec()),
-            macs: op_macs(&op),
-            density: weight_density(&op, m.weights()),
+        .map(|(index, op)| {
+            let filter = filter_info(&op, m.weights());
+            OpInfo {
+                index,
+                op: kind_name(&op.kind).into(),
+                name: op.name.to_string(),
+                inputs: op.inputs.iter().map(|a| a.dims).collect(),
+                output: m
+                    .tensor(op.output.tensor)
+                    .map(|t| t.shape().to_vec())
+                    .unwrap_or_else(|_| op.output.dims.to_vec()),
+                macs: op_macs(&op),
+                density: filter.map(|f| f.density),
+                encoding: filter.map(|f| f.encoding.to_string()),
+                filter_bytes: filter.map(|f| f.bytes),
+            }
         })
         .collect();
     Ok(Report {
@@ -231,8 +305,8 @@ pub fn render(r: &Report) -> String {
         }
     }
     s += &format!(
-        "{:>3}  {:<16} {:<14} {:>12} {:>8}  {}\n",
-        "#", "op", "output", "MACs", "density", "node"
+        "{:>3}  {:<16} {:<14} {:>12} {:>8} {:<8} {:>8}  {}\n",
+        "#", "op", "output", "MACs", "density", "encoding", "bytes", "node"
     );
     for o in &r.ops {
         let density = o
@@ -240,12 +314,16 @@ pub fn render(r: &Report) -> String {
             .map(|d| format!("{:.1}%", 100.0 * d))
             .unwrap_or_else(|| "-".into());
         s += &format!(
-            "{:>3}  {:<16} {:<14} {:>12} {:>8}  {}\n",
+            "{:>3}  {:<16} {:<14} {:>12} {:>8} {:<8} {:>8}  {}\n",
             o.index,
             o.op,
             shape(&o.output),
             o.macs,
             density,
+            o.encoding.as_deref().unwrap_or("-"),
+            o.filter_bytes
+                .map(|b| b.to_string())
+                .unwrap_or_else(|| "-".into()),
             o.name
         );
     }

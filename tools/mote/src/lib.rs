@@ -11,6 +11,7 @@ pub mod import;
 pub mod inspect;
 pub mod lir;
 pub mod npy;
+pub mod pack;
 pub mod plan;
 pub mod qparams;
 pub mod quantize;
