@@ -40,8 +40,11 @@ enum Command {
         /// Input shape for a model with dynamic dimensions, e.g. 1,3,32,32.
         #[arg(long, value_delimiter = ',')]
         input_shape: Option<Vec<usize>>,
-        /// Weights: int8 (quantize, needs --calibration for float models), or
-        /// keep a float model in float with f32 or f16 weights.
+        /// Weights: int8 (quantize, needs --calibration for float models),
+        /// int4 (Conv/FC weights on the symmetric grid -7..=7 per output
+        /// channel, packed two per byte; int8 activations; needs
+        /// --calibration), or keep a float model in float with f32 or f16
+        /// weights.
         #[arg(long, default_value = "int8")]
         weights: String,
         /// Nodes to keep in float (f32 compute) in an int8 model, by ONNX node name.
@@ -333,11 +336,14 @@ fn execute(cli: Cli) -> Result<()> {
             no_reconstruct,
         } => {
             let (weight_type, float_model) = match weights.as_str() {
-                "int8" => (mote_format::WeightType::F32, false),
+                "int8" | "int4" => (mote_format::WeightType::F32, false),
                 "f32" => (mote_format::WeightType::F32, true),
                 "f16" => (mote_format::WeightType::F16, true),
-                other => anyhow::bail!("--weights must be int8, f32 or f16, not '{other}'"),
+                other => anyhow::bail!("--weights must be int8, int4, f32 or f16, not '{other}'"),
             };
+            if weights == "int4" && calibration.is_none() {
+                anyhow::bail!("--weights int4 needs --calibration (float models are quantized to int4 weights)");
+            }
             if float_model && calibration.is_some() && keep_float.is_empty() {
                 anyhow::bail!("--weights {weights} keeps the model in float: drop --calibration, or use --keep-float for chosen layers");
             }
@@ -378,6 +384,7 @@ fn execute(cli: Cli) -> Result<()> {
                 bias_correction: bias_correction.as_deref().map(str::parse).transpose()?,
                 prune: pruning,
                 optimize_rounding,
+                int4: weights == "int4",
                 prune_channels,
             };
             if optimize_rounding && calibration.is_none() {

@@ -1,6 +1,6 @@
 //! Sparse int8 2-D convolution, bit-exact with [`crate::conv2d_s8`].
 
-use super::{for_each_nonzero, skip, SparseFilter};
+use super::{dot_group, skip, SparseFilter};
 use crate::conv::{inside, ConvParams, Window};
 use crate::error::KernelError;
 use crate::requant::Requant;
@@ -57,7 +57,7 @@ pub fn conv2d_sparse_s8(
                 // Rows are consumed in order: the bitmap and the values are
                 // walked once per output pixel.
                 let mut bitmap = filter.bitmap.chunks_exact(gb.max(1));
-                let mut vi = 0usize;
+                let mut vals = values.iter();
                 for oc in 0..out_c {
                     let group = oc / filters_per_group;
                     let mut acc: i32 = 0;
@@ -71,16 +71,12 @@ pub fn conv2d_sparse_s8(
                             };
                             let ix = inside(win.input_coord(1, ox, kx), in_w);
                             let (Some(iy), Some(ix)) = (iy, ix) else {
-                                skip(bits, &mut vi);
+                                skip(bits, &mut vals);
                                 continue;
                             };
                             let base = offset(input_dims, b, iy, ix, group * f_c);
                             let ins = input.get(base..base + f_c).unwrap_or(&[]);
-                            for_each_nonzero(bits, values, &mut vi, |e, w| {
-                                let x = ins.get(e).map_or(0, |&v| i32::from(v));
-                                acc = acc
-                                    .wrapping_add(w.wrapping_mul(x.wrapping_add(p.input_offset)));
-                            });
+                            acc = acc.wrapping_add(dot_group(bits, ins, &mut vals, p.input_offset));
                         }
                     }
                     if let Some(&bv) = bias.get(oc) {

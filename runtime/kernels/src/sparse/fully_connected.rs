@@ -1,7 +1,7 @@
 //! Sparse int8 fully connected layer, bit-exact with
 //! [`crate::fully_connected_s8`] when the filter offset is 0.
 
-use super::{for_each_nonzero, SparseFilter};
+use super::{dot_group, SparseFilter};
 use crate::error::KernelError;
 use crate::fully_connected::FcParams;
 use crate::requant::Requant;
@@ -50,18 +50,14 @@ pub fn fully_connected_sparse_s8(
             .get(b * in_features..(b + 1) * in_features)
             .unwrap_or(&[]);
         let mut bitmap = filter.bitmap.chunks_exact(gb.max(1));
-        let mut vi = 0usize;
+        let mut vals = filter.values.iter();
         for o in 0..out_features {
             let bits = if gb == 0 {
                 &[][..]
             } else {
                 bitmap.next().unwrap_or(&[])
             };
-            let mut acc: i32 = 0;
-            for_each_nonzero(bits, filter.values, &mut vi, |e, w| {
-                let c = x.get(e).map_or(0, |&v| i32::from(v));
-                acc = acc.wrapping_add(w.wrapping_mul(c.wrapping_add(p.input_offset)));
-            });
+            let mut acc = dot_group(bits, x, &mut vals, p.input_offset);
             if let Some(&bv) = bias.get(o) {
                 acc = acc.wrapping_add(bv);
             }

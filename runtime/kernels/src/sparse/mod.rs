@@ -106,24 +106,50 @@ impl<'a> SparseFilter<'a> {
     }
 }
 
-/// Reads the weights of one group: calls `f(e, w)` for every non-zero
-/// element `e` with weight `w`, consuming them from `values` at `*vi`.
+/// `Σ w · (x[e] + input_offset)` over the non-zero elements `e` of one
+/// group (bitmap `bits`), the weights `w` taken in order from `values`,
+/// wrapping like the reference kernels. `xs` is the group's input run
+/// (`group_len` long; a shorter run reads 0 past its end).
 #[inline(always)]
-fn for_each_nonzero(bits: &[u8], values: &[u8], vi: &mut usize, mut f: impl FnMut(usize, i32)) {
-    for (k, &byte) in bits.iter().enumerate() {
-        let mut m = byte;
+fn dot_group(
+    bits: &[u8],
+    xs: &[i8],
+    values: &mut core::slice::Iter<'_, u8>,
+    input_offset: i32,
+) -> i32 {
+    let mut acc = 0i32;
+    let mut bytes = bits.iter();
+    let mut chunks = xs.chunks_exact(8);
+    for (chunk, &b) in (&mut chunks).zip(&mut bytes) {
+        // A whole byte's 8 inputs: indexing by a 3-bit position cannot miss.
+        let x8: [i8; 8] = chunk.try_into().unwrap_or([0; 8]);
+        let mut m = b;
         while m != 0 {
-            let e = k * 8 + m.trailing_zeros() as usize;
+            let e = (m.trailing_zeros() & 7) as usize;
             m &= m - 1;
-            let w = values.get(*vi).copied().unwrap_or(0);
-            *vi += 1;
-            f(e, i32::from(w as i8));
+            let w = values.next().map_or(0, |&v| i32::from(v as i8));
+            acc = acc.wrapping_add(w.wrapping_mul(i32::from(x8[e]).wrapping_add(input_offset)));
         }
     }
+    if let Some(&b) = bytes.next() {
+        let tail = chunks.remainder();
+        let mut m = b;
+        while m != 0 {
+            let e = m.trailing_zeros() as usize;
+            m &= m - 1;
+            let w = values.next().map_or(0, |&v| i32::from(v as i8));
+            let x = tail.get(e).map_or(0, |&v| i32::from(v));
+            acc = acc.wrapping_add(w.wrapping_mul(x.wrapping_add(input_offset)));
+        }
+    }
+    acc
 }
 
 /// Skips the values of one group (a filter tap that falls in the padding).
 #[inline(always)]
-fn skip(bits: &[u8], vi: &mut usize) {
-    *vi += bits.iter().map(|b| b.count_ones() as usize).sum::<usize>();
+fn skip(bits: &[u8], values: &mut core::slice::Iter<'_, u8>) {
+    let n: usize = bits.iter().map(|b| b.count_ones() as usize).sum();
+    if n > 0 {
+        values.nth(n - 1);
+    }
 }

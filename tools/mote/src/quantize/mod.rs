@@ -48,6 +48,9 @@ pub struct Options {
     /// Choose each layer's int8 weights against the float teacher (GPTQ)
     /// instead of rounding them to nearest.
     pub optimize_rounding: bool,
+    /// Quantize Conv/FC weights to int4 (symmetric -7..=7 per output
+    /// channel, stored two per byte) instead of int8; activations stay int8.
+    pub int4: bool,
     /// Whole output channels removed before quantization (structured
     /// pruning, with or without a least-squares refit of the next layer).
     pub prune_channels: Option<channels::Channels>,
@@ -65,6 +68,7 @@ impl Default for Options {
             bias_correction: None,
             prune: prune::Prune::default(),
             optimize_rounding: false,
+            int4: false,
             prune_channels: None,
         }
     }
@@ -214,8 +218,12 @@ pub fn quantize(path: &Path, calibration: &Path, opts: &Options) -> Result<Graph
         input_shape: &shape,
         samples: &samples,
     };
+    let qmax = if opts.int4 { 7 } else { 127 };
     if opts.optimize_rounding {
-        rounding::optimize(&mut m, &teacher, &context, opts.progress)?;
+        rounding::optimize(&mut m, &teacher, &context, opts.progress, f64::from(qmax))?;
+    }
+    if opts.int4 {
+        qdq::fix_weight_grid(&mut m, qmax as f32);
     }
     if let Some(mode) = opts.bias_correction {
         bias_correction::correct(&mut m, &teacher, &params, &context, mode, opts.progress)?;

@@ -151,6 +151,40 @@ pub(crate) fn quantize_weights(
     ))
 }
 
+/// Fixes the per-channel scale of every weighted layer's weights at
+/// max|w| / `qmax` (as a `<weight>::scale` constant, which
+/// [`quantize_weights`] then uses), so they quantize onto the symmetric grid
+/// `-qmax..=qmax`: 7 for int4 weights. Layers whose scale is already fixed
+/// (by rounding optimisation) keep it.
+pub fn fix_weight_grid(m: &mut OnnxModel, qmax: f32) {
+    for l in super::layers::find(m) {
+        let name = super::rounding::scale_name(&l.weight);
+        if m.consts.contains_key(&name) {
+            continue;
+        }
+        let w = &m.consts[&l.weight];
+        let v = w.to_f32();
+        let ch = w.shape[l.weight_axis];
+        let inner: usize = w.shape[l.weight_axis + 1..].iter().product();
+        let mut maxabs = vec![0f32; ch];
+        for (i, &x) in v.iter().enumerate() {
+            let c = (i / inner) % ch;
+            maxabs[c] = maxabs[c].max(x.abs());
+        }
+        let scales = maxabs
+            .iter()
+            .map(|&m| if m > 0.0 { m / qmax } else { 1.0 })
+            .collect();
+        m.consts.insert(
+            name,
+            Const {
+                shape: vec![ch],
+                data: Data::F32(scales),
+            },
+        );
+    }
+}
+
 /// Rewrites `m` in place into QDQ form with the given activation parameters.
 pub fn to_qdq(m: &mut OnnxModel, params: &HashMap<String, (f32, i32)>) -> Result<()> {
     // Weights: int8 initializer + DequantizeLinear (per output channel).

@@ -240,13 +240,13 @@ fn inverse_factor(h: &[f64], n: usize) -> Result<Vec<f64>> {
     bail!("the layer inputs' second-moment matrix cannot be inverted")
 }
 
-/// GPTQ on one row: `w` (the teacher's weights) becomes its int8 values
-/// times `scale`; `keep[j]` false holds column j at zero.
-fn quantize_row(w: &mut [f64], keep: &[bool], scale: f64, u: &[f64]) {
+/// GPTQ on one row: `w` (the teacher's weights) becomes integers in
+/// `-qmax..=qmax` times `scale`; `keep[j]` false holds column j at zero.
+fn quantize_row(w: &mut [f64], keep: &[bool], scale: f64, u: &[f64], qmax: f64) {
     let n = w.len();
     for j in 0..n {
         let q = if keep[j] {
-            (w[j] / scale).round().clamp(-127.0, 127.0) * scale
+            (w[j] / scale).round().clamp(-qmax, qmax) * scale
         } else {
             0.0
         };
@@ -258,14 +258,16 @@ fn quantize_row(w: &mut [f64], keep: &[bool], scale: f64, u: &[f64]) {
     }
 }
 
-/// Chooses the int8 weights of every layer of `m` (pruned or not) against
-/// `reference`, the float teacher, on the calibration `samples`. Returns the
-/// number of layers optimised.
+/// Chooses the weights of every layer of `m` (pruned or not) on the
+/// symmetric grid `-qmax..=qmax` (127 for int8, 7 for int4; per-channel
+/// scale max|w| / qmax) against `reference`, the float teacher, on the
+/// calibration `samples`. Returns the number of layers optimised.
 pub fn optimize(
     m: &mut OnnxModel,
     reference: &OnnxModel,
     teacher: &super::bias_correction::Teacher<'_>,
     progress: bool,
+    qmax: f64,
 ) -> Result<usize> {
     let found = layers::find(m);
     if found.is_empty() {
@@ -328,7 +330,7 @@ pub fn optimize(
         bar.inc(1);
     }
     for (k, l) in found.iter().enumerate() {
-        optimize_layer(m, reference, l, &hs[k])?;
+        optimize_layer(m, reference, l, &hs[k], qmax)?;
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -340,6 +342,7 @@ fn optimize_layer(
     reference: &OnnxModel,
     l: &Layer,
     hs: &[Vec<f64>],
+    qmax: f64,
 ) -> Result<()> {
     let w = m.consts[&l.weight].clone();
     let student = w.to_f32();
@@ -379,9 +382,10 @@ fn optimize_layer(
         if maxabs == 0.0 {
             continue;
         }
-        let scale = maxabs / 127.0;
+        let scale = maxabs / qmax;
         scales[c] = scale as f32;
-        quantize_row(&mut row, &keep, scale, &factors[(c / ocg).min(groups - 1)]);
+        let u = &factors[(c / ocg).min(groups - 1)];
+        quantize_row(&mut row, &keep, scale, u, qmax);
         for (j, v) in row.iter().enumerate() {
             out[at(c, j)] = *v as f32;
         }
@@ -430,7 +434,13 @@ mod tests {
         };
         let rtn: Vec<f64> = w.iter().map(|v| (v / scale).round() * scale).collect();
         let mut g = w.to_vec();
-        quantize_row(&mut g, &[true; 3], scale, &inverse_factor(&h, 3).unwrap());
+        quantize_row(
+            &mut g,
+            &[true; 3],
+            scale,
+            &inverse_factor(&h, 3).unwrap(),
+            127.0,
+        );
         for v in &g {
             let q = v / scale;
             assert!((q - q.round()).abs() < 1e-9, "off the grid: {q}");
@@ -448,7 +458,20 @@ mod tests {
             &[true, false, true],
             scale,
             &inverse_factor(&h, 3).unwrap(),
+            127.0,
         );
         assert_eq!(p[1], 0.0);
+        // The int4 grid: every value an integer multiple of the scale in -7..=7.
+        let s4 = 0.2;
+        let mut q = w.to_vec();
+        quantize_row(&mut q, &[true; 3], s4, &inverse_factor(&h, 3).unwrap(), 7.0);
+        for v in &q {
+            let k = v / s4;
+            assert!((k - k.round()).abs() < 1e-9 && k.abs() <= 7.0 + 1e-9, "{k}");
+        }
+        assert!(
+            q.iter().any(|v| (v / s4).abs() > 6.5),
+            "1.0 / 0.2 clamps to 7"
+        );
     }
 }
