@@ -220,7 +220,9 @@ pub fn scan(inp: &Inputs) -> Result<Scan> {
 }
 
 /// Greedy choice: from no pruning, repeatedly raise the layer whose next
-/// level adds the least noise power per byte saved, until the target is met.
+/// level adds the least noise power per byte saved, until the target is
+/// met; then lower, one step at a time, the layer whose step back removes
+/// most noise while the target still holds.
 pub fn greedy(
     layers: &[LayerSize],
     levels: &[f32],
@@ -258,6 +260,26 @@ pub fn greedy(
         }
         let Some((_, li)) = best else { break };
         at[li] = Some(at[li].map_or(0, |i| i + 1));
+    }
+    // Coarse levels overshoot: step back the layer that gains most while
+    // the target still holds.
+    loop {
+        let mut best: Option<(f64, usize)> = None;
+        for li in 0..layers.len() {
+            let Some(i) = at[li] else { continue };
+            let mut back = at.clone();
+            back[li] = i.checked_sub(1);
+            if bytes(&back) > target {
+                continue;
+            }
+            let lower = back[li].map_or(base_noise, |j| noise_at(li, j));
+            let gain = noise_at(li, i) - lower;
+            if gain > 0.0 && best.is_none_or(|(g, _)| gain > g) {
+                best = Some((gain, li));
+            }
+        }
+        let Some((_, li)) = best else { break };
+        at[li] = at[li].and_then(|i| i.checked_sub(1));
     }
     let b = bytes(&at);
     (at, b)
@@ -393,9 +415,10 @@ mod tests {
         let (at, bytes) = greedy(&layers, &levels, &noise, 0.001, 1100);
         assert_eq!(at, vec![None, Some(1)]);
         assert_eq!(bytes, 1100);
+        // b at 90 % and a at 50 % overshoot 1000 B; b steps back to 50 %.
         let (at, bytes) = greedy(&layers, &levels, &noise, 0.001, 1000);
-        assert_eq!(at, vec![Some(0), Some(1)]);
-        assert_eq!(bytes, 600);
+        assert_eq!(at, vec![Some(0), Some(0)]);
+        assert_eq!(bytes, 1000);
         // Out of reach: everything at the top level.
         let (at, _) = greedy(&layers, &levels, &noise, 0.001, 10);
         assert_eq!(at, vec![Some(1), Some(1)]);

@@ -84,7 +84,10 @@ pub fn remove_channels(
     for &j in &pair.between {
         match m.nodes[j].op_type.as_str() {
             "Conv" => {
-                slice_vectors(m, j, 1, channels, keep);
+                // Depthwise: one filter [1, kh, kw] per channel, and its bias.
+                let w = take(&m.consts[&m.nodes[j].inputs[1]], 0, keep);
+                replace_input(m, j, 1, w);
+                slice_vectors(m, j, 2, channels, keep);
                 m.nodes[j]
                     .attrs
                     .insert("group".into(), Attr::Int(keep.len() as i64));
