@@ -52,6 +52,14 @@ pub enum Error {
         /// What is wrong with the encoding.
         error: EncodingError,
     },
+    /// Parse: the model uses an op whose cargo feature this runtime was
+    /// built without (see [`crate::op_feature`]).
+    OpNotBuilt {
+        /// Index of the op.
+        op: u16,
+        /// The feature that runs it, e.g. `op-depthwise`.
+        feature: &'static str,
+    },
     /// Parse: an input or output index names no tensor, or the model has none.
     BadIo,
     /// Interpreter::new: the arena is smaller than the model's plan.
@@ -122,6 +130,10 @@ impl core::fmt::Display for Error {
             Error::BadEncoding { op, error } => {
                 write!(f, "model op {op} has a malformed packed filter: {error}")
             }
+            Error::OpNotBuilt { op, feature } => write!(
+                f,
+                "model op {op} needs the runtime feature `{feature}`, which this build leaves out"
+            ),
             Error::BadIo => f.write_str("model inputs/outputs are malformed"),
             Error::ArenaTooSmall { needed, given } => {
                 write!(

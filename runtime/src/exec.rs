@@ -1,5 +1,11 @@
 //! Dispatch of one decoded op to its kernel.
 
+// A build with only some op features leaves helpers of the others unused.
+#![cfg_attr(
+    not(feature = "all-ops"),
+    allow(unused_imports, unused_variables, dead_code)
+)]
+
 use mote_format::{
     ActRef, BlobRef, ConvSpec, FilterShape, Op, OpKind, WeightEncoding, MAX_OP_INPUTS,
 };
@@ -121,6 +127,7 @@ fn int8(op: &Op<'_>, w: &[u8], out: &mut [i8], ins: &[&[i8]]) -> Result<(), Kern
         Ok((x, d))
     };
     match &op.kind {
+        #[cfg(feature = "op-conv")]
         OpKind::Conv2d(c) => conv2d_s8(
             &conv_params(c),
             &requant(w, &c.multiplier, &c.shift),
@@ -132,6 +139,7 @@ fn int8(op: &Op<'_>, w: &[u8], out: &mut [i8], ins: &[&[i8]]) -> Result<(), Kern
             out,
             od,
         ),
+        #[cfg(feature = "op-depthwise")]
         OpKind::DepthwiseConv2d {
             conv: c,
             depth_multiplier,
@@ -147,6 +155,7 @@ fn int8(op: &Op<'_>, w: &[u8], out: &mut [i8], ins: &[&[i8]]) -> Result<(), Kern
             out,
             od,
         ),
+        #[cfg(feature = "op-fc")]
         OpKind::FullyConnected(f) => {
             let inf = f.in_features as usize;
             let rows = in0.len().checked_div(inf).unwrap_or(0);
@@ -168,6 +177,7 @@ fn int8(op: &Op<'_>, w: &[u8], out: &mut [i8], ins: &[&[i8]]) -> Result<(), Kern
                 f.out_features as usize,
             )
         }
+        #[cfg(feature = "op-packed")]
         OpKind::Conv2dPacked { conv: c, encoding } => {
             let (params, rq) = (conv_params(c), requant(w, &c.multiplier, &c.shift));
             let (f, fd) = (bytes(w, &c.filter), c.filter_dims.map(|d| d as usize));
@@ -180,6 +190,7 @@ fn int8(op: &Op<'_>, w: &[u8], out: &mut [i8], ins: &[&[i8]]) -> Result<(), Kern
                 WeightEncoding::S4 => k::conv2d_s4(&params, &rq, in0, d0, f, fd, bias, out, od),
             }
         }
+        #[cfg(feature = "op-packed")]
         OpKind::DepthwiseConv2dPacked {
             conv: c,
             depth_multiplier,
@@ -200,6 +211,7 @@ fn int8(op: &Op<'_>, w: &[u8], out: &mut [i8], ins: &[&[i8]]) -> Result<(), Kern
                 }
             }
         }
+        #[cfg(feature = "op-packed")]
         OpKind::FullyConnectedPacked { fc: fcs, encoding } => {
             let inf = fcs.in_features as usize;
             let outf = fcs.out_features as usize;
@@ -224,6 +236,7 @@ fn int8(op: &Op<'_>, w: &[u8], out: &mut [i8], ins: &[&[i8]]) -> Result<(), Kern
                 }
             }
         }
+        #[cfg(feature = "op-add")]
         OpKind::Add(p) => {
             let (in1, d1) = second()?;
             let params = k::AddParams {
@@ -242,6 +255,7 @@ fn int8(op: &Op<'_>, w: &[u8], out: &mut [i8], ins: &[&[i8]]) -> Result<(), Kern
             };
             add_s8(&params, in0, d0, in1, d1, out, od)
         }
+        #[cfg(feature = "op-mul")]
         OpKind::Mul(p) => {
             let (in1, d1) = second()?;
             let params = k::MulParams {
@@ -255,6 +269,7 @@ fn int8(op: &Op<'_>, w: &[u8], out: &mut [i8], ins: &[&[i8]]) -> Result<(), Kern
             };
             k::mul_s8(&params, in0, d0, in1, d1, out, od)
         }
+        #[cfg(feature = "op-pool")]
         OpKind::AvgPool(p) | OpKind::MaxPool(p) => {
             let params = k::PoolParams {
                 stride: p.stride.map(usize::from),
@@ -269,6 +284,7 @@ fn int8(op: &Op<'_>, w: &[u8], out: &mut [i8], ins: &[&[i8]]) -> Result<(), Kern
                 k::max_pool_s8(&params, in0, d0, out, od)
             }
         }
+        #[cfg(feature = "op-mean")]
         OpKind::Mean(m) => {
             let params = k::MeanParams {
                 multiplier: m.multiplier,
@@ -279,6 +295,7 @@ fn int8(op: &Op<'_>, w: &[u8], out: &mut [i8], ins: &[&[i8]]) -> Result<(), Kern
             };
             k::mean_hw_s8(&params, in0, d0, out, od)
         }
+        #[cfg(feature = "op-softmax")]
         OpKind::Softmax(s) => {
             let params = k::SoftmaxParams {
                 input_multiplier: s.input_multiplier,
@@ -287,6 +304,7 @@ fn int8(op: &Op<'_>, w: &[u8], out: &mut [i8], ins: &[&[i8]]) -> Result<(), Kern
             };
             k::softmax_s8(&params, in0, d0[3], out)
         }
+        #[cfg(feature = "op-lut")]
         OpKind::Logistic(p) | OpKind::Tanh(p) => {
             let params = k::LutActParams {
                 input_zero_point: p.input_zero_point,
@@ -300,6 +318,7 @@ fn int8(op: &Op<'_>, w: &[u8], out: &mut [i8], ins: &[&[i8]]) -> Result<(), Kern
                 k::tanh_s8(&params, in0, out)
             }
         }
+        #[cfg(feature = "op-layout")]
         OpKind::Pad { pads, value } => k::pad_s8(
             in0,
             d0,
@@ -308,6 +327,7 @@ fn int8(op: &Op<'_>, w: &[u8], out: &mut [i8], ins: &[&[i8]]) -> Result<(), Kern
             out,
             od,
         ),
+        #[cfg(feature = "op-layout")]
         OpKind::Concat { axis } => {
             let mut parts: heapless::Vec<(&[i8], Dims4), { mote_format::MAX_OP_INPUTS }> =
                 heapless::Vec::new();
@@ -318,7 +338,9 @@ fn int8(op: &Op<'_>, w: &[u8], out: &mut [i8], ins: &[&[i8]]) -> Result<(), Kern
             }
             k::concat_s8(&parts, usize::from(*axis), out, od)
         }
+        #[cfg(feature = "op-layout")]
         OpKind::Transpose { perm } => k::transpose_s8(in0, d0, perm.map(usize::from), out, od),
+        #[cfg(feature = "op-requantize")]
         OpKind::Requantize(r) => k::requantize_s8(
             in0,
             r.input_zero_point,
@@ -333,5 +355,8 @@ fn int8(op: &Op<'_>, w: &[u8], out: &mut [i8], ins: &[&[i8]]) -> Result<(), Kern
         | OpKind::Float(_)
         | OpKind::Quantize(_)
         | OpKind::Dequantize(_) => Err(KernelError::InvalidParameter),
+        // Ops this build leaves out: refused at parse (`Error::OpNotBuilt`).
+        #[allow(unreachable_patterns)]
+        _ => Err(KernelError::InvalidParameter),
     }
 }

@@ -35,6 +35,7 @@ mod exec_float;
 mod hook;
 mod interpreter;
 mod model;
+mod ops;
 mod validate;
 
 pub use error::Error;
@@ -43,3 +44,4 @@ pub use interpreter::Interpreter;
 pub use model::{Model, Ops};
 pub use mote_format as format;
 pub use mote_format::{DType, TensorDesc};
+pub use ops::op_feature;

@@ -81,6 +81,9 @@ impl<'a> Model<'a> {
         let ops_start = rest;
         for i in 0..graph.n_ops {
             let (op, r): (Op<'a>, _) = take(rest)?;
+            if let Some(feature) = crate::ops::missing(&op.kind) {
+                return Err(Error::OpNotBuilt { op: i, feature });
+            }
             validate::op(&op, arena_len, graph.n_tensors, weights).map_err(|()| Error::BadOp(i))?;
             validate::encoding(&op, weights)
                 .map_err(|error| Error::BadEncoding { op: i, error })?;

@@ -6,6 +6,7 @@
 pub mod bench;
 pub mod compress;
 pub mod eval;
+pub mod features;
 pub mod float_ref;
 pub mod import;
 pub mod inspect;

@@ -122,6 +122,10 @@ enum Command {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
+        /// Print only the mote-runtime cargo features the model needs
+        /// (comma-separated), for a firmware that links only its kernels.
+        #[arg(long, conflicts_with = "json")]
+        features: bool,
     },
     /// List the board profiles `mote sim` knows.
     Boards,
@@ -617,8 +621,19 @@ fn execute(cli: Cli) -> Result<()> {
             mote_cli::sign::verify(&model, &pubkey)?;
             println!("{}: signature verified", model.display());
         }
-        Command::Inspect { model, json } => {
+        Command::Inspect {
+            model,
+            json,
+            features,
+        } => {
             let bytes = read_model(&model)?;
+            if features {
+                println!(
+                    "{}",
+                    mote_cli::features::needed(bytes.as_slice())?.join(",")
+                );
+                return Ok(());
+            }
             let r = inspect::report(bytes.as_slice())?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&r)?);

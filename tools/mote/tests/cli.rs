@@ -1006,3 +1006,42 @@ fn sim_budget_check_names_the_overrun_and_the_peak_layer() {
         &["unknown board 'nope'", "nrf52840-dk"],
     );
 }
+
+#[test]
+fn inspect_features_names_the_runtime_features_of_the_model() {
+    let s = Scratch::new();
+    let ic = s.path("ic.mote");
+    std::fs::write(&ic, ic_mote()).unwrap();
+    // ResNet-8: convolutions, residual adds, average pooling, a dense layer
+    // and softmax; nothing else.
+    let out = succeeds(&mote(&[
+        OsStr::new("inspect"),
+        ic.as_os_str(),
+        "--features".as_ref(),
+    ]));
+    assert_eq!(out.trim(), "op-add,op-conv,op-fc,op-pool,op-softmax");
+    // The f32 model needs the float feature and no int8 op.
+    let f32m = s.path("ad-f32.mote");
+    succeeds(&mote(&[
+        OsStr::new("compress"),
+        data("ad/model_float.onnx").as_os_str(),
+        "--weights".as_ref(),
+        "f32".as_ref(),
+        "-o".as_ref(),
+        f32m.as_os_str(),
+    ]));
+    let out = succeeds(&mote(&[
+        OsStr::new("inspect"),
+        f32m.as_os_str(),
+        "--features".as_ref(),
+    ]));
+    assert_eq!(out.trim(), "float");
+    let both = mote(&[
+        OsStr::new("inspect"),
+        ic.as_os_str(),
+        "--features".as_ref(),
+        "--json".as_ref(),
+    ]);
+    assert!(!both.status.success());
+    assert!(text(&both.stderr).contains("'--features' cannot be used with '--json'"));
+}

@@ -23,6 +23,9 @@
 //! - `bench [--skip-qemu] [--skip-host] [options of both]`: `bench-qemu` and
 //!   `bench-host`, merged into `benchmarks/RESULTS.md` and
 //!   `benchmarks/results.json`.
+//! - `size [--model a,b]`: `.text` the runtime, kernels and decoder add to
+//!   a firmware built with only the model's op features (thumbv7em); writes
+//!   `bench/results/size.md`.
 //! - `verify-qemu`: instructions of signature verification on the emulated
 //!   Cortex-M4; flipped bits rejected; writes `bench/results/verify.md`.
 
@@ -37,13 +40,14 @@ mod examples;
 mod fuzz;
 mod models;
 mod qemu;
+mod size;
 mod util;
 mod verify;
 
 use anyhow::{bail, Result};
 
 const USAGE: &str =
-    "usage: cargo xtask <ci|demo|qemu|bench-qemu|aarch64|boards|fuzz|examples|verify-qemu|bench-host|bench> [options]
+    "usage: cargo xtask <ci|demo|qemu|bench-qemu|aarch64|boards|fuzz|examples|verify-qemu|bench-host|bench|size> [options]
   qemu / bench-qemu options:
     --model <name[,name]>      ic, kws, vww, ad, sww (default: all)
     --machine <name[,name]>    mps2-an386, mps2-an500, mps2-an505, mps3-an547 (default: all)
@@ -72,6 +76,7 @@ fn main() -> Result<()> {
         Some("verify-qemu") => verify::verify_qemu(rest),
         Some("bench-host") => bench_host::bench_host(rest),
         Some("bench") => bench::bench(rest),
+        Some("size") => size::size(rest),
         _ => bail!("{USAGE}"),
     }
 }

@@ -46,7 +46,7 @@ pub struct Machine {
     pub flavour: &'static Flavour,
 }
 
-const V7EM: Flavour = Flavour {
+pub const V7EM: Flavour = Flavour {
     name: "thumbv7em",
     target: "thumbv7em-none-eabihf",
     features: &[],
@@ -217,13 +217,32 @@ pub fn build_with(
     features: &[&str],
     envs: &[(&str, &Path)],
 ) -> Result<PathBuf> {
+    build_bin(
+        flavour, model, samples, out_dir, "golden", true, features, envs,
+    )
+}
+
+/// Builds the `boards/qemu` binary `bin` for `flavour` with `model`
+/// embedded, with or without `mote-qemu`'s default features (`float`), plus
+/// `features` (which may name a dependency's: `mote-runtime/op-conv`).
+#[allow(clippy::too_many_arguments)]
+pub fn build_bin(
+    flavour: &Flavour,
+    model: &Compiled,
+    samples: usize,
+    out_dir: &Path,
+    bin: &str,
+    default_features: bool,
+    features: &[&str],
+    envs: &[(&str, &Path)],
+) -> Result<PathBuf> {
     let boards = root().join("boards");
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     for (k, v) in envs {
         c.env(k, v);
     }
     c.current_dir(boards.join("qemu"))
-        .args(["build", "--release", "--bin", "golden", "--target"])
+        .args(["build", "--release", "--bin", bin, "--target"])
         .arg(flavour.target)
         .env("MOTE_MODEL", &model.mote)
         .env("MOTE_INPUTS", &model.src.inputs)
@@ -236,6 +255,9 @@ pub fn build_with(
     if let Some(sub) = flavour.target_subdir {
         tdir = tdir.join(sub);
         c.arg("--target-dir").arg(&tdir);
+    }
+    if !default_features {
+        c.arg("--no-default-features");
     }
     let all: Vec<&str> = flavour.features.iter().chain(features).copied().collect();
     if !all.is_empty() {
@@ -250,7 +272,7 @@ pub fn build_with(
         ));
     }
     let what = format!(
-        "firmware {} for {} ({})",
+        "firmware {bin} {} for {} ({})",
         model.src.name, flavour.target, flavour.name
     );
     eprintln!("==> build {what}");
@@ -261,8 +283,12 @@ pub fn build_with(
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let elf = tdir.join(flavour.target).join("release").join("golden");
-    let copy = out_dir.join(format!("{}-{}.elf", model.src.name, flavour.name));
+    let elf = tdir.join(flavour.target).join("release").join(bin);
+    let copy = if bin == "golden" {
+        out_dir.join(format!("{}-{}.elf", model.src.name, flavour.name))
+    } else {
+        out_dir.join(format!("{}-{}-{bin}.elf", model.src.name, flavour.name))
+    };
     std::fs::copy(&elf, &copy).with_context(|| format!("cannot copy {}", elf.display()))?;
     Ok(copy)
 }
