@@ -66,7 +66,10 @@ fn crate_of(symbol: &str) -> String {
         _ => name,
     };
     let name = name.trim_start_matches("$RF$");
-    let end = name.find("..").or_else(|| name.find("$GT$")).unwrap_or(name.len());
+    let end = name
+        .find("..")
+        .or_else(|| name.find("$GT$"))
+        .unwrap_or(name.len());
     name[..end].to_string()
 }
 
