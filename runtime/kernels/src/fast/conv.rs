@@ -1,7 +1,7 @@
 //! Optimised twin of [`crate::conv2d_s8`].
 
-use super::dot::{dot, dot2, dot2_off, dot_off, sum};
-use super::{requant, seg, tap_range};
+use super::dot::{dot, dot2, dot2_off, dot4_px, dot_off, ext_row, sum};
+use super::{requant, seg, tap_range, ChanRq};
 use crate::conv::{ConvParams, Window};
 use crate::error::KernelError;
 use crate::requant::Requant;
@@ -83,6 +83,30 @@ pub fn conv2d_s8_fast(
     // output channel over the whole filter, with the offset term in the bias.
     let pad_value = i8::try_from(off.wrapping_neg()).ok();
     let use_buf = pad_value.is_some() && filter_len <= IM2COL_MAX;
+    let tiled_done = match pad_value {
+        Some(pv) => conv_tiled(
+            p,
+            rq,
+            input,
+            filter,
+            bias,
+            output,
+            &Geom {
+                batches,
+                in_h,
+                in_w,
+                in_c,
+                k_h,
+                k_w,
+                out_h,
+                out_w,
+                out_c,
+                win: &win,
+                pad_value: pv,
+            },
+        ),
+        None => 0,
+    };
     let pad_value = pad_value.unwrap_or(0);
     let mut buf = [0i8; IM2COL_MAX];
 
@@ -109,6 +133,9 @@ pub fn conv2d_s8_fast(
                     k_h,
                 );
                 for ox in 0..out_w {
+                    if (b * out_h + oy) * out_w + ox < tiled_done {
+                        continue;
+                    }
                     let (kx0, kx1, ix0) = tap_range(
                         ox,
                         win.stride[1],
@@ -431,4 +458,210 @@ fn dsp_pixel(
         j += 2;
     }
     true
+}
+
+/// Output pixels per tile of the tiled path.
+const TP: usize = 4;
+/// Largest filter length (rounded up to a multiple of 4) of the tiled path.
+const TK_MAX: usize = 512;
+/// Output channels per block of the tiled path.
+const TOC: usize = 64;
+/// Bytes for one block's filters padded to a multiple of 4 (filters whose
+/// length is not one).
+const WBUF: usize = 2048;
+
+/// Shapes of a non-grouped convolution (validated by the caller).
+struct Geom<'a> {
+    batches: usize,
+    in_h: usize,
+    in_w: usize,
+    in_c: usize,
+    k_h: usize,
+    k_w: usize,
+    out_h: usize,
+    out_w: usize,
+    out_c: usize,
+    win: &'a Window,
+    /// `-input_offset` as int8: padding that contributes nothing.
+    pad_value: i8,
+}
+
+/// The tiled path: four output pixels at a time (in raster order over
+/// batches, rows and columns), each pixel's window gathered into an int8
+/// row (padding filled with `-input_offset`, so that `x + off = 0` there),
+/// the four rows sign-extended once into interleaved 16-bit pairs, then one
+/// filter at a time against all four ([`dot4_px`]), starting from
+/// `bias + off·Σw`, requantised by [`ChanRq`]. Returns how many leading
+/// output pixels it computed (a multiple of 4; 0 if the shape or the
+/// requantisation does not fit it); the caller computes the rest.
+fn conv_tiled(
+    p: &ConvParams,
+    rq: &Requant,
+    input: &[i8],
+    filter: &[i8],
+    bias: &[i32],
+    output: &mut [i8],
+    g: &Geom,
+) -> usize {
+    let filter_len = g.k_h * g.k_w * g.in_c;
+    let k_pad = filter_len.div_ceil(4) * 4;
+    let total_px = g.batches * g.out_h * g.out_w;
+    let tiles = total_px / TP;
+    if tiles == 0 || k_pad > TK_MAX || filter_len == 0 {
+        return 0;
+    }
+    let padded = k_pad != filter_len;
+    let ocb = if padded { (WBUF / k_pad).min(TOC) } else { TOC };
+    if ocb == 0 {
+        return 0;
+    }
+    for oc in 0..g.out_c {
+        let (m, s) = rq.get(oc);
+        if ChanRq::new(m, s).is_none() {
+            return 0;
+        }
+    }
+    let off = p.input_offset;
+    let row_len = g.in_w * g.in_c;
+    let img_len = g.in_h * row_len;
+    let dil = [g.win.dilation[0] as usize, g.win.dilation[1] as usize];
+    // Full windows whose kernel rows are contiguous, 4-aligned input
+    // segments (dilation 1 across, `k_w·C % 4 == 0`) skip the int8 row.
+    let seg_len = g.k_w * g.in_c;
+    let seg_groups = seg_len / 4;
+    let direct_rows = dil[1] == 1 && seg_len % 4 == 0 && !padded;
+    let mut rows = [[0i8; TK_MAX]; TP];
+    let mut xbuf = [0u32; 2 * TK_MAX];
+    let mut wbuf = [0i8; WBUF];
+    let xlen = 2 * k_pad;
+    let mut oc0 = 0;
+    while oc0 < g.out_c {
+        let nb = (g.out_c - oc0).min(ocb);
+        let mut chans = [(ChanRq::default(), 0i32); TOC];
+        for (j, c) in chans.iter_mut().enumerate().take(nb) {
+            let oc = oc0 + j;
+            let (m, s) = rq.get(oc);
+            let w = seg(filter, oc * filter_len, filter_len);
+            let b = bias.get(oc).copied().unwrap_or(0);
+            *c = (
+                ChanRq::new(m, s).unwrap_or_default(),
+                b.wrapping_add(off.wrapping_mul(sum(w))),
+            );
+        }
+        // The block's filters, `wstride` bytes apart.
+        let (wsrc, wstride): (&[i8], usize) = if padded {
+            for j in 0..nb {
+                let src = seg(filter, (oc0 + j) * filter_len, filter_len);
+                if let Some(dst) = wbuf.get_mut(j * k_pad..j * k_pad + filter_len) {
+                    dst.copy_from_slice(src);
+                }
+            }
+            (&wbuf[..], k_pad)
+        } else {
+            (seg(filter, oc0 * filter_len, nb * filter_len), filter_len)
+        };
+        let (mut b, mut oy, mut ox) = (0usize, 0usize, 0usize);
+        for t in 0..tiles {
+            for (pi, row) in rows.iter_mut().enumerate() {
+                let img = seg(input, b * img_len, img_len);
+                let slot = xbuf.get_mut(2 * pi..xlen).unwrap_or(&mut []);
+                let (ky0, ky1, iy0) = tap_range(
+                    oy,
+                    g.win.stride[0],
+                    g.win.padding[0],
+                    g.win.dilation[0],
+                    g.in_h,
+                    g.k_h,
+                );
+                let (kx0, kx1, ix0) = tap_range(
+                    ox,
+                    g.win.stride[1],
+                    g.win.padding[1],
+                    g.win.dilation[1],
+                    g.in_w,
+                    g.k_w,
+                );
+                let full = ky0 == 0 && ky1 == g.k_h && kx0 == 0 && kx1 == g.k_w;
+                if full && direct_rows {
+                    // Each kernel row is one contiguous, 4-aligned segment:
+                    // extend it straight from the input.
+                    for ky in 0..g.k_h {
+                        let iy = iy0 + ky * dil[0];
+                        let src = seg(img, iy * row_len + ix0 * g.in_c, seg_len);
+                        let d = slot.get_mut(ky * seg_groups * 8..).unwrap_or(&mut []);
+                        ext_row(src, d, seg_groups);
+                    }
+                } else {
+                    let dst = row.get_mut(..filter_len).unwrap_or(&mut []);
+                    if !full {
+                        dst.fill(g.pad_value);
+                    }
+                    for ky in ky0..ky1 {
+                        let iy = iy0 + (ky - ky0) * dil[0];
+                        let irow = seg(img, iy * row_len, row_len);
+                        if dil[1] == 1 {
+                            let n = (kx1 - kx0) * g.in_c;
+                            let d = (ky * g.k_w + kx0) * g.in_c;
+                            if let Some(dd) = dst.get_mut(d..d + n) {
+                                dd.copy_from_slice(seg(irow, ix0 * g.in_c, n));
+                            }
+                        } else {
+                            for kx in kx0..kx1 {
+                                let ix = ix0 + (kx - kx0) * dil[1];
+                                let d = (ky * g.k_w + kx) * g.in_c;
+                                if let Some(dd) = dst.get_mut(d..d + g.in_c) {
+                                    dd.copy_from_slice(seg(irow, ix * g.in_c, g.in_c));
+                                }
+                            }
+                        }
+                    }
+                    ext_row(row.get(..k_pad).unwrap_or(&[]), slot, k_pad / 4);
+                }
+                ox += 1;
+                if ox == g.out_w {
+                    ox = 0;
+                    oy += 1;
+                    if oy == g.out_h {
+                        oy = 0;
+                        b += 1;
+                    }
+                }
+            }
+            let x: &[u32] = xbuf.get(..xlen).unwrap_or(&[]);
+            let base = t * TP * g.out_c + oc0;
+            let Some(region) = output.get_mut(base..base + (TP - 1) * g.out_c + nb) else {
+                return 0;
+            };
+            let (o0, rest) = region.split_at_mut(g.out_c.min(region.len()));
+            let (o1, rest) = rest.split_at_mut(g.out_c.min(rest.len()));
+            let (o2, o3) = rest.split_at_mut(g.out_c.min(rest.len()));
+            let outs = o0
+                .iter_mut()
+                .zip(o1.iter_mut())
+                .zip(o2.iter_mut())
+                .zip(o3.iter_mut());
+            let fin = |v: i32| clamp_to_i8(v.wrapping_add(p.output_offset), p.act_min, p.act_max);
+            for ((j, &(c, be)), (((y0, y1), y2), y3)) in chans.iter().enumerate().take(nb).zip(outs)
+            {
+                let w = seg(wsrc, j * wstride, k_pad);
+                let (a0, a1, a2, a3) = dot4_px(x, w, be);
+                let (v0, v1, v2, v3) = if c.is_right() {
+                    (
+                        c.apply_right(a0),
+                        c.apply_right(a1),
+                        c.apply_right(a2),
+                        c.apply_right(a3),
+                    )
+                } else {
+                    (c.apply(a0), c.apply(a1), c.apply(a2), c.apply(a3))
+                };
+                *y0 = fin(v0);
+                *y1 = fin(v1);
+                *y2 = fin(v2);
+                *y3 = fin(v3);
+            }
+        }
+        oc0 += nb;
+    }
+    tiles * TP
 }

@@ -1,6 +1,7 @@
 //! Optimised twin of [`crate::depthwise_conv2d_s8`].
 
-use super::{requant, seg, tap_range};
+use super::dot::{dw_row4, ext_pair};
+use super::{requant, seg, tap_range, ChanRq};
 use crate::conv::{ConvParams, Window};
 use crate::error::KernelError;
 use crate::requant::Requant;
@@ -8,6 +9,10 @@ use crate::shape::{check_act_range, check_len, clamp_to_i8, Dims4};
 
 /// Channels accumulated together on the stack.
 const C_BLOCK: usize = 32;
+
+/// Words of the pre-extended weight table (two per tap and group of four
+/// channels of a block).
+const W_TAB: usize = 512;
 
 /// Window patterns whose `bias + off * Σ valid w` is kept per channel block.
 const PATTERNS: usize = 4;
@@ -74,6 +79,13 @@ pub fn depthwise_conv2d_s8_fast(
     let row_len = in_w.saturating_mul(in_c);
     let img_len = in_h.saturating_mul(row_len);
     let off = p.input_offset;
+    let taps = k_h * k_w;
+    let fast_rq = (0..out_c).all(|c| {
+        let (m, s) = rq.get(c);
+        ChanRq::new(m, s).is_some()
+    });
+    let mut wtab = [0u32; W_TAB];
+    let mut chans = [ChanRq::default(); C_BLOCK];
 
     let mut c0 = 0;
     while c0 < in_c {
@@ -84,6 +96,29 @@ pub fn depthwise_conv2d_s8_fast(
         // and right edge, plus one more.
         let mut cache = [(None::<(usize, usize, usize, usize)>, [0i32; C_BLOCK]); PATTERNS];
         let mut next_slot = 0;
+        // The block's weights pre-extended per group of four channels and
+        // tap (`(w0, w2)`, `(w1, w3)`), and its requantisation constants.
+        let groups = nb / 4;
+        let tabled = fast_rq && groups * taps * 2 <= W_TAB;
+        if tabled {
+            for g in 0..groups {
+                for t in 0..taps {
+                    let w = seg(filter, t * in_c + c0 + 4 * g, 4);
+                    let (e, o) = ext_pair(w);
+                    let i = (g * taps + t) * 2;
+                    if let Some([we, wo]) = wtab.get_mut(i..i + 2) {
+                        *we = e;
+                        *wo = o;
+                    }
+                }
+            }
+            for (j, c) in chans.iter_mut().enumerate().take(nb) {
+                let (m, s) = rq.get(c0 + j);
+                *c = ChanRq::new(m, s).unwrap_or_default();
+            }
+        }
+        let dil = [win.dilation[0] as usize, win.dilation[1] as usize];
+        let col_step = dil[1] * in_c;
         for b in 0..batches {
             let img = seg(input, b.saturating_mul(img_len), img_len);
             for oy in 0..out_h {
@@ -128,6 +163,64 @@ pub fn depthwise_conv2d_s8_fast(
                             i
                         }
                     };
+                    let ob = ((b * out_h + oy) * out_w + ox) * out_c + c0;
+                    if tabled {
+                        let out_px = seg_mut(output, ob, nb);
+                        let be = &cache[slot].1[..nb];
+                        let mut groups = out_px.chunks_exact_mut(4);
+                        let mut bes = be.chunks_exact(4);
+                        let mut chs = chans.get(..nb).unwrap_or(&[]).chunks_exact(4);
+                        let mut g = 0;
+                        for ((o, bq), cq) in (&mut groups).zip(&mut bes).zip(&mut chs) {
+                            let mut acc = [0i32; 4];
+                            acc.copy_from_slice(bq);
+                            let ncols = kx1 - kx0;
+                            for ky in ky0..ky1 {
+                                let iy = iy0 + (ky - ky0) * dil[0];
+                                let start = b * img_len + iy * row_len + ix0 * in_c + c0 + 4 * g;
+                                let wt = (g * taps + ky * k_w + kx0) * 2;
+                                dw_row4(
+                                    input,
+                                    start,
+                                    col_step,
+                                    ncols,
+                                    wtab.get(wt..).unwrap_or(&[]),
+                                    &mut acc,
+                                );
+                            }
+                            for ((y, &a), c) in o.iter_mut().zip(acc.iter()).zip(cq) {
+                                let v = c.apply(a).wrapping_add(p.output_offset);
+                                *y = clamp_to_i8(v, p.act_min, p.act_max);
+                            }
+                            g += 1;
+                        }
+                        let rest = groups.into_remainder();
+                        if !rest.is_empty() {
+                            let r0 = 4 * g;
+                            let mut acc = [0i32; 4];
+                            let bq = bes.remainder();
+                            let acc = acc.get_mut(..bq.len()).unwrap_or(&mut []);
+                            acc.copy_from_slice(bq);
+                            let t = Taps {
+                                ky: (ky0, ky1),
+                                kx: (kx0, kx1),
+                                iy0,
+                                ix0,
+                                dil,
+                                row_len,
+                                in_c,
+                                k_w,
+                                c0: c0 + r0,
+                            };
+                            accumulate(acc, img, filter, &t);
+                            for ((y, &a), c) in rest.iter_mut().zip(acc.iter()).zip(chs.remainder())
+                            {
+                                let v = c.apply(a).wrapping_add(p.output_offset);
+                                *y = clamp_to_i8(v, p.act_min, p.act_max);
+                            }
+                        }
+                        continue;
+                    }
                     let mut acc = [0i32; C_BLOCK];
                     acc[..nb].copy_from_slice(&cache[slot].1[..nb]);
                     let acc = &mut acc[..nb];
@@ -136,14 +229,13 @@ pub fn depthwise_conv2d_s8_fast(
                         kx: (kx0, kx1),
                         iy0,
                         ix0,
-                        dil: [win.dilation[0] as usize, win.dilation[1] as usize],
+                        dil,
                         row_len,
                         in_c,
                         k_w,
                         c0,
                     };
                     accumulate(acc, img, filter, &t);
-                    let ob = ((b * out_h + oy) * out_w + ox) * out_c + c0;
                     let out_px = seg_mut(output, ob, nb);
                     for (j, (o, &a)) in out_px.iter_mut().zip(acc.iter()).enumerate() {
                         let v = requant(rq, a, c0 + j).wrapping_add(p.output_offset);

@@ -385,3 +385,295 @@ pub(crate) unsafe fn dsp_dot2_raw(
     }
     (s0, s1)
 }
+
+/// `b + Σ_g x[g][p] · w[g]` for four output pixels `p` sharing one filter:
+/// `x` holds, per group `g` of four filter positions, eight words (pixel `p`
+/// at words `2p`, `2p+1`): the pixel's four int8 values sign-extended to
+/// 16-bit lanes in `SXTB16` order (`(v0, v2)`, `(v1, v3)`); `w` holds the
+/// filter's four int8 values per group. Runs over the whole groups present
+/// in both.
+#[cfg(not(mote_dsp))]
+#[inline]
+pub(crate) fn dot4_px(x: &[u32], w: &[i8], b: i32) -> (i32, i32, i32, i32) {
+    let lane =
+        |v: u32, hi: bool| -> i32 { i32::from((if hi { v >> 16 } else { v }) as u16 as i16) };
+    let mut acc = [b; 4];
+    for (g, wg) in x.chunks_exact(8).zip(w.chunks_exact(4)) {
+        let (w0, w1, w2, w3) = match wg {
+            [a, b, c, d] => (i32::from(*a), i32::from(*b), i32::from(*c), i32::from(*d)),
+            _ => (0, 0, 0, 0),
+        };
+        for (a, px) in acc.iter_mut().zip(g.chunks_exact(2)) {
+            let (e, o) = match px {
+                [e, o] => (*e, *o),
+                _ => (0, 0),
+            };
+            let s =
+                lane(e, false) * w0 + lane(e, true) * w2 + lane(o, false) * w1 + lane(o, true) * w3;
+            *a = a.wrapping_add(s);
+        }
+    }
+    let [a0, a1, a2, a3] = acc;
+    (a0, a1, a2, a3)
+}
+
+/// `b + Σ_g x[g][p] · w[g]` (see the portable twin): per group one `LDR` +
+/// two `SXTB16` for the filter, four `LDRD` of pre-extended pixel pairs and
+/// eight `SMLAD`; an odd first group, then two groups per loop iteration.
+#[cfg(mote_dsp)]
+#[inline(always)]
+pub(crate) fn dot4_px(x: &[u32], w: &[i8], b: i32) -> (i32, i32, i32, i32) {
+    use core::arch::asm;
+    let groups = (x.len() / 8).min(w.len() / 4);
+    let (mut a0, mut a1, mut a2, mut a3) = (b, b, b, b);
+    if groups == 0 {
+        return (a0, a1, a2, a3);
+    }
+    // SAFETY: `groups` groups are read, each 32 bytes (8 words) of `x` and
+    // 4 bytes of `w`, all inside both slices by the `min` above; LDRD needs
+    // 4-byte alignment, which `x` (a `u32` slice) has; unaligned LDR is
+    // allowed for normal memory. r0/r1 form an even register pair (A32
+    // LDRD). The flags are clobbered (not `preserves_flags`).
+    unsafe {
+        asm!(
+            "lsrs {n}, {n}, #1",
+            "bcc 3f",
+            "ldr {w}, [{pw}], #4",
+            "sxtb16 {we}, {w}",
+            "sxtb16 {w}, {w}, ror #8",
+            "ldrd r0, r1, [{px}], #8",
+            "smlad {a0}, r0, {we}, {a0}",
+            "smlad {a0}, r1, {w}, {a0}",
+            "ldrd r0, r1, [{px}], #8",
+            "smlad {a1}, r0, {we}, {a1}",
+            "smlad {a1}, r1, {w}, {a1}",
+            "ldrd r0, r1, [{px}], #8",
+            "smlad {a2}, r0, {we}, {a2}",
+            "smlad {a2}, r1, {w}, {a2}",
+            "ldrd r0, r1, [{px}], #8",
+            "smlad {a3}, r0, {we}, {a3}",
+            "smlad {a3}, r1, {w}, {a3}",
+            "3:",
+            "cmp {n}, #0",
+            "beq 4f",
+            "2:",
+            "ldr {w}, [{pw}], #4",
+            "sxtb16 {we}, {w}",
+            "sxtb16 {w}, {w}, ror #8",
+            "ldrd r0, r1, [{px}], #8",
+            "smlad {a0}, r0, {we}, {a0}",
+            "smlad {a0}, r1, {w}, {a0}",
+            "ldrd r0, r1, [{px}], #8",
+            "smlad {a1}, r0, {we}, {a1}",
+            "smlad {a1}, r1, {w}, {a1}",
+            "ldrd r0, r1, [{px}], #8",
+            "smlad {a2}, r0, {we}, {a2}",
+            "smlad {a2}, r1, {w}, {a2}",
+            "ldrd r0, r1, [{px}], #8",
+            "smlad {a3}, r0, {we}, {a3}",
+            "smlad {a3}, r1, {w}, {a3}",
+            "ldr {w}, [{pw}], #4",
+            "sxtb16 {we}, {w}",
+            "sxtb16 {w}, {w}, ror #8",
+            "ldrd r0, r1, [{px}], #8",
+            "smlad {a0}, r0, {we}, {a0}",
+            "smlad {a0}, r1, {w}, {a0}",
+            "ldrd r0, r1, [{px}], #8",
+            "smlad {a1}, r0, {we}, {a1}",
+            "smlad {a1}, r1, {w}, {a1}",
+            "ldrd r0, r1, [{px}], #8",
+            "smlad {a2}, r0, {we}, {a2}",
+            "smlad {a2}, r1, {w}, {a2}",
+            "ldrd r0, r1, [{px}], #8",
+            "smlad {a3}, r0, {we}, {a3}",
+            "smlad {a3}, r1, {w}, {a3}",
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            "4:",
+            pw = inout(reg) w.as_ptr() => _,
+            px = inout(reg) x.as_ptr() => _,
+            n = inout(reg) groups => _,
+            a0 = inout(reg) a0,
+            a1 = inout(reg) a1,
+            a2 = inout(reg) a2,
+            a3 = inout(reg) a3,
+            w = out(reg) _,
+            we = out(reg) _,
+            out("r0") _,
+            out("r1") _,
+            options(nostack, readonly),
+        );
+    }
+    (a0, a1, a2, a3)
+}
+
+/// `(v0, v2)` and `(v1, v3)` of four int8 values as 16-bit lane pairs.
+#[inline(always)]
+pub(crate) fn ext_pair(c: &[i8]) -> (u32, u32) {
+    #[cfg(mote_dsp)]
+    {
+        let w = dsp::word(c);
+        (dsp::sxtb16(w), dsp::sxtb16_ror8(w))
+    }
+    #[cfg(not(mote_dsp))]
+    {
+        let v = |i: usize| u32::from(c.get(i).map_or(0, |&b| i16::from(b) as u16));
+        (v(0) | (v(2) << 16), v(1) | (v(3) << 16))
+    }
+}
+
+/// One row of a depthwise window for four channels:
+/// `acc[j] += Σ_{k<n} x[k][j] · w[k][j]`, where `x[k]` is the word of four
+/// int8 channels at byte `start + k·step` of `input` and `w` holds per tap
+/// the four weights pre-extended as `(w0, w2)`, `(w1, w3)` (two words).
+/// Does nothing unless every read lies inside `input` and `w`.
+#[inline(always)]
+pub(crate) fn dw_row4(
+    input: &[i8],
+    start: usize,
+    step: usize,
+    n: usize,
+    w: &[u32],
+    acc: &mut [i32; 4],
+) {
+    if n == 0 {
+        return;
+    }
+    let last = (n - 1).checked_mul(step).and_then(|v| v.checked_add(start));
+    let in_ok = last
+        .and_then(|l| l.checked_add(4))
+        .is_some_and(|e| e <= input.len());
+    if !in_ok || w.len() < 2 * n {
+        return;
+    }
+    dw_row4_checked(input, start, step, n, w, acc);
+}
+
+/// [`dw_row4`] after its range check (portable).
+#[cfg(not(mote_dsp))]
+#[inline(always)]
+fn dw_row4_checked(
+    input: &[i8],
+    start: usize,
+    step: usize,
+    n: usize,
+    w: &[u32],
+    acc: &mut [i32; 4],
+) {
+    let lane =
+        |v: u32, hi: bool| -> i32 { i32::from((if hi { v >> 16 } else { v }) as u16 as i16) };
+    for (k, wp) in w.chunks_exact(2).take(n).enumerate() {
+        let x = super::seg(input, start + k * step, 4);
+        let (w0, w1) = match wp {
+            [a, b] => (*a, *b),
+            _ => (0, 0),
+        };
+        let ws = [
+            lane(w0, false),
+            lane(w1, false),
+            lane(w0, true),
+            lane(w1, true),
+        ];
+        for ((a, &xv), wv) in acc.iter_mut().zip(x).zip(ws) {
+            *a = a.wrapping_add(i32::from(xv) * wv);
+        }
+    }
+}
+
+/// [`dw_row4`] after its range check: `LDR` of four channels, two `SXTB16`,
+/// `SMLABB`/`SMLATT` per channel against the pre-extended weights.
+#[cfg(mote_dsp)]
+#[inline(always)]
+fn dw_row4_checked(
+    input: &[i8],
+    start: usize,
+    step: usize,
+    n: usize,
+    w: &[u32],
+    acc: &mut [i32; 4],
+) {
+    use core::arch::asm;
+    let [mut a0, mut a1, mut a2, mut a3] = *acc;
+    // SAFETY: `n >= 1`; the caller checked `start + (n-1)·step + 4 <=
+    // input.len()`, so each of the `n` words read at `start + k·step` lies
+    // inside `input` (unaligned LDR is allowed for normal memory), and
+    // `w.len() >= 2n`, so the `2n` words read from `w` lie inside it.
+    unsafe {
+        asm!(
+            "2:",
+            "ldr {x}, [{px}]",
+            "add {px}, {px}, {st}",
+            "sxtb16 {xe}, {x}",
+            "sxtb16 {x}, {x}, ror #8",
+            "ldr {w}, [{pw}], #4",
+            "smlabb {a0}, {xe}, {w}, {a0}",
+            "smlatt {a2}, {xe}, {w}, {a2}",
+            "ldr {w}, [{pw}], #4",
+            "smlabb {a1}, {x}, {w}, {a1}",
+            "smlatt {a3}, {x}, {w}, {a3}",
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            px = inout(reg) input.as_ptr().add(start) => _,
+            pw = inout(reg) w.as_ptr() => _,
+            st = in(reg) step,
+            n = inout(reg) n => _,
+            a0 = inout(reg) a0,
+            a1 = inout(reg) a1,
+            a2 = inout(reg) a2,
+            a3 = inout(reg) a3,
+            x = out(reg) _,
+            xe = out(reg) _,
+            w = out(reg) _,
+            options(nostack, readonly),
+        );
+    }
+    *acc = [a0, a1, a2, a3];
+}
+
+/// Sign-extends `groups` groups of four int8 values from `src` into one
+/// pixel's slots of the [`dot4_px`] layout: group `g` goes to words
+/// `dst[8g]` (`(v0, v2)`) and `dst[8g + 1]` (`(v1, v3)`), so `dst` starts at
+/// the pixel's first slot (word `2p` of the tile buffer). Does nothing
+/// unless `src` holds `4·groups` bytes and `dst` reaches the last slot.
+#[inline(always)]
+pub(crate) fn ext_row(src: &[i8], dst: &mut [u32], groups: usize) {
+    if groups == 0 || src.len() < 4 * groups || dst.len() < 8 * groups - 6 {
+        return;
+    }
+    #[cfg(mote_dsp)]
+    {
+        use core::arch::asm;
+        // SAFETY: `groups >= 1`; `4·groups` bytes are read from `src` (its
+        // length was checked; unaligned LDR is allowed for normal memory)
+        // and the words `8g`, `8g + 1` for `g < groups` written to `dst`,
+        // the last being `8·groups - 7 < dst.len()`; STRD needs 4-byte
+        // alignment, which `dst` (a `u32` slice) has. r0/r1 form an even
+        // register pair (A32 STRD).
+        unsafe {
+            asm!(
+                "2:",
+                "ldr {w}, [{ps}], #4",
+                "sxtb16 r0, {w}",
+                "sxtb16 r1, {w}, ror #8",
+                "strd r0, r1, [{pd}], #32",
+                "subs {n}, {n}, #1",
+                "bne 2b",
+                ps = inout(reg) src.as_ptr() => _,
+                pd = inout(reg) dst.as_mut_ptr() => _,
+                n = inout(reg) groups => _,
+                w = out(reg) _,
+                out("r0") _,
+                out("r1") _,
+                options(nostack),
+            );
+        }
+    }
+    #[cfg(not(mote_dsp))]
+    for (c, d) in src.chunks_exact(4).zip(dst.chunks_mut(8)).take(groups) {
+        let (e, o) = ext_pair(c);
+        if let [de, dd, ..] = d {
+            *de = e;
+            *dd = o;
+        }
+    }
+}

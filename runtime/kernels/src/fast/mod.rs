@@ -149,6 +149,81 @@ pub(crate) fn mbqm(x: i32, m: i32, shift: i32) -> i32 {
     (h >> right) + i32::from(rem > threshold)
 }
 
+/// One channel's requantisation, precomputed for the fast paths: the same
+/// result as `multiply_by_quantized_multiplier(x, m, shift)` for
+/// `m != i32::MIN` and `-31 <= shift <= 31`, as one 64-bit multiply-add and
+/// one shift. With `e = -shift > 0` (a right shift), the reference's
+/// `RoundingDivideByPOT(SRDHM(x, m), e)` is
+/// `floor((x·m + 2^30 + 2^(30+e) - s·2^31) / 2^(31+e))`, where `s` says
+/// whether the doubled high product is negative (the two floors merge
+/// because the second divides an integer). Taking `s = [x·m < 0]` (the sign
+/// of `x ^ m`) instead is exact too: the two differ only for
+/// `-2^30 <= x·m < 0`, where both give 0. The result is the high word
+/// shifted right by `e - 1`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ChanRq {
+    /// Q0.31 multiplier.
+    m: i32,
+    /// Left shift (`shift > 0`), else 0.
+    left: u32,
+    /// `e - 1` for a right shift `e >= 1`; `u32::MAX` for no right shift.
+    sh: u32,
+    /// `2^30 + 2^(30+e)` (right shift), unused otherwise.
+    k: i64,
+}
+
+impl ChanRq {
+    /// The constants for `(multiplier, shift)`, or `None` when the fast
+    /// form does not apply (`m == i32::MIN` or `|shift| > 31`).
+    #[inline]
+    pub(crate) fn new(m: i32, shift: i32) -> Option<Self> {
+        if !(-31..=31).contains(&shift) || m == i32::MIN {
+            return None;
+        }
+        Some(if shift >= 0 {
+            ChanRq {
+                m,
+                left: shift as u32,
+                sh: u32::MAX,
+                k: 1 << 30,
+            }
+        } else {
+            let e = shift.unsigned_abs();
+            ChanRq {
+                m,
+                left: 0,
+                sh: e - 1,
+                k: (1i64 << 30) + (1i64 << (30 + e)),
+            }
+        })
+    }
+
+    /// `multiply_by_quantized_multiplier(x, m, shift)`.
+    #[inline(always)]
+    pub(crate) fn apply(&self, x: i32) -> i32 {
+        if self.sh == u32::MAX {
+            let x = ((x as u32) << (self.left & 31)) as i32;
+            ((i64::from(x) * i64::from(self.m) + (1 << 30)) >> 31) as i32
+        } else {
+            self.apply_right(x)
+        }
+    }
+
+    /// [`Self::apply`] for a channel known to shift right (`e >= 1`).
+    #[inline(always)]
+    pub(crate) fn apply_right(&self, x: i32) -> i32 {
+        let s = i64::from((x ^ self.m) >> 31) << 31;
+        let w = i64::from(x) * i64::from(self.m) + self.k + s;
+        ((w >> 32) as i32) >> (self.sh & 31)
+    }
+
+    /// True if the channel shifts right (then [`Self::apply_right`] applies).
+    #[inline(always)]
+    pub(crate) fn is_right(&self) -> bool {
+        self.sh != u32::MAX
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::fixedpoint::multiply_by_quantized_multiplier;
@@ -162,11 +237,50 @@ mod tests {
         }
 
         #[test]
+        fn chan_rq_matches_reference(x in any::<i32>(), m in any::<i32>(), s in -31i32..=31) {
+            if let Some(c) = super::ChanRq::new(m, s) {
+                prop_assert_eq!(c.apply(x), multiply_by_quantized_multiplier(x, m, s));
+            } else {
+                prop_assert_eq!(m, i32::MIN);
+            }
+        }
+
+        #[test]
+        fn chan_rq_near_ties(x in any::<i32>(), s in -31i32..=31, k in 0i32..4) {
+            let m = (1 << 30) + k - 2;
+            for m in [m, -m] {
+                let c = super::ChanRq::new(m, s).unwrap();
+                prop_assert_eq!(c.apply(x), multiply_by_quantized_multiplier(x, m, s));
+            }
+        }
+
+        #[test]
         fn mbqm_matches_reference_near_ties(x in any::<i32>(), s in -31i32..=31, k in 0i32..4) {
             // Multipliers that make the product land on or next to a tie.
             let m = (1 << 30) + k - 2;
             prop_assert_eq!(super::mbqm(x, m, s), multiply_by_quantized_multiplier(x, m, s));
             prop_assert_eq!(super::mbqm(x, -m, s), multiply_by_quantized_multiplier(x, -m, s));
+        }
+    }
+
+    #[test]
+    fn chan_rq_extremes() {
+        for x in [
+            i32::MIN,
+            i32::MIN + 1,
+            -(1 << 30) - 1,
+            -(1 << 30),
+            -1,
+            0,
+            1,
+            i32::MAX,
+        ] {
+            for m in [i32::MIN + 1, -1, 0, 1, 1 << 30, i32::MAX] {
+                for s in -31..=31 {
+                    let c = super::ChanRq::new(m, s).unwrap();
+                    assert_eq!(c.apply(x), multiply_by_quantized_multiplier(x, m, s));
+                }
+            }
         }
     }
 
