@@ -25,6 +25,10 @@ use super::proto;
 use crate::float_ref::FloatModel;
 use crate::import::onnx::OnnxModel;
 
+/// Most input columns (channels × kernel size) of a consumer layer: its
+/// least-squares statistics are a square matrix of that size.
+pub const MAX_COLUMNS: usize = 4096;
+
 /// What `--prune-channels` asks for.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Channels {
@@ -141,6 +145,17 @@ pub fn prune_channels(m: &mut OnnxModel, opts: Channels, ctx: &Teacher) -> Resul
             .into_iter()
             .find(|l| l.node == pair.consumer)
             .ok_or_else(|| anyhow::anyhow!("internal error: a consumer layer disappeared"))?;
+        let columns = m.consts[&consumer.weight].len() / consumer.channels.max(1);
+        if columns > MAX_COLUMNS {
+            report.skipped.push((
+                layer.name.clone(),
+                format!(
+                    "'{}' reads {columns} input columns, more than the refit handles ({MAX_COLUMNS})",
+                    consumer.name
+                ),
+            ));
+            continue;
+        }
         let input = m.nodes[pair.consumer].inputs[0].clone();
         let student = load(ctx, m, &[input], "the channel-pruned float model")?;
         let target = load(

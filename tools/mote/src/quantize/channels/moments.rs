@@ -163,7 +163,7 @@ pub fn collect(
     let w = &m.consts[&consumer.weight];
     let outputs = consumer.channels;
     let k = w.len() / outputs.max(1);
-    if k % channels != 0 {
+    if !k.is_multiple_of(channels) {
         bail!(
             "layer '{}': {k} input columns are not a multiple of the {channels} channels of the layer before",
             consumer.name

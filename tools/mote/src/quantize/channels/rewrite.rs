@@ -98,7 +98,7 @@ pub fn remove_channels(
                 };
                 let mut dims = s.to_i64();
                 if let Some(last) = dims.last_mut().filter(|d| **d > 0) {
-                    if *last as usize % channels != 0 {
+                    if !(*last as usize).is_multiple_of(channels) {
                         bail!(
                             "node '{}': reshape to {} columns from {channels} channels",
                             m.nodes[j].name,
