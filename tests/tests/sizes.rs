@@ -1,11 +1,12 @@
 //! Arena and file size on the project's oracle models: the planned arena
-//! stays within 1.10x of the ideal layer-by-layer activation peak, and each
+//! reaches the ideal layer-by-layer activation peak (within 1%, the 4-byte
+//! alignment of each tensor), and each
 //! `.mote` file is no larger than the int8 `.tflite` it came from.
 
 use mote_tests::data_models;
 
 #[test]
-fn arena_near_ideal_peak_and_file_smaller_than_tflite() {
+fn arena_at_ideal_peak_and_file_smaller_than_tflite() {
     let dirs = data_models("model_int8.tflite");
     assert!(dirs.len() >= 5);
     for dir in dirs {
@@ -19,7 +20,7 @@ fn arena_near_ideal_peak_and_file_smaller_than_tflite() {
             "{name:<12} arena {:>6} B, ideal peak {:>6} B ({ratio:.3}x), .mote {:>6} B, .tflite {tflite:>6} B",
             s.arena_bytes, s.ideal_peak_bytes, bytes.len()
         );
-        assert!(ratio <= 1.10, "{name}: arena {ratio:.3}x the ideal peak");
+        assert!(ratio <= 1.01, "{name}: arena {ratio:.3}x the ideal peak");
         assert!(
             s.ideal_peak_bytes > 0 && s.arena_bytes >= s.ideal_peak_bytes,
             "{name}: arena below the live-tensor bound"

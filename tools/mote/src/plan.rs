@@ -4,7 +4,7 @@
 use crate::lir::Graph;
 
 /// Alignment of every tensor in the arena.
-pub const TENSOR_ALIGN: usize = 16;
+pub const TENSOR_ALIGN: usize = 4;
 
 /// Result of planning.
 #[derive(Debug, Clone)]
