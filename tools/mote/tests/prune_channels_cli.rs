@@ -106,3 +106,39 @@ fn bad_scan_options_are_refused() {
         );
     }
 }
+
+#[test]
+fn prune_scan_meets_a_target_size() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/imu_motions");
+    let out = Command::new(env!("CARGO_BIN_EXE_mote"))
+        .arg("prune-scan")
+        .arg(dir.join("imu_motions_float.onnx"))
+        .arg("--calibration")
+        .arg(dir.join("calib.npy"))
+        .arg("--data")
+        .arg(dir.join("test_x.npy"))
+        .args(["--levels", "0.5", "--target-size", "5000", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let layers = v["layers"].as_array().unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), layers.len());
+    let total: u64 = layers.iter().map(|l| l["weights"].as_u64().unwrap()).sum();
+    assert!(total > 5000, "{total}");
+    let s = &v["suggestion"];
+    assert_eq!(s["met"], true);
+    assert!(s["weight_bytes"].as_u64().unwrap() <= 5000);
+    // Pruning a layer costs SQNR; so does the suggestion.
+    let base = v["baseline"]["sqnr_db"].as_f64().unwrap();
+    for r in rows {
+        assert!(r["measure"]["sqnr_db"].as_f64().unwrap() < base, "{r}");
+    }
+    assert!(s["measured"]["sqnr_db"].as_f64().unwrap() < base);
+    assert!(!s["levels"].as_array().unwrap().is_empty());
+}
