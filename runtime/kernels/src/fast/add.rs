@@ -1,5 +1,6 @@
 //! Optimised twin of [`crate::add_s8`].
 
+use super::ChanRq;
 use crate::elementwise::{add_s8, AddParams};
 use crate::error::KernelError;
 use crate::fixedpoint::{multiply_by_quantized_multiplier_smaller_than_one_exp, shl_wrapping};
@@ -43,6 +44,25 @@ pub fn add_s8_fast(
     };
     let t1 = table(p.input1_offset, p.input1_multiplier, p.input1_shift);
     let t2 = table(p.input2_offset, p.input2_multiplier, p.input2_shift);
+    // The output rescale is `multiply_by_quantized_multiplier` with the
+    // shift capped at 0; [`ChanRq`] computes it with one 64-bit
+    // multiply-add when it applies.
+    if let Some(c) = ChanRq::new(p.output_multiplier, p.output_shift.min(0)) {
+        let fin = |s: i32| clamp_to_i8(s.wrapping_add(p.output_offset), p.act_min, p.act_max);
+        let it = output.iter_mut().zip(in1).zip(in2);
+        if c.is_right() {
+            for ((o, &a), &b) in it {
+                let s = t1[usize::from(a as u8)].wrapping_add(t2[usize::from(b as u8)]);
+                *o = fin(c.apply_right(s));
+            }
+        } else {
+            for ((o, &a), &b) in it {
+                let s = t1[usize::from(a as u8)].wrapping_add(t2[usize::from(b as u8)]);
+                *o = fin(c.apply(s));
+            }
+        }
+        return Ok(());
+    }
     for ((o, &a), &b) in output.iter_mut().zip(in1).zip(in2) {
         let s = t1[usize::from(a as u8)].wrapping_add(t2[usize::from(b as u8)]);
         let raw = multiply_by_quantized_multiplier_smaller_than_one_exp(

@@ -1,7 +1,7 @@
 //! Optimised twin of [`crate::conv2d_s8`].
 
 use super::dot::{dot, dot2, dot2_off, dot4_px, dot_off, ext_row, sum};
-use super::{requant, seg, tap_range, ChanRq};
+use super::{requant, seg, tap_range, ChanRq, ColTaps};
 use crate::conv::{ConvParams, Window};
 use crate::error::KernelError;
 use crate::requant::Requant;
@@ -534,6 +534,14 @@ fn conv_tiled(
     let mut xbuf = [0u32; 2 * TK_MAX];
     let mut wbuf = [0i8; WBUF];
     let xlen = 2 * k_pad;
+    let cols = ColTaps::new(
+        g.out_w,
+        g.win.stride[1],
+        g.win.padding[1],
+        g.win.dilation[1],
+        g.in_w,
+        g.k_w,
+    );
     let mut oc0 = 0;
     while oc0 < g.out_c {
         let nb = (g.out_c - oc0).min(ocb);
@@ -561,26 +569,24 @@ fn conv_tiled(
             (seg(filter, oc0 * filter_len, nb * filter_len), filter_len)
         };
         let (mut b, mut oy, mut ox) = (0usize, 0usize, 0usize);
+        let (mut cur_oy, mut yr) = (usize::MAX, (0, 0, 0));
         for t in 0..tiles {
             for (pi, row) in rows.iter_mut().enumerate() {
                 let img = seg(input, b * img_len, img_len);
                 let slot = xbuf.get_mut(2 * pi..xlen).unwrap_or(&mut []);
-                let (ky0, ky1, iy0) = tap_range(
-                    oy,
-                    g.win.stride[0],
-                    g.win.padding[0],
-                    g.win.dilation[0],
-                    g.in_h,
-                    g.k_h,
-                );
-                let (kx0, kx1, ix0) = tap_range(
-                    ox,
-                    g.win.stride[1],
-                    g.win.padding[1],
-                    g.win.dilation[1],
-                    g.in_w,
-                    g.k_w,
-                );
+                if oy != cur_oy {
+                    cur_oy = oy;
+                    yr = tap_range(
+                        oy,
+                        g.win.stride[0],
+                        g.win.padding[0],
+                        g.win.dilation[0],
+                        g.in_h,
+                        g.k_h,
+                    );
+                }
+                let (ky0, ky1, iy0) = yr;
+                let (kx0, kx1, ix0) = cols.get(ox);
                 let full = ky0 == 0 && ky1 == g.k_h && kx0 == 0 && kx1 == g.k_w;
                 if full && direct_rows {
                     // Each kernel row is one contiguous, 4-aligned segment:

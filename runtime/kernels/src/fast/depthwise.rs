@@ -1,7 +1,7 @@
 //! Optimised twin of [`crate::depthwise_conv2d_s8`].
 
-use super::dot::{dw_row4, ext_pair};
-use super::{requant, seg, tap_range, ChanRq};
+use super::dot::{dw_full4, dw_row4, ext_pair};
+use super::{requant, seg, tap_range, ChanRq, ColTaps};
 use crate::conv::{ConvParams, Window};
 use crate::error::KernelError;
 use crate::requant::Requant;
@@ -10,9 +10,9 @@ use crate::shape::{check_act_range, check_len, clamp_to_i8, Dims4};
 /// Channels accumulated together on the stack.
 const C_BLOCK: usize = 32;
 
-/// Words of the pre-extended weight table (two per tap and group of four
-/// channels of a block).
-const W_TAB: usize = 512;
+/// Words of the pre-extended weight table (three per tap and group of four
+/// channels of a block: the tap's offset in a full window, two weight words).
+const W_TAB: usize = 768;
 
 /// Window patterns whose `bias + off * Σ valid w` is kept per channel block.
 const PATTERNS: usize = 4;
@@ -85,7 +85,22 @@ pub fn depthwise_conv2d_s8_fast(
         ChanRq::new(m, s).is_some()
     });
     let mut wtab = [0u32; W_TAB];
+    let dil = [win.dilation[0] as usize, win.dilation[1] as usize];
+    let col_step = dil[1] * in_c;
+    // The largest tap offset of a full window (it must fit the table's u32).
+    let max_off = (k_h.saturating_sub(1))
+        .checked_mul(dil[0])
+        .and_then(|v| v.checked_mul(row_len))
+        .zip(
+            (k_w.saturating_sub(1))
+                .checked_mul(dil[1])
+                .and_then(|v| v.checked_mul(in_c)),
+        )
+        .and_then(|(a, b)| a.checked_add(b))
+        .filter(|&m| u32::try_from(m).is_ok());
     let mut chans = [ChanRq::default(); C_BLOCK];
+    // Every channel of the block shifts right (then `apply_right` applies).
+    let mut all_right = false;
 
     let mut c0 = 0;
     while c0 < in_c {
@@ -99,26 +114,37 @@ pub fn depthwise_conv2d_s8_fast(
         // The block's weights pre-extended per group of four channels and
         // tap (`(w0, w2)`, `(w1, w3)`), and its requantisation constants.
         let groups = nb / 4;
-        let tabled = fast_rq && groups * taps * 2 <= W_TAB;
+        let tabled = fast_rq && groups * taps * 3 <= W_TAB && max_off.is_some();
         if tabled {
             for g in 0..groups {
                 for t in 0..taps {
                     let w = seg(filter, t * in_c + c0 + 4 * g, 4);
                     let (e, o) = ext_pair(w);
-                    let i = (g * taps + t) * 2;
-                    if let Some([we, wo]) = wtab.get_mut(i..i + 2) {
+                    let (ky, kx) = (t / k_w, t % k_w);
+                    let off = ky * dil[0] * row_len + kx * dil[1] * in_c;
+                    let i = (g * taps + t) * 3;
+                    if let Some([wf, we, wo]) = wtab.get_mut(i..i + 3) {
+                        *wf = off as u32;
                         *we = e;
                         *wo = o;
                     }
                 }
             }
+            all_right = true;
             for (j, c) in chans.iter_mut().enumerate().take(nb) {
                 let (m, s) = rq.get(c0 + j);
                 *c = ChanRq::new(m, s).unwrap_or_default();
+                all_right &= c.is_right();
             }
         }
-        let dil = [win.dilation[0] as usize, win.dilation[1] as usize];
-        let col_step = dil[1] * in_c;
+        let cols = ColTaps::new(
+            out_w,
+            win.stride[1],
+            win.padding[1],
+            win.dilation[1],
+            in_w,
+            k_w,
+        );
         for b in 0..batches {
             let img = seg(input, b.saturating_mul(img_len), img_len);
             for oy in 0..out_h {
@@ -131,14 +157,7 @@ pub fn depthwise_conv2d_s8_fast(
                     k_h,
                 );
                 for ox in 0..out_w {
-                    let (kx0, kx1, ix0) = tap_range(
-                        ox,
-                        win.stride[1],
-                        win.padding[1],
-                        win.dilation[1],
-                        in_w,
-                        k_w,
-                    );
+                    let (kx0, kx1, ix0) = cols.get(ox);
                     let key = (ky0, ky1, kx0, kx1);
                     let slot = match cache.iter().position(|(k, _)| *k == Some(key)) {
                         Some(i) => i,
@@ -164,6 +183,7 @@ pub fn depthwise_conv2d_s8_fast(
                         }
                     };
                     let ob = ((b * out_h + oy) * out_w + ox) * out_c + c0;
+                    let full = ky0 == 0 && ky1 == k_h && kx0 == 0 && kx1 == k_w;
                     if tabled {
                         let out_px = seg_mut(output, ob, nb);
                         let be = &cache[slot].1[..nb];
@@ -175,22 +195,46 @@ pub fn depthwise_conv2d_s8_fast(
                             let mut acc = [0i32; 4];
                             acc.copy_from_slice(bq);
                             let ncols = kx1 - kx0;
-                            for ky in ky0..ky1 {
-                                let iy = iy0 + (ky - ky0) * dil[0];
-                                let start = b * img_len + iy * row_len + ix0 * in_c + c0 + 4 * g;
-                                let wt = (g * taps + ky * k_w + kx0) * 2;
-                                dw_row4(
-                                    input,
-                                    start,
-                                    col_step,
-                                    ncols,
-                                    wtab.get(wt..).unwrap_or(&[]),
-                                    &mut acc,
-                                );
+                            if full {
+                                let start = b * img_len + iy0 * row_len + ix0 * in_c + c0 + 4 * g;
+                                let tab = wtab.get(g * taps * 3..).unwrap_or(&[]);
+                                dw_full4(input, start, max_off.unwrap_or(0), tab, taps, &mut acc);
+                            } else {
+                                for ky in ky0..ky1 {
+                                    let iy = iy0 + (ky - ky0) * dil[0];
+                                    let start =
+                                        b * img_len + iy * row_len + ix0 * in_c + c0 + 4 * g;
+                                    let wt = (g * taps + ky * k_w + kx0) * 3;
+                                    dw_row4(
+                                        input,
+                                        start,
+                                        col_step,
+                                        ncols,
+                                        wtab.get(wt..).unwrap_or(&[]),
+                                        &mut acc,
+                                    );
+                                }
                             }
-                            for ((y, &a), c) in o.iter_mut().zip(acc.iter()).zip(cq) {
-                                let v = c.apply(a).wrapping_add(p.output_offset);
-                                *y = clamp_to_i8(v, p.act_min, p.act_max);
+                            if let ([y0, y1, y2, y3], [q0, q1, q2, q3]) = (o, cq) {
+                                let [a0, a1, a2, a3] = acc;
+                                let fin = |v: i32| {
+                                    clamp_to_i8(
+                                        v.wrapping_add(p.output_offset),
+                                        p.act_min,
+                                        p.act_max,
+                                    )
+                                };
+                                if all_right {
+                                    *y0 = fin(q0.apply_right(a0));
+                                    *y1 = fin(q1.apply_right(a1));
+                                    *y2 = fin(q2.apply_right(a2));
+                                    *y3 = fin(q3.apply_right(a3));
+                                } else {
+                                    *y0 = fin(q0.apply(a0));
+                                    *y1 = fin(q1.apply(a1));
+                                    *y2 = fin(q2.apply(a2));
+                                    *y3 = fin(q3.apply(a3));
+                                }
                             }
                             g += 1;
                         }

@@ -524,9 +524,10 @@ pub(crate) fn ext_pair(c: &[i8]) -> (u32, u32) {
 
 /// One row of a depthwise window for four channels:
 /// `acc[j] += Σ_{k<n} x[k][j] · w[k][j]`, where `x[k]` is the word of four
-/// int8 channels at byte `start + k·step` of `input` and `w` holds per tap
-/// the four weights pre-extended as `(w0, w2)`, `(w1, w3)` (two words).
-/// Does nothing unless every read lies inside `input` and `w`.
+/// int8 channels at byte `start + k·step` of `input` and `w` holds three
+/// words per tap: a window offset (unused here) and the four weights
+/// pre-extended as `(w0, w2)`, `(w1, w3)`. Does nothing unless every read
+/// lies inside `input` and `w`.
 #[inline(always)]
 pub(crate) fn dw_row4(
     input: &[i8],
@@ -543,7 +544,7 @@ pub(crate) fn dw_row4(
     let in_ok = last
         .and_then(|l| l.checked_add(4))
         .is_some_and(|e| e <= input.len());
-    if !in_ok || w.len() < 2 * n {
+    if !in_ok || w.len() < 3 * n {
         return;
     }
     dw_row4_checked(input, start, step, n, w, acc);
@@ -560,23 +561,30 @@ fn dw_row4_checked(
     w: &[u32],
     acc: &mut [i32; 4],
 ) {
+    for (k, wp) in w.chunks_exact(3).take(n).enumerate() {
+        dw_tap_portable(super::seg(input, start + k * step, 4), wp, acc);
+    }
+}
+
+/// One tap for four channels: `acc[j] += x[j] · w[j]` with `wp` =
+/// `[offset, (w0, w2), (w1, w3)]`.
+#[cfg(not(mote_dsp))]
+#[inline(always)]
+fn dw_tap_portable(x: &[i8], wp: &[u32], acc: &mut [i32; 4]) {
     let lane =
         |v: u32, hi: bool| -> i32 { i32::from((if hi { v >> 16 } else { v }) as u16 as i16) };
-    for (k, wp) in w.chunks_exact(2).take(n).enumerate() {
-        let x = super::seg(input, start + k * step, 4);
-        let (w0, w1) = match wp {
-            [a, b] => (*a, *b),
-            _ => (0, 0),
-        };
-        let ws = [
-            lane(w0, false),
-            lane(w1, false),
-            lane(w0, true),
-            lane(w1, true),
-        ];
-        for ((a, &xv), wv) in acc.iter_mut().zip(x).zip(ws) {
-            *a = a.wrapping_add(i32::from(xv) * wv);
-        }
+    let (w0, w1) = match wp {
+        [_, a, b] => (*a, *b),
+        _ => (0, 0),
+    };
+    let ws = [
+        lane(w0, false),
+        lane(w1, false),
+        lane(w0, true),
+        lane(w1, true),
+    ];
+    for ((a, &xv), wv) in acc.iter_mut().zip(x).zip(ws) {
+        *a = a.wrapping_add(i32::from(xv) * wv);
     }
 }
 
@@ -597,7 +605,8 @@ fn dw_row4_checked(
     // SAFETY: `n >= 1`; the caller checked `start + (n-1)·step + 4 <=
     // input.len()`, so each of the `n` words read at `start + k·step` lies
     // inside `input` (unaligned LDR is allowed for normal memory), and
-    // `w.len() >= 2n`, so the `2n` words read from `w` lie inside it.
+    // `w.len() >= 3n`, so the words read from `w` (words `3k+1`, `3k+2`)
+    // lie inside it.
     unsafe {
         asm!(
             "2:",
@@ -605,10 +614,11 @@ fn dw_row4_checked(
             "add {px}, {px}, {st}",
             "sxtb16 {xe}, {x}",
             "sxtb16 {x}, {x}, ror #8",
-            "ldr {w}, [{pw}], #4",
+            "ldr {w}, [{pw}, #4]",
             "smlabb {a0}, {xe}, {w}, {a0}",
             "smlatt {a2}, {xe}, {w}, {a2}",
-            "ldr {w}, [{pw}], #4",
+            "ldr {w}, [{pw}, #8]",
+            "add {pw}, {pw}, #12",
             "smlabb {a1}, {x}, {w}, {a1}",
             "smlatt {a3}, {x}, {w}, {a3}",
             "subs {n}, {n}, #1",
@@ -628,6 +638,73 @@ fn dw_row4_checked(
         );
     }
     *acc = [a0, a1, a2, a3];
+}
+
+/// A whole depthwise window for four channels: `acc[j] += Σ_t x_t[j] ·
+/// w_t[j]` over the `n` taps of `tab` (three words per tap: the tap's byte
+/// offset from `start`, then the weights as in [`dw_row4`]), `x_t` the word
+/// at `start + offset_t`. `max_off` bounds every offset in `tab` (the
+/// caller built the table so); does nothing unless
+/// `start + max_off + 4 <= input.len()` and `tab` holds `3n` words.
+#[inline(always)]
+pub(crate) fn dw_full4(
+    input: &[i8],
+    start: usize,
+    max_off: usize,
+    tab: &[u32],
+    n: usize,
+    acc: &mut [i32; 4],
+) {
+    let in_ok = start
+        .checked_add(max_off)
+        .and_then(|v| v.checked_add(4))
+        .is_some_and(|e| e <= input.len());
+    if n == 0 || !in_ok || tab.len() < 3 * n {
+        return;
+    }
+    #[cfg(not(mote_dsp))]
+    for wp in tab.chunks_exact(3).take(n) {
+        let off = wp.first().map_or(0, |&o| o as usize);
+        dw_tap_portable(super::seg(input, start + off, 4), wp, acc);
+    }
+    #[cfg(mote_dsp)]
+    {
+        use core::arch::asm;
+        let [mut a0, mut a1, mut a2, mut a3] = *acc;
+        // SAFETY: `n >= 1` taps, `3n <= tab.len()` words read from `tab`;
+        // each input word is read at `start + off` with `off <= max_off`
+        // (the table's invariant) and `start + max_off + 4 <= input.len()`
+        // (checked above); unaligned LDR is allowed for normal memory.
+        unsafe {
+            asm!(
+                "2:",
+                "ldr {w}, [{pt}], #4",
+                "ldr {x}, [{pb}, {w}]",
+                "ldr {w}, [{pt}], #4",
+                "sxtb16 {xe}, {x}",
+                "sxtb16 {x}, {x}, ror #8",
+                "smlabb {a0}, {xe}, {w}, {a0}",
+                "smlatt {a2}, {xe}, {w}, {a2}",
+                "ldr {w}, [{pt}], #4",
+                "smlabb {a1}, {x}, {w}, {a1}",
+                "smlatt {a3}, {x}, {w}, {a3}",
+                "subs {n}, {n}, #1",
+                "bne 2b",
+                pb = in(reg) input.as_ptr().add(start),
+                pt = inout(reg) tab.as_ptr() => _,
+                n = inout(reg) n => _,
+                a0 = inout(reg) a0,
+                a1 = inout(reg) a1,
+                a2 = inout(reg) a2,
+                a3 = inout(reg) a3,
+                x = out(reg) _,
+                xe = out(reg) _,
+                w = out(reg) _,
+                options(nostack, readonly),
+            );
+        }
+        *acc = [a0, a1, a2, a3];
+    }
 }
 
 /// Sign-extends `groups` groups of four int8 values from `src` into one

@@ -103,6 +103,55 @@ pub(crate) fn tap_range(
     }
 }
 
+/// Output columns whose [`tap_range`] is precomputed by [`ColTaps`].
+const COL_TAPS: usize = 96;
+
+/// [`tap_range`] along the width for each output column, computed once per
+/// layer for the first [`COL_TAPS`] columns (the rest on demand).
+pub(crate) struct ColTaps {
+    taps: [(u16, u16, u32); COL_TAPS],
+    stride: i64,
+    pad: i64,
+    dil: i64,
+    len: usize,
+    k: usize,
+    /// The table is filled (the ranges fit its fields).
+    filled: bool,
+}
+
+impl ColTaps {
+    /// The ranges for `out_w` columns of a window (`stride`, `pad`, `dil`
+    /// along the width, input width `len`, kernel width `k`).
+    pub(crate) fn new(out_w: usize, stride: i64, pad: i64, dil: i64, len: usize, k: usize) -> Self {
+        let mut taps = [(0u16, 0u16, 0u32); COL_TAPS];
+        let small = k <= usize::from(u16::MAX) && u32::try_from(len).is_ok();
+        if small {
+            for (ox, t) in taps.iter_mut().enumerate().take(out_w) {
+                let (a, b, c) = tap_range(ox, stride, pad, dil, len, k);
+                *t = (a as u16, b as u16, c as u32);
+            }
+        }
+        ColTaps {
+            taps,
+            stride,
+            pad,
+            dil,
+            len,
+            k,
+            filled: small,
+        }
+    }
+
+    /// `tap_range(ox, ..)`.
+    #[inline(always)]
+    pub(crate) fn get(&self, ox: usize) -> (usize, usize, usize) {
+        match self.taps.get(ox) {
+            Some(&(a, b, c)) if self.filled => (usize::from(a), usize::from(b), c as usize),
+            _ => tap_range(ox, self.stride, self.pad, self.dil, self.len, self.k),
+        }
+    }
+}
+
 /// `s[start..start + len]`, or an empty slice if that range is not inside
 /// `s` or overflows (callers only ask for validated ranges).
 #[inline(always)]
