@@ -149,6 +149,7 @@ pub fn follow(m: &OnnxModel, layer: &Layer, all: &[Layer]) -> Result<Pair, Strin
             let why = match op {
                 "Add" | "Sum" => "a residual Add",
                 "Concat" => "a Concat",
+                "Conv" | "Gemm" | "MatMul" => "a layer kept in float or without constant weights",
                 _ => "an op that does not keep channels apart",
             };
             return Err(format!("its output feeds {why}: {}", describe(n)));
