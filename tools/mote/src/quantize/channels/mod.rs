@@ -68,6 +68,10 @@ pub struct Pruned {
     /// data, relative to the teacher output's energy: with the removed
     /// channels simply dropped, and after the refit (`None` without one).
     pub error: (f64, Option<f64>),
+    /// Calibration rows the consumer saw, and its input columns after
+    /// pruning (with the bias): fewer rows than columns let the refit
+    /// match the calibration data exactly and generalise poorly.
+    pub fit: (usize, usize),
 }
 
 /// What structured pruning did.
@@ -95,6 +99,12 @@ impl Report {
             match p.error.1 {
                 Some(e) => s += &format!(", {:.2}% refitted)\n", 100.0 * e),
                 None => s += ", not refitted)\n",
+            }
+            if p.error.1.is_some() && p.fit.0 < p.fit.1 {
+                s += &format!(
+                    "warning: '{}' was refitted on {} calibration rows for {} unknowns per output: it fits them exactly and may not generalise; give more calibration samples\n",
+                    p.consumer, p.fit.0, p.fit.1
+                );
             }
         }
         for (name, why) in &self.skipped {
@@ -188,6 +198,7 @@ pub fn prune_channels(m: &mut OnnxModel, opts: Channels, ctx: &Teacher) -> Resul
             channels: (c, keep.len()),
             consumer: consumer.name.clone(),
             error: (dropped, fitted.map(|(_, e)| e)),
+            fit: (mom.rows, refit::columns(&mom, &keep).len()),
         });
     }
     Ok(report)

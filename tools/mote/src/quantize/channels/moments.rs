@@ -26,6 +26,8 @@ pub struct Moments {
     pub b: DMatrix<f64>,
     /// Σ |y|².
     pub yy: f64,
+    /// Rows (input vectors or patches) seen.
+    pub rows: usize,
 }
 
 impl Moments {
@@ -38,6 +40,7 @@ impl Moments {
             g: DMatrix::zeros(k, k),
             b: DMatrix::zeros(k, outputs),
             yy: 0.0,
+            rows: 0,
         }
     }
 
@@ -46,6 +49,7 @@ impl Moments {
         self.g.gemm_tr(1.0, x, x, 1.0);
         self.b.gemm_tr(1.0, x, y, 1.0);
         self.yy += y.norm_squared();
+        self.rows += x.nrows();
     }
 }
 
