@@ -48,19 +48,7 @@ pub fn add_s8_fast(
     // shift capped at 0; [`ChanRq`] computes it with one 64-bit
     // multiply-add when it applies.
     if let Some(c) = ChanRq::new(p.output_multiplier, p.output_shift.min(0)) {
-        let fin = |s: i32| clamp_to_i8(s.wrapping_add(p.output_offset), p.act_min, p.act_max);
-        let it = output.iter_mut().zip(in1).zip(in2);
-        if c.is_right() {
-            for ((o, &a), &b) in it {
-                let s = t1[usize::from(a as u8)].wrapping_add(t2[usize::from(b as u8)]);
-                *o = fin(c.apply_right(s));
-            }
-        } else {
-            for ((o, &a), &b) in it {
-                let s = t1[usize::from(a as u8)].wrapping_add(t2[usize::from(b as u8)]);
-                *o = fin(c.apply(s));
-            }
-        }
+        add_tables(&t1, &t2, in1, in2, output, c, p);
         return Ok(());
     }
     for ((o, &a), &b) in output.iter_mut().zip(in1).zip(in2) {
@@ -74,4 +62,32 @@ pub fn add_s8_fast(
         *o = clamp_to_i8(raw, p.act_min, p.act_max);
     }
     Ok(())
+}
+
+/// The same-shape loop: two table lookups, one [`ChanRq`] rescale, offset
+/// and clamp per element. Kept out of line so that its constants stay in
+/// registers.
+#[inline(never)]
+fn add_tables(
+    t1: &[i32; 256],
+    t2: &[i32; 256],
+    in1: &[i8],
+    in2: &[i8],
+    output: &mut [i8],
+    c: ChanRq,
+    p: &AddParams,
+) {
+    let (oo, lo, hi) = (p.output_offset, p.act_min, p.act_max);
+    let it = output.iter_mut().zip(in1).zip(in2);
+    if c.is_right() {
+        for ((o, &a), &b) in it {
+            let s = t1[usize::from(a as u8)].wrapping_add(t2[usize::from(b as u8)]);
+            *o = clamp_to_i8(c.apply_right(s).wrapping_add(oo), lo, hi);
+        }
+    } else {
+        for ((o, &a), &b) in it {
+            let s = t1[usize::from(a as u8)].wrapping_add(t2[usize::from(b as u8)]);
+            *o = clamp_to_i8(c.apply(s).wrapping_add(oo), lo, hi);
+        }
+    }
 }

@@ -20,6 +20,7 @@ const IM2COL_MAX: usize = 1024;
 /// kernel row when the horizontal dilation is 1), two output channels at a
 /// time; grouped convolutions use the reference kernel.
 #[allow(clippy::too_many_arguments)]
+#[inline(never)]
 pub fn conv2d_s8_fast(
     p: &ConvParams,
     rq: &Requant,

@@ -23,6 +23,7 @@ const PATTERNS: usize = 4;
 /// contiguous channel row per valid tap; other multipliers use the reference
 /// kernel.
 #[allow(clippy::too_many_arguments)]
+#[inline(never)]
 pub fn depthwise_conv2d_s8_fast(
     p: &ConvParams,
     depth_multiplier: usize,

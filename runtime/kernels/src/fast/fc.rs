@@ -13,6 +13,7 @@ use crate::shape::{check_act_range, clamp_to_i8};
 /// offset is folded out: `Σ (w + fo)(x + io) = Σ (x + io)·w + fo·(Σ x + n·io)`
 /// (wrapping).
 #[allow(clippy::too_many_arguments)]
+#[inline(never)]
 pub fn fully_connected_s8_fast(
     p: &FcParams,
     rq: &Requant,
