@@ -32,10 +32,16 @@ fn measure(sparsity: Option<f32>, bc: Option<Mode>) -> Measured {
     // Overall density: per-op densities weighted by the op's weight count.
     let (mut nonzero, mut total) = (0.0, 0.0);
     for (op, info) in model.ops().zip(&report.ops) {
+        // Weight counts from the shapes: a pruned filter may be stored sparse.
+        use mote_format::OpKind as K;
         let n = match &op.kind {
-            mote_format::OpKind::Conv2d(c) => c.filter.len,
-            mote_format::OpKind::DepthwiseConv2d { conv, .. } => conv.filter.len,
-            mote_format::OpKind::FullyConnected(f) => f.filter.len,
+            K::Conv2d(c)
+            | K::DepthwiseConv2d { conv: c, .. }
+            | K::Conv2dPacked { conv: c, .. }
+            | K::DepthwiseConv2dPacked { conv: c, .. } => c.filter_dims.iter().product::<u32>(),
+            K::FullyConnected(f) | K::FullyConnectedPacked { fc: f, .. } => {
+                f.in_features * f.out_features
+            }
             _ => continue,
         } as f64;
         nonzero += n * info.density.unwrap();

@@ -23,9 +23,12 @@ use mote_runtime::{Error, Interpreter, Model};
 use mote_tests::{data_dir, float_inputs, read_f32, sqnr};
 
 /// The model's float inputs written as a calibration file.
-fn calibration(name: &str) -> (PathBuf, Vec<usize>, Vec<f32>) {
+fn calibration(name: &str, test: &str) -> (PathBuf, Vec<usize>, Vec<f32>) {
     let (shape, x) = float_inputs(name).unwrap();
-    let path = std::env::temp_dir().join(format!("mote-sparse-{name}-{}.npy", std::process::id()));
+    let path = std::env::temp_dir().join(format!(
+        "mote-sparse-{test}-{name}-{}.npy",
+        std::process::id()
+    ));
     npy::write(&path, &shape, &Array::F32(x.clone())).unwrap();
     (path, shape, x)
 }
@@ -94,7 +97,7 @@ fn run_all(bytes: &[u8], x: &[f32], n: usize, reps: usize) -> (Vec<i8>, f64) {
 #[test]
 fn resnet8_half_pruned_sparse_weights() {
     let model = data_dir().join("ic/model_float.onnx");
-    let (calib, shape, x) = calibration("ic");
+    let (calib, shape, x) = calibration("ic", "prune");
     let pruned = Options {
         prune: Prune {
             global: Some(0.5),
@@ -208,7 +211,7 @@ fn int4_weights_on_the_stand_ins() {
     eprintln!("model  int8 filters  int4 filters  int8 SQNR  int4 SQNR  int4+GPTQ SQNR");
     for name in ["ic", "kws", "vww", "ad"] {
         let model = data_dir().join(name).join("model_float.onnx");
-        let (calib, shape, x) = calibration(name);
+        let (calib, shape, x) = calibration(name, "int4");
         let q = |int4: bool, rounding: bool| {
             let opts = Options {
                 int4,
