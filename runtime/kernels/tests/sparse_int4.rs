@@ -466,3 +466,54 @@ fn sparse_filter_validation_is_typed() {
 fn s4_values(p: &[u8]) -> Vec<i32> {
     (0..p.len() * 2).map(|i| int4::s4_at(p, i)).collect()
 }
+
+/// Host timing of one ResNet-8-sized convolution (32×32×16 input, 3×3, 16
+/// outputs, padding 1) at 50 % random density: the dense reference, its
+/// optimised twin and the sparse kernel on the same zeroed filter. Prints
+/// only (timings depend on the machine):
+/// `cargo test --release -p mote-kernels --test sparse_int4 -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn sparse_conv_host_timing() {
+    let (h, w, c, oc) = (32usize, 32usize, 16usize, 16usize);
+    let mut rng = Rng(12345);
+    let input = rng.i8s(h * w * c, -128, 127);
+    let mut filter = rng.i8s(oc * 9 * c, -128, 127);
+    sparsify(&mut filter, 0.5, &mut rng);
+    let enc = encode(oc, 9, c, |r, g, e| filter[(r * 9 + g) * c + e]);
+    let sf = SparseFilter::new(&enc, oc, 9, c).unwrap();
+    let p = ConvParams {
+        stride: [1, 1],
+        dilation: [1, 1],
+        padding: [1, 1],
+        input_offset: 3,
+        output_offset: 0,
+        act_min: -128,
+        act_max: 127,
+    };
+    let rq = Requant {
+        multiplier: &[1 << 30],
+        shift: &[-4],
+    };
+    let (id, fd, od) = ([1, h, w, c], [oc, 3, 3, c], [1, h, w, oc]);
+    let mut want = vec![0i8; h * w * oc];
+    conv2d_s8(&p, &rq, &input, id, &filter, fd, &[], &mut want, od).unwrap();
+    let n = 50;
+    for name in ["reference", "fast", "sparse"] {
+        let mut out = vec![0i8; h * w * oc];
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            match name {
+                "reference" => conv2d_s8(&p, &rq, &input, id, &filter, fd, &[], &mut out, od),
+                "fast" => conv2d_s8_fast(&p, &rq, &input, id, &filter, fd, &[], &mut out, od),
+                _ => conv2d_sparse_s8(&p, &rq, &input, id, &sf, fd, &[], &mut out, od),
+            }
+            .unwrap();
+        }
+        assert_eq!(out, want, "{name}");
+        eprintln!(
+            "{name}: {:.3} ms per call",
+            t.elapsed().as_secs_f64() * 1e3 / f64::from(n)
+        );
+    }
+}
