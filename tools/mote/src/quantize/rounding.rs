@@ -462,7 +462,8 @@ mod tests {
         );
         assert_eq!(p[1], 0.0);
         // The int4 grid: every value an integer multiple of the scale in -7..=7.
-        let s4 = 0.2;
+        // A scale of 0.1 puts 1.0 at 10 steps: beyond the grid, so it clamps.
+        let s4 = 0.1;
         let mut q = w.to_vec();
         quantize_row(&mut q, &[true; 3], s4, &inverse_factor(&h, 3).unwrap(), 7.0);
         for v in &q {
@@ -470,8 +471,8 @@ mod tests {
             assert!((k - k.round()).abs() < 1e-9 && k.abs() <= 7.0 + 1e-9, "{k}");
         }
         assert!(
-            q.iter().any(|v| (v / s4).abs() > 6.5),
-            "1.0 / 0.2 clamps to 7"
+            q.iter().any(|v| ((v / s4).abs() - 7.0).abs() < 1e-9),
+            "1.0 / 0.1 clamps to 7: {q:?}"
         );
     }
 }
