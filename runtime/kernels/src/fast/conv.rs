@@ -1,7 +1,7 @@
 //! Optimised twin of [`crate::conv2d_s8`].
 
 use super::dot::{dot, dot2, dot2_off, dot4_px, dot_off, ext_row, sum};
-use super::{requant, seg, tap_range, ChanRq, ColTaps};
+use super::{requant, seg, tap_range, ChanRq, ColTaps, DSP_SHAPED};
 use crate::conv::{ConvParams, Window};
 use crate::error::KernelError;
 use crate::requant::Requant;
@@ -85,7 +85,7 @@ pub fn conv2d_s8_fast(
     let pad_value = i8::try_from(off.wrapping_neg()).ok();
     let use_buf = pad_value.is_some() && filter_len <= IM2COL_MAX;
     let tiled_done = match pad_value {
-        Some(pv) => conv_tiled(
+        Some(pv) if DSP_SHAPED => conv_tiled(
             p,
             rq,
             input,
@@ -106,7 +106,7 @@ pub fn conv2d_s8_fast(
                 pad_value: pv,
             },
         ),
-        None => 0,
+        _ => 0,
     };
     let pad_value = pad_value.unwrap_or(0);
     let mut buf = [0i8; IM2COL_MAX];

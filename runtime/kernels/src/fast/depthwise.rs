@@ -1,7 +1,7 @@
 //! Optimised twin of [`crate::depthwise_conv2d_s8`].
 
 use super::dot::{dw_full4, dw_row4, ext_pair};
-use super::{requant, seg, tap_range, ChanRq, ColTaps};
+use super::{requant, seg, tap_range, ChanRq, ColTaps, DSP_SHAPED};
 use crate::conv::{ConvParams, Window};
 use crate::error::KernelError;
 use crate::requant::Requant;
@@ -115,7 +115,7 @@ pub fn depthwise_conv2d_s8_fast(
         // The block's weights pre-extended per group of four channels and
         // tap (`(w0, w2)`, `(w1, w3)`), and its requantisation constants.
         let groups = nb / 4;
-        let tabled = fast_rq && groups * taps * 3 <= W_TAB && max_off.is_some();
+        let tabled = DSP_SHAPED && fast_rq && groups * taps * 3 <= W_TAB && max_off.is_some();
         if tabled {
             for g in 0..groups {
                 for t in 0..taps {

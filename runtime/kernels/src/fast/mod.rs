@@ -103,6 +103,14 @@ pub(crate) fn tap_range(
     }
 }
 
+/// Whether the DSP-shaped paths run (the conv's four-pixel tiles over
+/// sign-extended 16-bit pairs, the depthwise pre-extended weight tables):
+/// always on builds with the DSP extension, where they pay off; in debug
+/// builds elsewhere, so that their portable twins are property-tested on the
+/// host; not in release builds without DSP (Cortex-M33 without `+dsp`, host
+/// benchmarks), where the plain vectorisable loops are faster.
+pub(crate) const DSP_SHAPED: bool = cfg!(mote_dsp) || cfg!(debug_assertions);
+
 /// Output columns whose [`tap_range`] is precomputed by [`ColTaps`].
 const COL_TAPS: usize = 96;
 
