@@ -118,6 +118,11 @@ pub fn ci() -> Result<()> {
     eprintln!("==> models/ examples on emulated Cortex-M4F (cargo xtask examples)");
     examples::examples(&[])?;
 
+    // A firmware with only the kws model's op features runs it on the
+    // emulated Cortex-M4, and one without an op it needs refuses it.
+    eprintln!("==> op-feature firmware on emulated Cortex-M4F (cargo xtask size --model kws)");
+    crate::size::size(&["--model".into(), "kws".into()])?;
+
     // A signed model verified on the emulated Cortex-M4; flipped bits rejected.
     eprintln!("==> signature verification on emulated Cortex-M4F (cargo xtask verify-qemu)");
     verify::verify_qemu(&[])?;

@@ -94,6 +94,31 @@ pub fn text(elf: &Path) -> Result<Text> {
     Ok(t)
 }
 
+/// Runs a size probe on QEMU's mps2-an386 (Cortex-M4F); true when it exits
+/// with success (the inference ran).
+fn runs_ok(elf: &Path) -> Result<bool> {
+    let status = Command::new("timeout")
+        .args([
+            "120",
+            "qemu-system-arm",
+            "-machine",
+            "mps2-an386",
+            "-nographic",
+        ])
+        .args([
+            "-monitor",
+            "none",
+            "-semihosting-config",
+            "enable=on,target=native",
+        ])
+        .arg("-kernel")
+        .arg(elf)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .context("cannot run qemu-system-arm")?;
+    Ok(status.success())
+}
+
 /// The runtime op features `model` needs, from `mote inspect --features`.
 fn op_features(mote: &Path, model: &Compiled) -> Result<Vec<String>> {
     let o = Command::new(mote)
@@ -139,8 +164,13 @@ pub fn size(args: &[String]) -> Result<()> {
             .map(|f| format!("mote-runtime/{f}"))
             .collect();
         let mut deps: Vec<&str> = deps.iter().map(String::as_str).collect();
-        let with = build_bin(&V7EM, &model, 1, &out_dir, "size", false, &deps, &[])?;
-        let with = text(&with)?;
+        let with_elf = build_bin(&V7EM, &model, 1, &out_dir, "size", false, &deps, &[])?;
+        let with = text(&with_elf)?;
+        // The probe must also work: one inference on the emulated M4 (run
+        // now: every build below overwrites the same ELF copy).
+        if !runs_ok(&with_elf)? {
+            bail!("the {} size probe failed on mps2-an386", model.src.name);
+        }
         // The same with the reference kernels (the oracle): the smallest
         // build, and the slowest.
         deps.push("mote-runtime/reference");
@@ -157,6 +187,24 @@ pub fn size(args: &[String]) -> Result<()> {
             &[],
         )?;
         let base = text(&base)?;
+        // And a build without one of the model's ops must refuse the model
+        // (Error::OpNotBuilt at parse): the probe exits with a failure.
+        if let Some(drop) = features.first() {
+            let fewer: Vec<String> = features
+                .iter()
+                .filter(|f| *f != drop)
+                .map(|f| format!("mote-runtime/{f}"))
+                .collect();
+            let fewer: Vec<&str> = fewer.iter().map(String::as_str).collect();
+            let elf = build_bin(&V7EM, &model, 1, &out_dir, "size", false, &fewer, &[])?;
+            if runs_ok(&elf)? {
+                bail!(
+                    "the {} size probe built without {drop} ran the model instead of refusing it",
+                    model.src.name
+                );
+            }
+            eprintln!("    without {drop}: the probe refuses the model, as it should");
+        }
         let mote_text = with.total.saturating_sub(base.total);
         eprintln!(
             "    {}: runtime + kernels + decoder .text {} B (probe {} B, baseline {} B)",
