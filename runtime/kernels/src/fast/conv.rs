@@ -1,6 +1,6 @@
 //! Optimised twin of [`crate::conv2d_s8`].
 
-use super::dot::{dot, dot2, dot2_off, dot4_px, dot_off, ext_row, sum};
+use super::dot::{clamp4_pack, dot, dot2, dot2_off, dot4_px, dot_off, ext_row, sum};
 use super::{requant, seg, tap_range, ChanRq, ColTaps, DSP_SHAPED};
 use crate::conv::{ConvParams, Window};
 use crate::error::KernelError;
@@ -535,6 +535,8 @@ fn conv_tiled(
     let mut xbuf = [0u32; 2 * TK_MAX];
     let mut wbuf = [0i8; WBUF];
     let xlen = 2 * k_pad;
+    let lo4 = u32::from(p.act_min as u8) * 0x0101_0101;
+    let hi4 = u32::from(p.act_max as u8) * 0x0101_0101;
     let cols = ColTaps::new(
         g.out_w,
         g.win.stride[1],
@@ -647,12 +649,11 @@ fn conv_tiled(
                 .zip(o1.iter_mut())
                 .zip(o2.iter_mut())
                 .zip(o3.iter_mut());
-            let fin = |v: i32| clamp_to_i8(v.wrapping_add(p.output_offset), p.act_min, p.act_max);
             for ((j, &(c, be)), (((y0, y1), y2), y3)) in chans.iter().enumerate().take(nb).zip(outs)
             {
                 let w = seg(wsrc, j * wstride, k_pad);
                 let (a0, a1, a2, a3) = dot4_px(x, w, be);
-                let (v0, v1, v2, v3) = if c.is_right() {
+                let v = if c.is_right() {
                     (
                         c.apply_right(a0),
                         c.apply_right(a1),
@@ -662,10 +663,11 @@ fn conv_tiled(
                 } else {
                     (c.apply(a0), c.apply(a1), c.apply(a2), c.apply(a3))
                 };
-                *y0 = fin(v0);
-                *y1 = fin(v1);
-                *y2 = fin(v2);
-                *y3 = fin(v3);
+                let q = clamp4_pack(v, p.output_offset, lo4, hi4);
+                *y0 = q as u8 as i8;
+                *y1 = (q >> 8) as u8 as i8;
+                *y2 = (q >> 16) as u8 as i8;
+                *y3 = (q >> 24) as u8 as i8;
             }
         }
         oc0 += nb;

@@ -1,6 +1,6 @@
 //! Optimised twin of [`crate::depthwise_conv2d_s8`].
 
-use super::dot::{dw_full4, dw_row4, ext_pair};
+use super::dot::{clamp4_pack, dw_full4, dw_row4, ext_pair};
 use super::{requant, seg, tap_range, ChanRq, ColTaps, DSP_SHAPED};
 use crate::conv::{ConvParams, Window};
 use crate::error::KernelError;
@@ -86,6 +86,8 @@ pub fn depthwise_conv2d_s8_fast(
         ChanRq::new(m, s).is_some()
     });
     let mut wtab = [0u32; W_TAB];
+    let lo4 = u32::from(p.act_min as u8) * 0x0101_0101;
+    let hi4 = u32::from(p.act_max as u8) * 0x0101_0101;
     let dil = [win.dilation[0] as usize, win.dilation[1] as usize];
     let col_step = dil[1] * in_c;
     // The largest tap offset of a full window (it must fit the table's u32).
@@ -218,24 +220,21 @@ pub fn depthwise_conv2d_s8_fast(
                             }
                             if let ([y0, y1, y2, y3], [q0, q1, q2, q3]) = (o, cq) {
                                 let [a0, a1, a2, a3] = acc;
-                                let fin = |v: i32| {
-                                    clamp_to_i8(
-                                        v.wrapping_add(p.output_offset),
-                                        p.act_min,
-                                        p.act_max,
+                                let v = if all_right {
+                                    (
+                                        q0.apply_right(a0),
+                                        q1.apply_right(a1),
+                                        q2.apply_right(a2),
+                                        q3.apply_right(a3),
                                     )
-                                };
-                                if all_right {
-                                    *y0 = fin(q0.apply_right(a0));
-                                    *y1 = fin(q1.apply_right(a1));
-                                    *y2 = fin(q2.apply_right(a2));
-                                    *y3 = fin(q3.apply_right(a3));
                                 } else {
-                                    *y0 = fin(q0.apply(a0));
-                                    *y1 = fin(q1.apply(a1));
-                                    *y2 = fin(q2.apply(a2));
-                                    *y3 = fin(q3.apply(a3));
-                                }
+                                    (q0.apply(a0), q1.apply(a1), q2.apply(a2), q3.apply(a3))
+                                };
+                                let q = clamp4_pack(v, p.output_offset, lo4, hi4);
+                                *y0 = q as u8 as i8;
+                                *y1 = (q >> 8) as u8 as i8;
+                                *y2 = (q >> 16) as u8 as i8;
+                                *y3 = (q >> 24) as u8 as i8;
                             }
                             g += 1;
                         }

@@ -754,3 +754,60 @@ pub(crate) fn ext_row(src: &[i8], dst: &mut [u32], groups: usize) {
         }
     }
 }
+
+/// `clamp(v[i] + oo, lo, hi)` for four values, packed as bytes (`v[0]` in
+/// the low byte). `lo4`/`hi4` hold `lo`/`hi` (within int8, `lo <= hi`) in
+/// every byte. On DSP cores: `SSAT` to int8, pack, then byte-wise max/min
+/// with `SSUB8` + `SEL`.
+#[inline(always)]
+pub(crate) fn clamp4_pack(v: (i32, i32, i32, i32), oo: i32, lo4: u32, hi4: u32) -> u32 {
+    #[cfg(mote_dsp)]
+    {
+        use core::arch::asm;
+        let (mut a0, mut a1, mut a2, mut a3) = v;
+        let r: u32;
+        // SAFETY: register arithmetic only; the GE flags SSUB8 sets are
+        // consumed by the following SEL, the Q flag SSAT may set is never
+        // read.
+        unsafe {
+            asm!(
+                "add {a0}, {a0}, {oo}",
+                "add {a1}, {a1}, {oo}",
+                "add {a2}, {a2}, {oo}",
+                "add {a3}, {a3}, {oo}",
+                "ssat {a0}, #8, {a0}",
+                "ssat {a1}, #8, {a1}",
+                "ssat {a2}, #8, {a2}",
+                "ssat {a3}, #8, {a3}",
+                "uxtb {a0}, {a0}",
+                "uxtb {a1}, {a1}",
+                "uxtb {a2}, {a2}",
+                "orr {a0}, {a0}, {a1}, lsl #8",
+                "orr {a0}, {a0}, {a2}, lsl #16",
+                "orr {a0}, {a0}, {a3}, lsl #24",
+                "ssub8 {a1}, {a0}, {lo}",
+                "sel {a0}, {a0}, {lo}",
+                "ssub8 {a1}, {a0}, {hi}",
+                "sel {r}, {hi}, {a0}",
+                a0 = inout(reg) a0,
+                a1 = inout(reg) a1,
+                a2 = inout(reg) a2,
+                a3 = inout(reg) a3,
+                oo = in(reg) oo,
+                lo = in(reg) lo4,
+                hi = in(reg) hi4,
+                r = lateout(reg) r,
+                options(pure, nomem, nostack),
+            );
+        }
+        let _ = (a0, a1, a2, a3);
+        r
+    }
+    #[cfg(not(mote_dsp))]
+    {
+        let lo = i32::from(lo4 as u8 as i8);
+        let hi = i32::from(hi4 as u8 as i8);
+        let c = |x: i32| u32::from(x.wrapping_add(oo).max(lo).min(hi) as i8 as u8);
+        c(v.0) | (c(v.1) << 8) | (c(v.2) << 16) | (c(v.3) << 24)
+    }
+}
