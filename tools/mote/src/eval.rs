@@ -129,6 +129,20 @@ impl Hook for Capture {
     }
 }
 
+/// One sample's results in `evaluate`.
+struct SampleOut {
+    /// The float model's output.
+    fo: Vec<f32>,
+    /// The runtime's output, dequantized.
+    q: Vec<f32>,
+    /// Per compared layer: float tensor (runtime layout) and dequantized
+    /// int8 tensor, or `None` when they cannot be matched.
+    layers: Vec<Option<(Vec<f32>, Vec<f32>)>>,
+}
+
+/// Samples evaluated in parallel at a time (bounds the memory held).
+const EVAL_CHUNK: usize = 64;
+
 fn argmax(v: &[f32]) -> usize {
     v.iter()
         .enumerate()
@@ -226,8 +240,6 @@ pub fn evaluate(
             bail!("{} labels for {} inputs", l.len(), inputs.len());
         }
     }
-    let mut arena = crate::Arena::new(model.arena_len());
-    let mut interp = Interpreter::new(&model, arena.bytes()).map_err(|e| anyhow!("{e}"))?;
     let mut out = Sqnr::default();
     let mut output_errors = Vec::new();
     let mut layer_sqnr = vec![Sqnr::default(); layer_names.len()];
@@ -237,8 +249,14 @@ pub fn evaluate(
         .map(|&(_, _, t)| model.tensor(t).map(|d| (t, d)))
         .collect::<Result<_, _>>()
         .map_err(|e| anyhow!("{e}"))?;
-    for (s, x) in inputs.iter().enumerate() {
+    let out_len = out_desc.elements().unwrap_or(0);
+    // One sample through both engines: the float and int8 outputs, and per
+    // layer the float tensor (in the runtime's layout) and the dequantized
+    // int8 one.
+    let one = |x: &Vec<f32>| -> Result<SampleOut> {
         let f = float.run(x)?;
+        let mut arena = crate::Arena::new(model.arena_len());
+        let mut interp = Interpreter::new(&model, arena.bytes()).map_err(|e| anyhow!("{e}"))?;
         interp.set_input_f32(0, x).map_err(|e| anyhow!("{e}"))?;
         let mut cap = Capture {
             outputs: Vec::new(),
@@ -246,27 +264,13 @@ pub fn evaluate(
         interp
             .invoke_with(&mut cap)
             .map_err(|e| anyhow!("inference failed: {e}"))?;
-        let mut q = vec![0f32; out_desc.elements().unwrap_or(0)];
+        let mut q = vec![0f32; out_len];
         interp.output_f32(0, &mut q).map_err(|e| anyhow!("{e}"))?;
-        let fo = &f[0].1;
-        if fo.len() != q.len() {
-            bail!(
-                "the float model's output has {} values, the .mote model's {}",
-                fo.len(),
-                q.len()
-            );
-        }
-        out.add(fo, &q);
-        output_errors.extend(q.iter().zip(fo).map(|(a, b)| a - b));
-        let (fa, qa) = (argmax(fo), argmax(&q));
-        agree += usize::from(fa == qa);
-        if let Some(l) = labels {
-            float_ok += usize::from(fa as i64 == l[s]);
-            int8_ok += usize::from(qa as i64 == l[s]);
-        }
+        let mut layers = Vec::with_capacity(layer_ops.len());
         for (k, &(_, _, t)) in layer_ops.iter().enumerate() {
             let d = &descs[&t];
             let Some((_, _, bytes)) = cap.outputs.iter().rev().find(|(_, tt, _)| *tt == t) else {
+                layers.push(None);
                 continue;
             };
             let deq: Vec<f32> = bytes
@@ -275,8 +279,39 @@ pub fn evaluate(
                 .collect();
             let rshape: Vec<usize> = d.dims.iter().map(|&x| x as usize).collect();
             let (fshape, fv) = &f[k + 1];
-            if let Some(fv) = to_runtime_layout(fshape, fv, &rshape) {
-                layer_sqnr[k].add(&fv, &deq);
+            layers.push(to_runtime_layout(fshape, fv, &rshape).map(|fv| (fv, deq)));
+        }
+        let fo = f.into_iter().next().map(|(_, v)| v).unwrap_or_default();
+        Ok(SampleOut { fo, q, layers })
+    };
+    // Samples run in parallel over all cores, a bounded chunk at a time;
+    // the sums are taken in sample order, so the report does not depend on
+    // the number of cores.
+    use rayon::prelude::*;
+    for (c, chunk) in inputs.chunks(EVAL_CHUNK).enumerate() {
+        let results: Vec<Result<SampleOut>> = chunk.par_iter().map(one).collect();
+        for (i, r) in results.into_iter().enumerate() {
+            let SampleOut { fo, q, layers } = r?;
+            let s = c * EVAL_CHUNK + i;
+            if fo.len() != q.len() {
+                bail!(
+                    "the float model's output has {} values, the .mote model's {}",
+                    fo.len(),
+                    q.len()
+                );
+            }
+            out.add(&fo, &q);
+            output_errors.extend(q.iter().zip(&fo).map(|(a, b)| a - b));
+            let (fa, qa) = (argmax(&fo), argmax(&q));
+            agree += usize::from(fa == qa);
+            if let Some(l) = labels {
+                float_ok += usize::from(fa as i64 == l[s]);
+                int8_ok += usize::from(qa as i64 == l[s]);
+            }
+            for (acc, l) in layer_sqnr.iter_mut().zip(&layers) {
+                if let Some((fv, deq)) = l {
+                    acc.add(fv, deq);
+                }
             }
         }
     }
