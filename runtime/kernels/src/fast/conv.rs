@@ -649,9 +649,8 @@ fn conv_tiled(
                 .zip(o1.iter_mut())
                 .zip(o2.iter_mut())
                 .zip(o3.iter_mut());
-            for ((j, &(c, be)), (((y0, y1), y2), y3)) in chans.iter().enumerate().take(nb).zip(outs)
-            {
-                let w = seg(wsrc, j * wstride, k_pad);
+            let ws = wsrc.chunks_exact(wstride.max(1));
+            for ((w, &(c, be)), (((y0, y1), y2), y3)) in ws.zip(chans.iter().take(nb)).zip(outs) {
                 let (a0, a1, a2, a3) = dot4_px(x, w, be);
                 let v = if c.is_right() {
                     (
