@@ -612,14 +612,14 @@ fn conv_tiled(
                             let n = (kx1 - kx0) * g.in_c;
                             let d = (ky * g.k_w + kx0) * g.in_c;
                             if let Some(dd) = dst.get_mut(d..d + n) {
-                                dd.copy_from_slice(seg(irow, ix0 * g.in_c, n));
+                                copy_short(dd, seg(irow, ix0 * g.in_c, n));
                             }
                         } else {
                             for kx in kx0..kx1 {
                                 let ix = ix0 + (kx - kx0) * dil[1];
                                 let d = (ky * g.k_w + kx) * g.in_c;
                                 if let Some(dd) = dst.get_mut(d..d + g.in_c) {
-                                    dd.copy_from_slice(seg(irow, ix * g.in_c, g.in_c));
+                                    copy_short(dd, seg(irow, ix * g.in_c, g.in_c));
                                 }
                             }
                         }
@@ -672,4 +672,23 @@ fn conv_tiled(
         oc0 += nb;
     }
     tiles * TP
+}
+
+/// `dst.copy_from_slice(src)` for the short window rows of the tiled path
+/// (word copies instead of a `memcpy` call); copies the common prefix if
+/// the lengths differ.
+#[inline(always)]
+fn copy_short(dst: &mut [i8], src: &[i8]) {
+    if dst.len() > 64 && dst.len() == src.len() {
+        dst.copy_from_slice(src);
+        return;
+    }
+    let mut d = dst.chunks_exact_mut(4);
+    let mut s = src.chunks_exact(4);
+    for (a, b) in (&mut d).zip(&mut s) {
+        a.copy_from_slice(b);
+    }
+    for (a, b) in d.into_remainder().iter_mut().zip(s.remainder()) {
+        *a = *b;
+    }
 }
