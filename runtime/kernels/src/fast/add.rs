@@ -1,5 +1,6 @@
 //! Optimised twin of [`crate::add_s8`].
 
+use super::dot::clamp4_pack;
 use super::ChanRq;
 use crate::elementwise::{add_s8, AddParams};
 use crate::error::KernelError;
@@ -78,16 +79,45 @@ fn add_tables(
     p: &AddParams,
 ) {
     let (oo, lo, hi) = (p.output_offset, p.act_min, p.act_max);
-    let it = output.iter_mut().zip(in1).zip(in2);
-    if c.is_right() {
-        for ((o, &a), &b) in it {
-            let s = t1[usize::from(a as u8)].wrapping_add(t2[usize::from(b as u8)]);
-            *o = clamp_to_i8(c.apply_right(s).wrapping_add(oo), lo, hi);
+    let lo4 = u32::from(lo as u8) * 0x0101_0101;
+    let hi4 = u32::from(hi as u8) * 0x0101_0101;
+    let n = output.len().min(in1.len()).min(in2.len());
+    let (output, in1, in2) = (
+        output.get_mut(..n).unwrap_or(&mut []),
+        in1.get(..n).unwrap_or(&[]),
+        in2.get(..n).unwrap_or(&[]),
+    );
+    let sum = |a: i8, b: i8| t1[usize::from(a as u8)].wrapping_add(t2[usize::from(b as u8)]);
+    // Four elements per step: one packed clamp and one word store.
+    let mut o4 = output.chunks_exact_mut(4);
+    let mut a4 = in1.chunks_exact(4);
+    let mut b4 = in2.chunks_exact(4);
+    for ((o, a), b) in (&mut o4).zip(&mut a4).zip(&mut b4) {
+        if let ([o0, o1, o2, o3], [a0, a1, a2, a3], [b0, b1, b2, b3]) = (o, a, b) {
+            let (s0, s1, s2, s3) = (sum(*a0, *b0), sum(*a1, *b1), sum(*a2, *b2), sum(*a3, *b3));
+            let v = if c.is_right() {
+                (
+                    c.apply_right(s0),
+                    c.apply_right(s1),
+                    c.apply_right(s2),
+                    c.apply_right(s3),
+                )
+            } else {
+                (c.apply(s0), c.apply(s1), c.apply(s2), c.apply(s3))
+            };
+            let q = clamp4_pack(v, oo, lo4, hi4);
+            *o0 = q as u8 as i8;
+            *o1 = (q >> 8) as u8 as i8;
+            *o2 = (q >> 16) as u8 as i8;
+            *o3 = (q >> 24) as u8 as i8;
         }
-    } else {
-        for ((o, &a), &b) in it {
-            let s = t1[usize::from(a as u8)].wrapping_add(t2[usize::from(b as u8)]);
-            *o = clamp_to_i8(c.apply(s).wrapping_add(oo), lo, hi);
-        }
+    }
+    let tail = o4
+        .into_remainder()
+        .iter_mut()
+        .zip(a4.remainder())
+        .zip(b4.remainder());
+    for ((o, &a), &b) in tail {
+        *o = clamp_to_i8(c.apply(sum(a, b)).wrapping_add(oo), lo, hi);
     }
 }
