@@ -1,7 +1,7 @@
 //! Optimised twin of [`crate::conv2d_s8`].
 
 use super::dot::{clamp4_pack, dot, dot2, dot2_off, dot4_px, dot_off, ext_row, sum};
-use super::{requant, seg, tap_range, ChanRq, ColTaps, DSP_SHAPED};
+use super::{requant, requant4_same, seg, tap_range, ChanRq, ColTaps, DSP_SHAPED};
 use crate::conv::{ConvParams, Window};
 use crate::error::KernelError;
 use crate::requant::Requant;
@@ -653,12 +653,7 @@ fn conv_tiled(
             for ((w, &(c, be)), (((y0, y1), y2), y3)) in ws.zip(chans.iter().take(nb)).zip(outs) {
                 let (a0, a1, a2, a3) = dot4_px(x, w, be);
                 let v = if c.is_right() {
-                    (
-                        c.apply_right(a0),
-                        c.apply_right(a1),
-                        c.apply_right(a2),
-                        c.apply_right(a3),
-                    )
+                    requant4_same(&c, (a0, a1, a2, a3))
                 } else {
                     (c.apply(a0), c.apply(a1), c.apply(a2), c.apply(a3))
                 };

@@ -1,7 +1,7 @@
 //! Optimised twin of [`crate::depthwise_conv2d_s8`].
 
 use super::dot::{clamp4_pack, dw_full4, dw_row4, ext_pair};
-use super::{requant, seg, tap_range, ChanRq, ColTaps, DSP_SHAPED};
+use super::{requant, requant4_right, seg, tap_range, ChanRq, ColTaps, DSP_SHAPED};
 use crate::conv::{ConvParams, Window};
 use crate::error::KernelError;
 use crate::requant::Requant;
@@ -102,6 +102,8 @@ pub fn depthwise_conv2d_s8_fast(
         .and_then(|(a, b)| a.checked_add(b))
         .filter(|&m| u32::try_from(m).is_ok());
     let mut chans = [ChanRq::default(); C_BLOCK];
+    // The block's right-shift constants, four channels per entry.
+    let mut rwords = [[0u32; 16]; C_BLOCK / 4];
     // Every channel of the block shifts right (then `apply_right` applies).
     let mut all_right = false;
 
@@ -138,6 +140,13 @@ pub fn depthwise_conv2d_s8_fast(
                 let (m, s) = rq.get(c0 + j);
                 *c = ChanRq::new(m, s).unwrap_or_default();
                 all_right &= c.is_right();
+                if let Some(w) = rwords.get_mut(j / 4) {
+                    let r = c.right_words();
+                    let i = 4 * (j % 4);
+                    if let Some(d) = w.get_mut(i..i + 4) {
+                        d.copy_from_slice(&r);
+                    }
+                }
             }
         }
         let cols = ColTaps::new(
@@ -220,13 +229,8 @@ pub fn depthwise_conv2d_s8_fast(
                             }
                             if let ([y0, y1, y2, y3], [q0, q1, q2, q3]) = (o, cq) {
                                 let [a0, a1, a2, a3] = acc;
-                                let v = if all_right {
-                                    (
-                                        q0.apply_right(a0),
-                                        q1.apply_right(a1),
-                                        q2.apply_right(a2),
-                                        q3.apply_right(a3),
-                                    )
+                                let v = if let (true, Some(w)) = (all_right, rwords.get(g)) {
+                                    requant4_right(w, (a0, a1, a2, a3))
                                 } else {
                                     (q0.apply(a0), q1.apply(a1), q2.apply(a2), q3.apply(a3))
                                 };

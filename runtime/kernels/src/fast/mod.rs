@@ -269,15 +269,210 @@ impl ChanRq {
     /// [`Self::apply`] for a channel known to shift right (`e >= 1`).
     #[inline(always)]
     pub(crate) fn apply_right(&self, x: i32) -> i32 {
-        let s = i64::from((x ^ self.m) >> 31) << 31;
-        let w = i64::from(x) * i64::from(self.m) + self.k + s;
-        ((w >> 32) as i32) >> (self.sh & 31)
+        #[cfg(mote_dsp)]
+        {
+            use core::arch::asm;
+            let r: i32;
+            // SAFETY: register arithmetic only (the flags are clobbered).
+            // `w = x·m + k` by SMLAL, then `-2^31` added as a 64-bit value
+            // (`0x8000_0000` to the low word, all ones plus the carry to the
+            // high word) when `x ^ m` is negative; the result is the high
+            // word shifted right by `sh <= 30`.
+            unsafe {
+                asm!(
+                    "smlal {lo}, {hi}, {x}, {m}",
+                    "eor {t}, {x}, {m}",
+                    "and {x}, {t}, #0x80000000",
+                    "adds {lo}, {lo}, {x}",
+                    "adc {hi}, {hi}, {t}, asr #31",
+                    "asr {hi}, {hi}, {sh}",
+                    lo = inout(reg) self.k as u32 => _,
+                    hi = inout(reg) (self.k >> 32) as u32 => r,
+                    x = inout(reg) x => _,
+                    m = in(reg) self.m,
+                    sh = in(reg) self.sh & 31,
+                    t = out(reg) _,
+                    options(pure, nomem, nostack),
+                );
+            }
+            r
+        }
+        #[cfg(not(mote_dsp))]
+        {
+            let s = i64::from((x ^ self.m) >> 31) << 31;
+            let w = i64::from(x) * i64::from(self.m) + self.k + s;
+            ((w >> 32) as i32) >> (self.sh & 31)
+        }
+    }
+
+    /// The constants of a right-shifting channel packed for
+    /// [`requant4_right`]: `[m, k_lo, k_hi, e - 1]`.
+    #[inline(always)]
+    pub(crate) fn right_words(&self) -> [u32; 4] {
+        [
+            self.m as u32,
+            self.k as u32,
+            (self.k >> 32) as u32,
+            self.sh & 31,
+        ]
     }
 
     /// True if the channel shifts right (then [`Self::apply_right`] applies).
     #[inline(always)]
     pub(crate) fn is_right(&self) -> bool {
         self.sh != u32::MAX
+    }
+}
+
+/// [`ChanRq::apply_right`] for four channels whose constants are packed by
+/// [`ChanRq::right_words`] (`q` holds 16 words, channel `j` at `4j`).
+#[inline(always)]
+pub(crate) fn requant4_right(q: &[u32; 16], a: (i32, i32, i32, i32)) -> (i32, i32, i32, i32) {
+    #[cfg(mote_dsp)]
+    {
+        use core::arch::asm;
+        let (mut a0, mut a1, mut a2, mut a3) = a;
+        // SAFETY: reads the 16 words of `q` (a reference to a `[u32; 16]`,
+        // 4-byte aligned for LDRD; r0/r1 and r2/r3 are the even register
+        // pairs A32 LDRD needs); register arithmetic otherwise (the flags
+        // are clobbered). Per channel: `w = x·m + k`, `-2^31` added as a
+        // 64-bit value when `x ^ m` is negative, the high word shifted right
+        // by `e - 1` (see `ChanRq`).
+        unsafe {
+            asm!(
+                "ldrd r0, r1, [{p}]",
+                "ldrd r2, r3, [{p}, #8]",
+                "smlal r1, r2, {a0}, r0",
+                "eor {t}, {a0}, r0",
+                "and {a0}, {t}, #0x80000000",
+                "adds r1, r1, {a0}",
+                "adc r2, r2, {t}, asr #31",
+                "asr {a0}, r2, r3",
+                "ldrd r0, r1, [{p}, #16]",
+                "ldrd r2, r3, [{p}, #24]",
+                "smlal r1, r2, {a1}, r0",
+                "eor {t}, {a1}, r0",
+                "and {a1}, {t}, #0x80000000",
+                "adds r1, r1, {a1}",
+                "adc r2, r2, {t}, asr #31",
+                "asr {a1}, r2, r3",
+                "ldrd r0, r1, [{p}, #32]",
+                "ldrd r2, r3, [{p}, #40]",
+                "smlal r1, r2, {a2}, r0",
+                "eor {t}, {a2}, r0",
+                "and {a2}, {t}, #0x80000000",
+                "adds r1, r1, {a2}",
+                "adc r2, r2, {t}, asr #31",
+                "asr {a2}, r2, r3",
+                "ldrd r0, r1, [{p}, #48]",
+                "ldrd r2, r3, [{p}, #56]",
+                "smlal r1, r2, {a3}, r0",
+                "eor {t}, {a3}, r0",
+                "and {a3}, {t}, #0x80000000",
+                "adds r1, r1, {a3}",
+                "adc r2, r2, {t}, asr #31",
+                "asr {a3}, r2, r3",
+                p = in(reg) q.as_ptr(),
+                a0 = inout(reg) a0,
+                a1 = inout(reg) a1,
+                a2 = inout(reg) a2,
+                a3 = inout(reg) a3,
+                out("r0") _,
+                out("r1") _,
+                out("r2") _,
+                out("r3") _,
+                t = out(reg) _,
+                options(pure, readonly, nostack),
+            );
+        }
+        (a0, a1, a2, a3)
+    }
+    #[cfg(not(mote_dsp))]
+    {
+        let one = |j: usize, x: i32| -> i32 {
+            let w = |i: usize| q.get(4 * j + i).copied().unwrap_or(0);
+            let (m, k, sh) = (
+                w(0) as i32,
+                (u64::from(w(2)) << 32 | u64::from(w(1))) as i64,
+                w(3),
+            );
+            let s = i64::from((x ^ m) >> 31) << 31;
+            let v = i64::from(x) * i64::from(m) + k + s;
+            ((v >> 32) as i32) >> (sh & 31)
+        };
+        (one(0, a.0), one(1, a.1), one(2, a.2), one(3, a.3))
+    }
+}
+
+/// [`ChanRq::apply_right`] of one channel for four values: the constants
+/// loaded once.
+#[inline(always)]
+pub(crate) fn requant4_same(c: &ChanRq, a: (i32, i32, i32, i32)) -> (i32, i32, i32, i32) {
+    #[cfg(mote_dsp)]
+    {
+        use core::arch::asm;
+        let (mut a0, mut a1, mut a2, mut a3) = a;
+        // SAFETY: register arithmetic only (the flags are clobbered); the
+        // same sequence as `ChanRq::apply_right`, with `k` copied into the
+        // SMLAL accumulator pair for each value.
+        unsafe {
+            asm!(
+                "mov {lo}, {kl}",
+                "mov {hi}, {kh}",
+                "smlal {lo}, {hi}, {a0}, {m}",
+                "eor {t}, {a0}, {m}",
+                "and {a0}, {t}, #0x80000000",
+                "adds {lo}, {lo}, {a0}",
+                "adc {hi}, {hi}, {t}, asr #31",
+                "asr {a0}, {hi}, {sh}",
+                "mov {lo}, {kl}",
+                "mov {hi}, {kh}",
+                "smlal {lo}, {hi}, {a1}, {m}",
+                "eor {t}, {a1}, {m}",
+                "and {a1}, {t}, #0x80000000",
+                "adds {lo}, {lo}, {a1}",
+                "adc {hi}, {hi}, {t}, asr #31",
+                "asr {a1}, {hi}, {sh}",
+                "mov {lo}, {kl}",
+                "mov {hi}, {kh}",
+                "smlal {lo}, {hi}, {a2}, {m}",
+                "eor {t}, {a2}, {m}",
+                "and {a2}, {t}, #0x80000000",
+                "adds {lo}, {lo}, {a2}",
+                "adc {hi}, {hi}, {t}, asr #31",
+                "asr {a2}, {hi}, {sh}",
+                "mov {lo}, {kl}",
+                "mov {hi}, {kh}",
+                "smlal {lo}, {hi}, {a3}, {m}",
+                "eor {t}, {a3}, {m}",
+                "and {a3}, {t}, #0x80000000",
+                "adds {lo}, {lo}, {a3}",
+                "adc {hi}, {hi}, {t}, asr #31",
+                "asr {a3}, {hi}, {sh}",
+                a0 = inout(reg) a0,
+                a1 = inout(reg) a1,
+                a2 = inout(reg) a2,
+                a3 = inout(reg) a3,
+                m = in(reg) c.m,
+                kl = in(reg) c.k as u32,
+                kh = in(reg) (c.k >> 32) as u32,
+                sh = in(reg) c.sh & 31,
+                lo = out(reg) _,
+                hi = out(reg) _,
+                t = out(reg) _,
+                options(pure, nomem, nostack),
+            );
+        }
+        (a0, a1, a2, a3)
+    }
+    #[cfg(not(mote_dsp))]
+    {
+        (
+            c.apply_right(a.0),
+            c.apply_right(a.1),
+            c.apply_right(a.2),
+            c.apply_right(a.3),
+        )
     }
 }
 
