@@ -628,8 +628,8 @@ fn quantize_bad_calibration_data() {
         &s,
         &model,
         &good,
-        &["--weights", "int4"],
-        &["--weights", "int4"],
+        &["--weights", "int3"],
+        &["--weights", "int3"],
     );
     quantize_fails(
         &s,
