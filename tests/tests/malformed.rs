@@ -1744,3 +1744,70 @@ fn flipped_graph_bytes_of_the_classifier_never_panic() {
         "no flip was ever rejected: the flips did not reach the graph"
     );
 }
+
+// ------------------------------------------------ packed (sparse, int4) filters
+
+/// Relabels the first Conv2d as a packed op with `encoding`, its filter
+/// range cut to `len` bytes (`None`: left as the dense range).
+fn packed_conv(
+    file: &[u8],
+    encoding: mote_format::WeightEncoding,
+    len: Option<u32>,
+) -> Result<(), Error> {
+    edited(file, |p| {
+        let i = op_index(p, is_conv);
+        if let OpKind::Conv2d(mut c) = p.ops[i].kind.clone() {
+            if let Some(l) = len {
+                c.filter.len = l;
+            }
+            p.ops[i].kind = OpKind::Conv2dPacked { conv: c, encoding };
+        }
+    })
+}
+
+#[test]
+fn packed_filters_that_disagree_with_their_shape_are_bad_encoding() {
+    use mote_format::{EncodingError, WeightEncoding};
+    let file = ic();
+    let op = first_op(file, is_conv);
+    let elements = {
+        let p = decode(file);
+        let i = op_index(&p, is_conv);
+        match &p.ops[i].kind {
+            OpKind::Conv2d(c) => c.filter_dims.iter().product::<u32>(),
+            _ => unreachable!(),
+        }
+    };
+    // A dense filter read as int4 has twice the bytes int4 needs.
+    assert_eq!(
+        packed_conv(file, WeightEncoding::S4, None),
+        Err(Error::BadEncoding {
+            op,
+            error: EncodingError::S4Length {
+                expected: elements.div_ceil(2),
+                found: elements,
+            }
+        })
+    );
+    // Cut to the int4 length, the same bytes are a valid int4 filter.
+    assert_eq!(
+        packed_conv(file, WeightEncoding::S4, Some(elements.div_ceil(2))),
+        Ok(())
+    );
+    // Read as sparse, its bitmap and value count disagree (or it is
+    // shorter than its bitmap once cut).
+    for len in [None, Some(1)] {
+        match packed_conv(file, WeightEncoding::SparseS8, len) {
+            Err(Error::BadEncoding { op: o, error }) => {
+                assert_eq!(o, op);
+                assert!(matches!(
+                    error,
+                    EncodingError::ValueCount { .. }
+                        | EncodingError::PaddingBits
+                        | EncodingError::Truncated
+                ));
+            }
+            other => panic!("dense bytes accepted as sparse: {other:?}"),
+        }
+    }
+}
