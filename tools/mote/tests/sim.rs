@@ -10,6 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use mote_cli::npy::{self, Array};
+use mote_cli::sim::STACK_ESTIMATE as STACK;
+
+/// The stack estimate the budget adds, as the JSON reports it.
+const STACK_ESTIMATE: u64 = STACK as u64;
 use mote_runtime::{Interpreter, Model};
 
 fn root(rel: &str) -> PathBuf {
@@ -601,8 +605,8 @@ fn ram_budget_counts_the_pipeline_buffers() {
     let arena = arena_of(&imu);
     assert_eq!(b["arena_bytes"], arena);
     assert_eq!(b["pipeline_bytes"], 100 * 6 * 4, "{b}");
-    assert_eq!(b["stack_bytes"], 8192);
-    assert_eq!(b["ram_needed"], arena + 2400 + 8192);
+    assert_eq!(b["stack_bytes"], STACK_ESTIMATE);
+    assert_eq!(b["ram_needed"], arena + 2400 + STACK_ESTIMATE);
 
     // Images: the largest source frame as f32 (the 56x56 DICOM files; the
     // PNGs are 28x28).
@@ -638,7 +642,7 @@ fn ram_budget_counts_the_pipeline_buffers() {
         data.as_os_str(),
     ]);
     assert_eq!(b["pipeline_bytes"], largest * 4, "{b}");
-    assert_eq!(b["ram_needed"], med_arena + largest * 4 + 8192);
+    assert_eq!(b["ram_needed"], med_arena + largest * 4 + STACK_ESTIMATE);
 
     // The model fits the nRF52840 alone, but not with a 256x256 source
     // frame (digit_0.png scaled up 9x, nearest): 256 KiB of f32 pixels on
@@ -671,9 +675,9 @@ fn ram_budget_counts_the_pipeline_buffers() {
         &mote(&with_big),
         &[
             "does not fit nrf52840-dk",
-            &format!("RAM over by {} B", med_arena + 8192),
+            &format!("RAM over by {} B", med_arena + STACK_ESTIMATE),
             &format!(
-                "(arena {med_arena} B + pipeline buffers {} B + stack 8192 B)",
+                "(arena {med_arena} B + pipeline buffers {} B + stack {STACK_ESTIMATE} B)",
                 256 * 256 * 4
             ),
             "arena peaks at op #",
@@ -684,7 +688,7 @@ fn ram_budget_counts_the_pipeline_buffers() {
     let out = succeeds(&mote(&with_big));
     assert!(
         out.contains(&format!(
-            "arena {med_arena} B + pipeline buffers 262144 B + stack estimate 8192 B"
+            "arena {med_arena} B + pipeline buffers 262144 B + stack estimate {STACK_ESTIMATE} B"
         )),
         "{out}"
     );

@@ -45,9 +45,10 @@ const FIRMWARE: &[Firmware] = &[
     },
 ];
 
-/// Stack the firmware needs on top of its static RAM (the interpreter and
-/// kernels use well under 4 KiB; the arena is static).
-const STACK_RESERVE: u64 = 8 * 1024;
+/// Stack the firmware needs on top of its static RAM (the arena is static):
+/// the runtime's deepest stack measured by `cargo xtask size` is 15.3 KB
+/// (the optimized convolution's pixel tiles), plus the firmware's own.
+const STACK_RESERVE: u64 = 16 * 1024;
 
 fn build(fw: &Firmware, board: &Board, model: &Compiled, clippy: bool) -> Result<elf::Sizes> {
     let dir = root().join("boards").join(fw.dir);
@@ -104,7 +105,7 @@ pub fn boards(clippy: bool) -> Result<()> {
     let mote = models::mote_tool()?;
     let out_dir = target_dir().join("xtask/boards");
     let mut report = String::new();
-    report.push_str("| board | chip | core | model | firmware flash (B) | flash budget (B) | flash used | static RAM (B) | RAM budget (B) | RAM used (+8 KiB stack) | fits |\n");
+    report.push_str("| board | chip | core | model | firmware flash (B) | flash budget (B) | flash used | static RAM (B) | RAM budget (B) | RAM used (+16 KiB stack) | fits |\n");
     report.push_str("|---|---|---|---|---:|---:|---:|---:|---:|---:|---|\n");
     let mut misfits = Vec::new();
     for fw in FIRMWARE {

@@ -94,10 +94,17 @@ pub fn text(elf: &Path) -> Result<Text> {
     Ok(t)
 }
 
-/// Runs a size probe on QEMU's mps2-an386 (Cortex-M4F); true when it exits
-/// with success (the inference ran).
-fn runs_ok(elf: &Path) -> Result<bool> {
-    let status = Command::new("timeout")
+/// What a size probe did on QEMU's mps2-an386 (Cortex-M4F).
+struct ProbeRun {
+    /// It exited with success (the inference ran).
+    ok: bool,
+    /// The deepest stack it used (its `STACK <bytes>` line).
+    stack: Option<u64>,
+}
+
+/// Runs a size probe on QEMU's mps2-an386.
+fn run_probe(elf: &Path) -> Result<ProbeRun> {
+    let out = Command::new("timeout")
         .args([
             "120",
             "qemu-system-arm",
@@ -113,10 +120,15 @@ fn runs_ok(elf: &Path) -> Result<bool> {
         ])
         .arg("-kernel")
         .arg(elf)
-        .stdout(std::process::Stdio::null())
-        .status()
+        .output()
         .context("cannot run qemu-system-arm")?;
-    Ok(status.success())
+    let stack = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("STACK ")?.parse().ok());
+    Ok(ProbeRun {
+        ok: out.status.success(),
+        stack,
+    })
 }
 
 /// The runtime op features `model` needs, from `mote inspect --features`.
@@ -168,7 +180,8 @@ pub fn size(args: &[String]) -> Result<()> {
         let with = text(&with_elf)?;
         // The probe must also work: one inference on the emulated M4 (run
         // now: every build below overwrites the same ELF copy).
-        if !runs_ok(&with_elf)? {
+        let probe = run_probe(&with_elf)?;
+        if !probe.ok {
             bail!("the {} size probe failed on mps2-an386", model.src.name);
         }
         // The same with the reference kernels (the oracle): the smallest
@@ -197,7 +210,7 @@ pub fn size(args: &[String]) -> Result<()> {
                 .collect();
             let fewer: Vec<&str> = fewer.iter().map(String::as_str).collect();
             let elf = build_bin(&V7EM, &model, 1, &out_dir, "size", false, &fewer, &[])?;
-            if runs_ok(&elf)? {
+            if run_probe(&elf)?.ok {
                 bail!(
                     "the {} size probe built without {drop} ran the model instead of refusing it",
                     model.src.name
@@ -207,8 +220,8 @@ pub fn size(args: &[String]) -> Result<()> {
         }
         let mote_text = with.total.saturating_sub(base.total);
         eprintln!(
-            "    {}: runtime + kernels + decoder .text {} B (probe {} B, baseline {} B)",
-            model.src.name, mote_text, with.total, base.total
+            "    {}: runtime + kernels + decoder .text {} B (probe {} B, baseline {} B), stack {:?} B",
+            model.src.name, mote_text, with.total, base.total, probe.stack
         );
         rows.push(json!({
             "model": model.src.name,
@@ -219,6 +232,7 @@ pub fn size(args: &[String]) -> Result<()> {
             "probe_text_bytes": with.total,
             "baseline_text_bytes": base.total,
             "reference_kernels_text_bytes": small.total.saturating_sub(base.total),
+            "stack_bytes": probe.stack,
             "by_crate": with.by_crate,
         }));
     }
@@ -238,8 +252,11 @@ fn write(rows: &[serde_json::Value]) -> Result<()> {
          The last column builds the same with `mote-runtime/reference`: the reference \
          kernels (the bit-exact oracle; smaller, and several times slower) instead of the \
          optimized ones.\n\n\
-         | model | op features | runtime + kernels + decoder .text (B) | KiB | with reference kernels (B) |\n\
-         |---|---|---:|---:|---:|\n",
+         Stack: the deepest stack the optimized probe used for one inference on the emulated \
+         Cortex-M4 (free RAM painted with a pattern before, the lowest changed word found \
+         after), including the probe's own few frames.\n\n\
+         | model | op features | runtime + kernels + decoder .text (B) | KiB | with reference kernels (B) | stack (B) |\n\
+         |---|---|---:|---:|---:|---:|\n",
     );
     for r in rows {
         let f: Vec<&str> = r["features"]
@@ -251,11 +268,12 @@ fn write(rows: &[serde_json::Value]) -> Result<()> {
         let b = r["text_bytes"].as_u64().unwrap_or(0);
         let _ = writeln!(
             md,
-            "| {} | {} | {b} | {:.1} | {} |",
+            "| {} | {} | {b} | {:.1} | {} | {} |",
             r["model"].as_str().unwrap_or("?"),
             f.join(", "),
             b as f64 / 1024.0,
-            r["reference_kernels_text_bytes"]
+            r["reference_kernels_text_bytes"],
+            r["stack_bytes"]
         );
     }
     for r in rows {
