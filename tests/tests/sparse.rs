@@ -39,7 +39,8 @@ fn both(model: &Path, calib: &Path, opts: &Options) -> (Vec<u8>, Vec<u8>) {
     let g = mote_cli::quantize::quantize(model, calib, opts).unwrap();
     let plan = mote_cli::plan::plan(&g);
     let dense = mote_cli::write::to_bytes(&g, &plan).unwrap();
-    let (packed, _) = mote_cli::compress::finish(g).unwrap();
+    let (packed, _) =
+        mote_cli::compress::finish_with(g, mote_cli::compress::Packing::Smallest).unwrap();
     (dense, packed)
 }
 

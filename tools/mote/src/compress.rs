@@ -25,6 +25,11 @@ pub struct Summary {
 
 /// Compresses an already-quantized ONNX `input` into `.mote` bytes.
 pub fn compress_bytes(input: &Path) -> Result<(Vec<u8>, Summary)> {
+    compress_bytes_with(input, Packing::Fast)
+}
+
+/// [`compress_bytes`] with the filter storage `packing`.
+pub fn compress_bytes_with(input: &Path, packing: Packing) -> Result<(Vec<u8>, Summary)> {
     let model = import::onnx::load(input)?;
     if crate::quantize::is_float_model(&model) {
         anyhow::bail!(
@@ -32,7 +37,7 @@ pub fn compress_bytes(input: &Path) -> Result<(Vec<u8>, Summary)> {
             input.display()
         );
     }
-    finish(import::lower::lower(&model)?)
+    finish_with(import::lower::lower(&model)?, packing)
 }
 
 /// Quantizes float ONNX `input` with calibration data into `.mote` bytes.
@@ -41,13 +46,41 @@ pub fn quantize_bytes(
     calibration: &Path,
     opts: &crate::quantize::Options,
 ) -> Result<(Vec<u8>, Summary)> {
-    finish(crate::quantize::quantize(input, calibration, opts)?)
+    finish_with(
+        crate::quantize::quantize(input, calibration, opts)?,
+        packing(opts),
+    )
+}
+
+/// The filter storage `opts` asks for.
+fn packing(opts: &crate::quantize::Options) -> Packing {
+    if opts.sparse_weights {
+        Packing::Smallest
+    } else {
+        Packing::Fast
+    }
+}
+
+/// How `finish` stores the int8 filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Packing {
+    /// Dense int8, or int4 where every weight of a filter fits -8..=7 (what
+    /// `--weights int4` produces): the fastest kernels.
+    Fast,
+    /// The smallest of dense, sparse and int4 per filter
+    /// (`--sparse-weights`): least flash, but the sparse kernels are slower
+    /// than the dense ones.
+    Smallest,
 }
 
 /// Packs the filters of, plans, writes and validates a lowered graph.
-pub fn finish(mut g: crate::lir::Graph) -> Result<(Vec<u8>, Summary)> {
-    // Sparse or int4 filters wherever they are smaller than dense int8.
-    crate::pack::pack(&mut g);
+pub fn finish(g: crate::lir::Graph) -> Result<(Vec<u8>, Summary)> {
+    finish_with(g, Packing::Fast)
+}
+
+/// [`finish`] with the filter storage `packing`.
+pub fn finish_with(mut g: crate::lir::Graph, packing: Packing) -> Result<(Vec<u8>, Summary)> {
+    crate::pack::pack(&mut g, packing == Packing::Smallest);
     let p = plan::plan(&g);
     let bytes = write::to_bytes(&g, &p)?;
     // Check the result with the runtime itself before anyone flashes it.
@@ -86,7 +119,7 @@ pub fn compress(
     let result = match calibration {
         Some(c) => quantize_bytes(input, c, opts),
         None if float_weights => crate::quantize::keep_float(input, opts.weights).and_then(finish),
-        None => compress_bytes(input),
+        None => compress_bytes_with(input, packing(opts)),
     };
     let (bytes, summary) =
         result.with_context(|| format!("cannot compress {}", input.display()))?;

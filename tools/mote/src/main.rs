@@ -88,6 +88,12 @@ enum Command {
         /// least-squares refit of the next layer.
         #[arg(long)]
         no_reconstruct: bool,
+        /// Store each Conv/FC filter sparse (bitmap + non-zero values) where
+        /// that is smaller than dense int8: less flash, but the sparse
+        /// kernels are slower than the dense ones (about 10x the
+        /// instructions on a Cortex-M4 at 50 % density).
+        #[arg(long)]
+        sparse_weights: bool,
     },
     /// Prune each layer alone at several sparsities, quantize, and measure
     /// the loss against the float model; suggest per-layer levels for a
@@ -338,6 +344,7 @@ fn execute(cli: Cli) -> Result<()> {
             optimize_rounding,
             prune_channels,
             no_reconstruct,
+            sparse_weights,
         } => {
             let (weight_type, float_model) = match weights.as_str() {
                 "int8" | "int4" => (mote_format::WeightType::F32, false),
@@ -390,6 +397,7 @@ fn execute(cli: Cli) -> Result<()> {
                 optimize_rounding,
                 int4: weights == "int4",
                 prune_channels,
+                sparse_weights,
             };
             if optimize_rounding && calibration.is_none() {
                 anyhow::bail!("--optimize-rounding needs --calibration (the float model's data)");

@@ -1,7 +1,10 @@
 //! Choosing how each int8 layer's filter is stored: dense int8, sparse
 //! (per-group bitmap of the non-zero positions + the non-zero values) or
 //! int4 (two weights per byte, when every weight lies in -8..=7), whichever
-//! is smallest; ties keep the dense filter (the fastest kernel). The
+//! is smallest; ties keep the dense filter (the fastest kernel). Sparse is
+//! considered only when asked (`--sparse-weights`): on the emulated
+//! Cortex-M4 the sparse kernels take about 10x the instructions of the
+//! dense ones at 50 % density. The
 //! encodings are `mote_format::WeightEncoding`'s; every one is lossless, so
 //! the packed model computes exactly what the dense one does.
 //!
@@ -23,6 +26,7 @@ fn choose(
     dense: &[i8],
     shape: &FilterShape,
     element: impl Fn(usize, usize, usize) -> i8,
+    sparse: bool,
 ) -> Option<(WeightEncoding, Vec<u8>)> {
     let n = dense.len();
     if shape.elements() != Some(n) || n == 0 {
@@ -32,7 +36,7 @@ fn choose(
     let mut best_len = n;
     let nonzero = dense.iter().filter(|&&x| x != 0).count();
     let sparse_len = shape.bitmap_len()? + nonzero;
-    if sparse_len < best_len {
+    if sparse && sparse_len < best_len {
         best_len = sparse_len;
         best = Some((
             WeightEncoding::SparseS8,
@@ -56,14 +60,18 @@ fn i8s(blob: &Blob, b: &BlobRef) -> Vec<i8> {
 }
 
 /// The packed form of one op, if any: its new kind and filter bytes.
-fn pack_op(kind: &OpKind, blob: &Blob) -> Option<(OpKind, Vec<u8>)> {
+fn pack_op(kind: &OpKind, blob: &Blob, sparse: bool) -> Option<(OpKind, Vec<u8>)> {
     match kind {
         OpKind::Conv2d(c) => {
             let w = i8s(blob, &c.filter);
             let shape = FilterShape::conv(c.filter_dims);
             let row = shape.groups * shape.group_len;
-            let (encoding, bytes) =
-                choose(&w, &shape, |r, g, e| w[r * row + g * shape.group_len + e])?;
+            let (encoding, bytes) = choose(
+                &w,
+                &shape,
+                |r, g, e| w[r * row + g * shape.group_len + e],
+                sparse,
+            )?;
             Some((OpKind::Conv2dPacked { conv: *c, encoding }, bytes))
         }
         OpKind::DepthwiseConv2d {
@@ -73,7 +81,7 @@ fn pack_op(kind: &OpKind, blob: &Blob) -> Option<(OpKind, Vec<u8>)> {
             let w = i8s(blob, &c.filter);
             let shape = FilterShape::depthwise(c.filter_dims);
             let oc = shape.rows;
-            let (encoding, bytes) = choose(&w, &shape, |r, _, e| w[e * oc + r])?;
+            let (encoding, bytes) = choose(&w, &shape, |r, _, e| w[e * oc + r], sparse)?;
             Some((
                 OpKind::DepthwiseConv2dPacked {
                     conv: *c,
@@ -91,7 +99,7 @@ fn pack_op(kind: &OpKind, blob: &Blob) -> Option<(OpKind, Vec<u8>)> {
             let w = i8s(blob, &f.filter);
             let shape = FilterShape::fully_connected(f.in_features, f.out_features);
             let inf = shape.group_len;
-            let (encoding, bytes) = choose(&w, &shape, |r, _, e| w[r * inf + e])?;
+            let (encoding, bytes) = choose(&w, &shape, |r, _, e| w[r * inf + e], sparse)?;
             Some((OpKind::FullyConnectedPacked { fc: *f, encoding }, bytes))
         }
         _ => None,
@@ -136,13 +144,14 @@ pub struct Packed {
     pub packed_bytes: usize,
 }
 
-/// Stores every int8 filter of `g` in its smallest encoding and rebuilds
-/// the weight blob; returns what was packed.
-pub fn pack(g: &mut Graph) -> Vec<Packed> {
+/// Stores every int8 filter of `g` in its smallest encoding (sparse only
+/// when `sparse`: it saves flash but its kernels are slower than dense
+/// ones) and rebuilds the weight blob; returns what was packed.
+pub fn pack(g: &mut Graph, sparse: bool) -> Vec<Packed> {
     let mut report = Vec::new();
     let mut replacement: Vec<Option<Vec<u8>>> = Vec::with_capacity(g.ops.len());
     for op in g.ops.iter_mut() {
-        match pack_op(&op.kind, &g.blob) {
+        match pack_op(&op.kind, &g.blob, sparse) {
             Some((kind, bytes)) => {
                 let dense_bytes = blob_refs(&mut op.kind)
                     .first()

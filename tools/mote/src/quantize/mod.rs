@@ -54,6 +54,9 @@ pub struct Options {
     /// Whole output channels removed before quantization (structured
     /// pruning, with or without a least-squares refit of the next layer).
     pub prune_channels: Option<channels::Channels>,
+    /// Store filters sparse where that is smaller than dense int8 (less
+    /// flash; the sparse kernels run slower than the dense ones).
+    pub sparse_weights: bool,
 }
 
 impl Default for Options {
@@ -70,6 +73,7 @@ impl Default for Options {
             optimize_rounding: false,
             int4: false,
             prune_channels: None,
+            sparse_weights: false,
         }
     }
 }
