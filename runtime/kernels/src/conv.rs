@@ -2,7 +2,8 @@
 
 use crate::error::KernelError;
 use crate::requant::Requant;
-use crate::shape::{check_act_range, check_len, clamp_to_i8, coord, offset, Dims4};
+use crate::shape::{check_act_range, check_len, clamp_to_i8, coord, num_elements, offset, Dims4};
+use crate::weights::Weights;
 
 /// Geometry and quantisation of a convolution (also used by depthwise).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,8 +89,34 @@ pub fn conv2d_s8(
     output: &mut [i8],
     output_dims: Dims4,
 ) -> Result<(), KernelError> {
+    conv2d_with(
+        p,
+        rq,
+        input,
+        input_dims,
+        filter,
+        filter_dims,
+        bias,
+        output,
+        output_dims,
+    )
+}
+
+/// [`conv2d_s8`] over any weight storage (dense int8 or packed int4).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conv2d_with<W: Weights>(
+    p: &ConvParams,
+    rq: &Requant,
+    input: &[i8],
+    input_dims: Dims4,
+    filter: W,
+    filter_dims: Dims4,
+    bias: &[i32],
+    output: &mut [i8],
+    output_dims: Dims4,
+) -> Result<(), KernelError> {
     check_len(input.len(), input_dims)?;
-    check_len(filter.len(), filter_dims)?;
+    filter.check(num_elements(filter_dims)?)?;
     check_len(output.len(), output_dims)?;
     check_act_range(p.act_min, p.act_max)?;
     let [batches, in_h, in_w, in_c] = input_dims;
@@ -131,20 +158,17 @@ pub fn conv2d_s8(
                             };
                             let in_base = offset(input_dims, b, iy, ix, group * f_c);
                             let f_base = offset(filter_dims, oc, ky, kx, 0);
-                            let ins = &input[in_base..in_base + f_c];
-                            let fs = &filter[f_base..f_base + f_c];
-                            for (&iv, &fv) in ins.iter().zip(fs) {
-                                let x = i32::from(iv).wrapping_add(p.input_offset);
-                                acc = acc.wrapping_add(i32::from(fv).wrapping_mul(x));
-                            }
+                            let ins = input.get(in_base..in_base + f_c).unwrap_or(&[]);
+                            acc = acc.wrapping_add(filter.dot(f_base, ins, p.input_offset, 0));
                         }
                     }
                     if let Some(&bv) = bias.get(oc) {
                         acc = acc.wrapping_add(bv);
                     }
                     let v = rq.apply(acc, oc).wrapping_add(p.output_offset);
-                    output[offset(output_dims, b, oy, ox, oc)] =
-                        clamp_to_i8(v, p.act_min, p.act_max);
+                    if let Some(o) = output.get_mut(offset(output_dims, b, oy, ox, oc)) {
+                        *o = clamp_to_i8(v, p.act_min, p.act_max);
+                    }
                 }
             }
         }

@@ -4,7 +4,8 @@
 use crate::conv::{inside, ConvParams, Window};
 use crate::error::KernelError;
 use crate::requant::Requant;
-use crate::shape::{check_act_range, check_len, clamp_to_i8, offset, Dims4};
+use crate::shape::{check_act_range, check_len, clamp_to_i8, num_elements, offset, Dims4};
+use crate::weights::Weights;
 
 /// Int8 depthwise convolution.
 ///
@@ -25,8 +26,37 @@ pub fn depthwise_conv2d_s8(
     output: &mut [i8],
     output_dims: Dims4,
 ) -> Result<(), KernelError> {
+    depthwise_with(
+        p,
+        depth_multiplier,
+        rq,
+        input,
+        input_dims,
+        filter,
+        filter_dims,
+        bias,
+        output,
+        output_dims,
+    )
+}
+
+/// [`depthwise_conv2d_s8`] over any weight storage (dense int8 or packed
+/// int4).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn depthwise_with<W: Weights>(
+    p: &ConvParams,
+    depth_multiplier: usize,
+    rq: &Requant,
+    input: &[i8],
+    input_dims: Dims4,
+    filter: W,
+    filter_dims: Dims4,
+    bias: &[i32],
+    output: &mut [i8],
+    output_dims: Dims4,
+) -> Result<(), KernelError> {
     check_len(input.len(), input_dims)?;
-    check_len(filter.len(), filter_dims)?;
+    filter.check(num_elements(filter_dims)?)?;
     check_len(output.len(), output_dims)?;
     check_act_range(p.act_min, p.act_max)?;
     if depth_multiplier == 0 {
@@ -62,8 +92,10 @@ pub fn depthwise_conv2d_s8(
                                 let Some(ix) = inside(win.input_coord(1, ox, kx), in_w) else {
                                     continue;
                                 };
-                                let iv = i32::from(input[offset(input_dims, b, iy, ix, ic)]);
-                                let fv = i32::from(filter[offset(filter_dims, 0, ky, kx, oc)]);
+                                let iv = input
+                                    .get(offset(input_dims, b, iy, ix, ic))
+                                    .map_or(0, |&x| i32::from(x));
+                                let fv = filter.at(offset(filter_dims, 0, ky, kx, oc));
                                 acc = acc
                                     .wrapping_add(fv.wrapping_mul(iv.wrapping_add(p.input_offset)));
                             }
@@ -72,8 +104,9 @@ pub fn depthwise_conv2d_s8(
                             acc = acc.wrapping_add(bv);
                         }
                         let v = rq.apply(acc, oc).wrapping_add(p.output_offset);
-                        output[offset(output_dims, b, oy, ox, oc)] =
-                            clamp_to_i8(v, p.act_min, p.act_max);
+                        if let Some(o) = output.get_mut(offset(output_dims, b, oy, ox, oc)) {
+                            *o = clamp_to_i8(v, p.act_min, p.act_max);
+                        }
                     }
                 }
             }

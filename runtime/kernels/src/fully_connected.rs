@@ -4,6 +4,7 @@
 use crate::error::KernelError;
 use crate::requant::Requant;
 use crate::shape::{check_act_range, clamp_to_i8};
+use crate::weights::Weights;
 
 /// Quantisation of a fully connected layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +41,33 @@ pub fn fully_connected_s8(
     output: &mut [i8],
     out_features: usize,
 ) -> Result<(), KernelError> {
+    fully_connected_with(
+        p,
+        rq,
+        input,
+        batches,
+        in_features,
+        filter,
+        bias,
+        output,
+        out_features,
+    )
+}
+
+/// [`fully_connected_s8`] over any weight storage (dense int8 or packed
+/// int4).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn fully_connected_with<W: Weights>(
+    p: &FcParams,
+    rq: &Requant,
+    input: &[i8],
+    batches: usize,
+    in_features: usize,
+    filter: W,
+    bias: &[i32],
+    output: &mut [i8],
+    out_features: usize,
+) -> Result<(), KernelError> {
     let in_len = batches
         .checked_mul(in_features)
         .ok_or(KernelError::SizeOverflow)?;
@@ -49,9 +77,10 @@ pub fn fully_connected_s8(
     let o_len = batches
         .checked_mul(out_features)
         .ok_or(KernelError::SizeOverflow)?;
-    if input.len() != in_len || filter.len() != f_len || output.len() != o_len {
+    if input.len() != in_len || output.len() != o_len {
         return Err(KernelError::BufferLength);
     }
+    filter.check(f_len)?;
     if !(bias.is_empty() || bias.len() == out_features) {
         return Err(KernelError::BufferLength);
     }
@@ -64,20 +93,18 @@ pub fn fully_connected_s8(
     };
 
     for b in 0..batches {
-        let x = &input[b * in_features..(b + 1) * in_features];
+        let x = input
+            .get(b * in_features..(b + 1) * in_features)
+            .unwrap_or(&[]);
         for o in 0..out_features {
-            let w = &filter[o * in_features..(o + 1) * in_features];
-            let mut acc: i32 = 0;
-            for (&iv, &fv) in x.iter().zip(w) {
-                let a = i32::from(fv).wrapping_add(filter_offset);
-                let c = i32::from(iv).wrapping_add(p.input_offset);
-                acc = acc.wrapping_add(a.wrapping_mul(c));
-            }
+            let mut acc = filter.dot(o * in_features, x, p.input_offset, filter_offset);
             if let Some(&bv) = bias.get(o) {
                 acc = acc.wrapping_add(bv);
             }
             let v = rq.apply(acc, o).wrapping_add(p.output_offset);
-            output[b * out_features + o] = clamp_to_i8(v, p.act_min, p.act_max);
+            if let Some(out) = output.get_mut(b * out_features + o) {
+                *out = clamp_to_i8(v, p.act_min, p.act_max);
+            }
         }
     }
     Ok(())

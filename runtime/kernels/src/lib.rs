@@ -47,6 +47,7 @@ pub mod requant;
 pub mod shape;
 pub mod softmax;
 pub mod sparse;
+mod weights;
 
 pub use activation::{logistic_s8, tanh_s8, LutActParams};
 pub use conv::{conv2d_s8, ConvParams};
