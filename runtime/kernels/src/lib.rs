@@ -21,6 +21,10 @@
 //! these references; on Cortex-M cores with the DSP extension their inner
 //! loops use `SXTB16`/`SMLAD` (the build script sets the `mote_dsp` cfg).
 //!
+//! Module `x86` (x86_64 only) holds AVX2 twins of Conv2D, DepthwiseConv2D
+//! and FullyConnected for the host; on x86_64 `conv2d_s8_fast`,
+//! `depthwise_conv2d_s8_fast` and `fully_connected_s8_fast` name them.
+//!
 //! The `std` feature adds the `prepare` module, the host-side computation of the
 //! quantised parameters (multipliers, shifts, clamp ranges) exactly as TFLite's
 //! `Prepare` functions compute them.
@@ -48,13 +52,19 @@ pub mod shape;
 pub mod softmax;
 pub mod sparse;
 mod weights;
+#[cfg(target_arch = "x86_64")]
+pub mod x86;
 
 pub use activation::{logistic_s8, tanh_s8, LutActParams};
 pub use conv::{conv2d_s8, ConvParams};
 pub use depthwise::depthwise_conv2d_s8;
 pub use elementwise::{add_s8, mul_s8, AddParams, MulParams};
 pub use error::KernelError;
-pub use fast::{add_s8_fast, conv2d_s8_fast, depthwise_conv2d_s8_fast, fully_connected_s8_fast};
+pub use fast::add_s8_fast;
+#[cfg(not(target_arch = "x86_64"))]
+pub use fast::{conv2d_s8_fast, depthwise_conv2d_s8_fast, fully_connected_s8_fast};
+// On x86_64 the optimised Conv2D and FullyConnected are the AVX2 twins
+// (which hand what they do not cover to the portable ones).
 pub use float::{
     add_f32, avg_pool_f32, clamp_f32, concat_f32, conv2d_f32, depthwise_conv2d_f32, f16,
     fully_connected_f32, logistic_f32, max_pool_f32, mean_hw_f32, mul_f32, pad_f32, softmax_f32,
@@ -71,4 +81,9 @@ pub use shape::Dims4;
 pub use softmax::{softmax_s8, SoftmaxParams};
 pub use sparse::{
     conv2d_sparse_s8, depthwise_conv2d_sparse_s8, fully_connected_sparse_s8, SparseFilter,
+};
+#[cfg(target_arch = "x86_64")]
+pub use x86::{
+    conv2d_s8_x86 as conv2d_s8_fast, depthwise_conv2d_s8_x86 as depthwise_conv2d_s8_fast,
+    fully_connected_s8_x86 as fully_connected_s8_fast,
 };

@@ -1,0 +1,193 @@
+//! x86_64 twin of [`crate::depthwise_conv2d_s8`].
+
+use core::arch::x86_64::{
+    __m256i, _mm256_add_epi32, _mm256_cvtepi8_epi32, _mm256_mullo_epi32, _mm256_set1_epi32,
+    _mm256_setzero_si256, _mm256_storeu_si256, _mm_loadl_epi64,
+};
+
+use super::simd::{has_avx2, Finish};
+use super::{OCMAX, OFF_MAX};
+use crate::conv::{ConvParams, Window};
+use crate::error::KernelError;
+use crate::fast::tap_range;
+use crate::requant::Requant;
+use crate::shape::{check_act_range, check_len, Dims4};
+
+/// [`crate::depthwise_conv2d_s8`] on x86_64: same signature, validation and
+/// results bit for bit. With depth multiplier 1 and at most [`OCMAX`]
+/// channels, eight channels at a time accumulate `(x + off)·w` over the
+/// taps inside the input in 32-bit lanes (AVX2); every other call goes to
+/// [`crate::fast::depthwise_conv2d_s8_fast`].
+#[allow(clippy::too_many_arguments)]
+pub fn depthwise_conv2d_s8_x86(
+    p: &ConvParams,
+    depth_multiplier: usize,
+    rq: &Requant,
+    input: &[i8],
+    input_dims: Dims4,
+    filter: &[i8],
+    filter_dims: Dims4,
+    bias: &[i32],
+    output: &mut [i8],
+    output_dims: Dims4,
+) -> Result<(), KernelError> {
+    let [batches, _, _, in_c] = input_dims;
+    let [f_one, _, _, f_oc] = filter_dims;
+    let [o_n, _, _, out_c] = output_dims;
+    let covered = has_avx2()
+        && depth_multiplier == 1
+        && f_one == 1
+        && o_n == batches
+        && f_oc == out_c
+        && out_c == in_c
+        && (1..=OCMAX).contains(&out_c)
+        && (bias.is_empty() || bias.len() == out_c)
+        && (-OFF_MAX..=OFF_MAX).contains(&p.input_offset)
+        && check_len(input.len(), input_dims).is_ok()
+        && check_len(filter.len(), filter_dims).is_ok()
+        && check_len(output.len(), output_dims).is_ok()
+        && !output.is_empty()
+        && check_act_range(p.act_min, p.act_max).is_ok()
+        && rq.validate(out_c).is_ok();
+    if covered {
+        if let Ok(win) = Window::new(p.stride, p.dilation, p.padding) {
+            // SAFETY: the CPU supports AVX2 (checked above).
+            unsafe {
+                dw_avx2(
+                    &win,
+                    p,
+                    rq,
+                    input,
+                    input_dims,
+                    filter,
+                    filter_dims,
+                    bias,
+                    output,
+                    output_dims,
+                )
+            };
+            return Ok(());
+        }
+    }
+    crate::fast::depthwise_conv2d_s8_fast(
+        p,
+        depth_multiplier,
+        rq,
+        input,
+        input_dims,
+        filter,
+        filter_dims,
+        bias,
+        output,
+        output_dims,
+    )
+}
+
+/// Eight int8 values at `s[at..at + 8]` sign-extended to 32-bit lanes, or
+/// `None` past the end of `s`.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn load8(s: &[i8], at: usize) -> Option<__m256i> {
+    let v = s.get(at..at.saturating_add(8))?;
+    // 8 readable bytes.
+    Some(_mm256_cvtepi8_epi32(_mm_loadl_epi64(v.as_ptr().cast())))
+}
+
+/// The vector path over validated buffers (depth multiplier 1).
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2")]
+unsafe fn dw_avx2(
+    win: &Window,
+    p: &ConvParams,
+    rq: &Requant,
+    input: &[i8],
+    input_dims: Dims4,
+    filter: &[i8],
+    filter_dims: Dims4,
+    bias: &[i32],
+    output: &mut [i8],
+    output_dims: Dims4,
+) {
+    let [_, in_h, in_w, c_n] = input_dims;
+    let [_, k_h, k_w, _] = filter_dims;
+    let [_, out_h, out_w, _] = output_dims;
+    let mut accs = [0i32; OCMAX];
+    let acc = accs.get_mut(..c_n).unwrap_or(&mut []);
+    let fin = Finish {
+        bias,
+        rq,
+        output_offset: p.output_offset,
+        act_min: p.act_min,
+        act_max: p.act_max,
+    };
+    let vector = fin.vector_ok();
+    let off = p.input_offset;
+    let voff = _mm256_set1_epi32(off);
+    let row_len = in_w * c_n;
+    let (dy, dx) = (win.dilation[0] as usize, win.dilation[1] as usize);
+    for (pix, out) in output.chunks_exact_mut(c_n).enumerate() {
+        let ox = pix % out_w.max(1);
+        let oy = (pix / out_w.max(1)) % out_h.max(1);
+        let b = pix / (out_w.max(1) * out_h.max(1));
+        let (ky0, ky1, iy0) = tap_range(
+            oy,
+            win.stride[0],
+            win.padding[0],
+            win.dilation[0],
+            in_h,
+            k_h,
+        );
+        let (kx0, kx1, ix0) = tap_range(
+            ox,
+            win.stride[1],
+            win.padding[1],
+            win.dilation[1],
+            in_w,
+            k_w,
+        );
+        let img = b * in_h * row_len;
+        let mut c = 0;
+        while c + 8 <= c_n {
+            let mut a = _mm256_setzero_si256();
+            for ky in ky0..ky1 {
+                let row = img + (iy0 + (ky - ky0) * dy) * row_len;
+                for kx in kx0..kx1 {
+                    let x_at = row + (ix0 + (kx - kx0) * dx) * c_n + c;
+                    let w_at = (ky * k_w + kx) * c_n + c;
+                    if let (Some(x), Some(w)) = (load8(input, x_at), load8(filter, w_at)) {
+                        let x = _mm256_add_epi32(x, voff);
+                        a = _mm256_add_epi32(a, _mm256_mullo_epi32(x, w));
+                    }
+                }
+            }
+            if let Some(dst) = acc.get_mut(c..c + 8) {
+                _mm256_storeu_si256(dst.as_mut_ptr().cast(), a);
+            }
+            c += 8;
+        }
+        // Channels past the last group of eight, scalar.
+        for (ch, a) in acc.iter_mut().enumerate().skip(c) {
+            let mut s = 0i32;
+            for ky in ky0..ky1 {
+                let row = img + (iy0 + (ky - ky0) * dy) * row_len;
+                for kx in kx0..kx1 {
+                    let x_at = row + (ix0 + (kx - kx0) * dx) * c_n + ch;
+                    let w_at = (ky * k_w + kx) * c_n + ch;
+                    if let (Some(&x), Some(&w)) = (input.get(x_at), filter.get(w_at)) {
+                        s = s.wrapping_add(
+                            i32::from(x).wrapping_add(off).wrapping_mul(i32::from(w)),
+                        );
+                    }
+                }
+            }
+            *a = s;
+        }
+        fin.row(acc, out, vector);
+    }
+}
