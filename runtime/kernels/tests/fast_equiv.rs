@@ -5,6 +5,9 @@
 //! random multipliers and shifts. One macro per kernel family.
 
 use mote_kernels::*;
+// The portable/Cortex-M twins themselves (on x86_64 the crate-root names
+// are the AVX2 kernels).
+use mote_kernels::fast::{conv2d_s8_fast, depthwise_conv2d_s8_fast, fully_connected_s8_fast};
 use proptest::prelude::*;
 
 /// Deterministic bytes: `mode` 0 random, 1 all -128, 2 all 127, 3 alternating

@@ -8,6 +8,9 @@
 //! the portable twins of those paths run; on DSP builds their `asm!`.
 
 use mote_kernels::*;
+// The portable/Cortex-M twins themselves (on x86_64 the crate-root names
+// are the AVX2 kernels).
+use mote_kernels::fast::{conv2d_s8_fast, depthwise_conv2d_s8_fast};
 use proptest::prelude::*;
 
 fn bytes(seed: u64, n: usize, extreme: bool) -> Vec<i8> {
@@ -111,6 +114,52 @@ proptest! {
         stride in (1usize..=2, 1usize..=2),
         dil in (1usize..=2, 1usize..=2),
         pad in (0usize..=2, 0usize..=2),
+        zps in (zp(), zp()),
+        relu in any::<bool>(),
+        extreme in any::<bool>(),
+        seed in any::<u64>(),
+    ) {
+        let (in_h, in_w) = hw;
+        let span = |n: usize, kk: usize, s: usize, d: usize, p: usize| {
+            let eff = d * (kk - 1) + 1;
+            if n + 2 * p >= eff { (n + 2 * p - eff) / s + 1 } else { 1 }
+        };
+        let oh = span(in_h, k.0, stride.0, dil.0, pad.0);
+        let ow = span(in_w, k.1, stride.1, dil.1, pad.1);
+        let input = bytes(seed, in_h * in_w * c, extreme);
+        let filter = bytes(seed ^ 0xf, k.0 * k.1 * c, extreme);
+        let bias: Vec<i32> = (0..c as i32).map(|i| 15_000 - i * 1013).collect();
+        let (m, s) = mults(seed ^ 0x77, c);
+        let q = Requant { multiplier: &m, shift: &s };
+        let p = ConvParams {
+            stride: [stride.0, stride.1],
+            dilation: [dil.0, dil.1],
+            padding: [pad.0, pad.1],
+            input_offset: -zps.0,
+            output_offset: zps.1,
+            act_min: if relu { zps.1 } else { -128 },
+            act_max: 127,
+        };
+        let idims = [1, in_h, in_w, c];
+        let fdims = [1, k.0, k.1, c];
+        let odims = [1, oh, ow, c];
+        let mut a = vec![0x5ai8; oh * ow * c];
+        let mut b = a.clone();
+        let ra = depthwise_conv2d_s8(&p, 1, &q, &input, idims, &filter, fdims, &bias, &mut a, odims);
+        let rb = depthwise_conv2d_s8_fast(&p, 1, &q, &input, idims, &filter, fdims, &bias, &mut b, odims);
+        prop_assert!(ra.is_ok(), "{:?}", ra);
+        prop_assert_eq!(ra, rb);
+        prop_assert_eq!(a, b);
+    }
+
+    #[test]
+    fn depthwise_planar_bands_match_reference(
+        hw in prop_oneof![(20usize..=45, 1usize..=3), (1usize..=3, 20usize..=70), (10usize..=40, 40usize..=140)],
+        c in 1usize..=5,
+        k in prop_oneof![Just((3usize, 3usize)), Just((5, 1)), Just((1, 5)), (1usize..=7, 1usize..=7)],
+        stride in prop_oneof![Just((1usize, 1usize)), Just((2, 2)), (1usize..=3, 1usize..=3)],
+        dil in prop_oneof![Just((1usize, 1usize)), (1usize..=2, 1usize..=2)],
+        pad in (0usize..=3, 0usize..=3),
         zps in (zp(), zp()),
         relu in any::<bool>(),
         extreme in any::<bool>(),

@@ -1,7 +1,6 @@
 //! Optimised twin of [`crate::depthwise_conv2d_s8`].
 
-use super::dot::{clamp4_pack, dw_full4, dw_row4, ext_pair};
-use super::{requant, requant4_right, seg, tap_range, ChanRq, ColTaps, DSP_SHAPED};
+use super::{requant, seg, tap_range, ChanRq, ColTaps, DSP_SHAPED};
 use crate::conv::{ConvParams, Window};
 use crate::error::KernelError;
 use crate::requant::Requant;
@@ -10,18 +9,15 @@ use crate::shape::{check_act_range, check_len, clamp_to_i8, Dims4};
 /// Channels accumulated together on the stack.
 const C_BLOCK: usize = 32;
 
-/// Words of the pre-extended weight table (three per tap and group of four
-/// channels of a block: the tap's offset in a full window, two weight words).
-const W_TAB: usize = 768;
-
 /// Window patterns whose `bias + off * Σ valid w` is kept per channel block.
 const PATTERNS: usize = 4;
 
 /// Optimised [`crate::depthwise_conv2d_s8`]: same signature, validation and
-/// results bit for bit. With a depth multiplier of 1, each output pixel
-/// accumulates blocks of up to 32 channels in an on-stack `i32` array, one
-/// contiguous channel row per valid tap; other multipliers use the reference
-/// kernel.
+/// results bit for bit. With a depth multiplier of 1: on DSP-shaped builds
+/// the planar path (see `planar`), else each output pixel accumulates blocks
+/// of up to 32 channels in an on-stack `i32` array, one contiguous channel
+/// row per valid tap (vectorised loops); other multipliers (and shapes the
+/// planar buffers cannot hold) use the reference kernel.
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
 pub fn depthwise_conv2d_s8_fast(
@@ -74,39 +70,40 @@ pub fn depthwise_conv2d_s8_fast(
             output_dims,
         );
     }
+    if DSP_SHAPED {
+        if planar(
+            p,
+            rq,
+            input,
+            input_dims,
+            filter,
+            filter_dims,
+            bias,
+            output,
+            output_dims,
+        ) {
+            return Ok(());
+        }
+        return crate::depthwise::depthwise_conv2d_s8(
+            p,
+            1,
+            rq,
+            input,
+            input_dims,
+            filter,
+            filter_dims,
+            bias,
+            output,
+            output_dims,
+        );
+    }
     // Output non-empty: batches, out_c = in_c > 0, so the filter (k_h * k_w *
     // in_c) and the input (batches * in_h * in_w * in_c) bound these products
     // unless in_h or in_w is 0 (then no tap is valid; saturate).
     let row_len = in_w.saturating_mul(in_c);
     let img_len = in_h.saturating_mul(row_len);
     let off = p.input_offset;
-    let taps = k_h * k_w;
-    let fast_rq = (0..out_c).all(|c| {
-        let (m, s) = rq.get(c);
-        ChanRq::new(m, s).is_some()
-    });
-    let mut wtab = [0u32; W_TAB];
-    let lo4 = u32::from(p.act_min as u8) * 0x0101_0101;
-    let hi4 = u32::from(p.act_max as u8) * 0x0101_0101;
     let dil = [win.dilation[0] as usize, win.dilation[1] as usize];
-    let col_step = dil[1] * in_c;
-    // The largest tap offset of a full window (it must fit the table's u32).
-    let max_off = (k_h.saturating_sub(1))
-        .checked_mul(dil[0])
-        .and_then(|v| v.checked_mul(row_len))
-        .zip(
-            (k_w.saturating_sub(1))
-                .checked_mul(dil[1])
-                .and_then(|v| v.checked_mul(in_c)),
-        )
-        .and_then(|(a, b)| a.checked_add(b))
-        .filter(|&m| u32::try_from(m).is_ok());
-    let mut chans = [ChanRq::default(); C_BLOCK];
-    // The block's right-shift constants, four channels per entry.
-    let mut rwords = [[0u32; 16]; C_BLOCK / 4];
-    // Every channel of the block shifts right (then `apply_right` applies).
-    let mut all_right = false;
-
     let mut c0 = 0;
     while c0 < in_c {
         let nb = (in_c - c0).min(C_BLOCK);
@@ -116,39 +113,6 @@ pub fn depthwise_conv2d_s8_fast(
         // and right edge, plus one more.
         let mut cache = [(None::<(usize, usize, usize, usize)>, [0i32; C_BLOCK]); PATTERNS];
         let mut next_slot = 0;
-        // The block's weights pre-extended per group of four channels and
-        // tap (`(w0, w2)`, `(w1, w3)`), and its requantisation constants.
-        let groups = nb / 4;
-        let tabled = DSP_SHAPED && fast_rq && groups * taps * 3 <= W_TAB && max_off.is_some();
-        if tabled {
-            for g in 0..groups {
-                for t in 0..taps {
-                    let w = seg(filter, t * in_c + c0 + 4 * g, 4);
-                    let (e, o) = ext_pair(w);
-                    let (ky, kx) = (t / k_w, t % k_w);
-                    let off = ky * dil[0] * row_len + kx * dil[1] * in_c;
-                    let i = (g * taps + t) * 3;
-                    if let Some([wf, we, wo]) = wtab.get_mut(i..i + 3) {
-                        *wf = off as u32;
-                        *we = e;
-                        *wo = o;
-                    }
-                }
-            }
-            all_right = true;
-            for (j, c) in chans.iter_mut().enumerate().take(nb) {
-                let (m, s) = rq.get(c0 + j);
-                *c = ChanRq::new(m, s).unwrap_or_default();
-                all_right &= c.is_right();
-                if let Some(w) = rwords.get_mut(j / 4) {
-                    let r = c.right_words();
-                    let i = 4 * (j % 4);
-                    if let Some(d) = w.get_mut(i..i + 4) {
-                        d.copy_from_slice(&r);
-                    }
-                }
-            }
-        }
         let cols = ColTaps::new(
             out_w,
             win.stride[1],
@@ -195,80 +159,6 @@ pub fn depthwise_conv2d_s8_fast(
                         }
                     };
                     let ob = ((b * out_h + oy) * out_w + ox) * out_c + c0;
-                    let full = ky0 == 0 && ky1 == k_h && kx0 == 0 && kx1 == k_w;
-                    if tabled {
-                        let out_px = seg_mut(output, ob, nb);
-                        let be = &cache[slot].1[..nb];
-                        let mut groups = out_px.chunks_exact_mut(4);
-                        let mut bes = be.chunks_exact(4);
-                        let mut chs = chans.get(..nb).unwrap_or(&[]).chunks_exact(4);
-                        let mut g = 0;
-                        for ((o, bq), cq) in (&mut groups).zip(&mut bes).zip(&mut chs) {
-                            let mut acc = [0i32; 4];
-                            acc.copy_from_slice(bq);
-                            let ncols = kx1 - kx0;
-                            if full {
-                                let start = b * img_len + iy0 * row_len + ix0 * in_c + c0 + 4 * g;
-                                let tab = wtab.get(g * taps * 3..).unwrap_or(&[]);
-                                dw_full4(input, start, max_off.unwrap_or(0), tab, taps, &mut acc);
-                            } else {
-                                for ky in ky0..ky1 {
-                                    let iy = iy0 + (ky - ky0) * dil[0];
-                                    let start =
-                                        b * img_len + iy * row_len + ix0 * in_c + c0 + 4 * g;
-                                    let wt = (g * taps + ky * k_w + kx0) * 3;
-                                    dw_row4(
-                                        input,
-                                        start,
-                                        col_step,
-                                        ncols,
-                                        wtab.get(wt..).unwrap_or(&[]),
-                                        &mut acc,
-                                    );
-                                }
-                            }
-                            if let ([y0, y1, y2, y3], [q0, q1, q2, q3]) = (o, cq) {
-                                let [a0, a1, a2, a3] = acc;
-                                let v = if let (true, Some(w)) = (all_right, rwords.get(g)) {
-                                    requant4_right(w, (a0, a1, a2, a3))
-                                } else {
-                                    (q0.apply(a0), q1.apply(a1), q2.apply(a2), q3.apply(a3))
-                                };
-                                let q = clamp4_pack(v, p.output_offset, lo4, hi4);
-                                *y0 = q as u8 as i8;
-                                *y1 = (q >> 8) as u8 as i8;
-                                *y2 = (q >> 16) as u8 as i8;
-                                *y3 = (q >> 24) as u8 as i8;
-                            }
-                            g += 1;
-                        }
-                        let rest = groups.into_remainder();
-                        if !rest.is_empty() {
-                            let r0 = 4 * g;
-                            let mut acc = [0i32; 4];
-                            let bq = bes.remainder();
-                            let acc = acc.get_mut(..bq.len()).unwrap_or(&mut []);
-                            acc.copy_from_slice(bq);
-                            let t = Taps {
-                                ky: (ky0, ky1),
-                                kx: (kx0, kx1),
-                                iy0,
-                                ix0,
-                                dil,
-                                row_len,
-                                in_c,
-                                k_w,
-                                c0: c0 + r0,
-                            };
-                            accumulate(acc, img, filter, &t);
-                            for ((y, &a), c) in rest.iter_mut().zip(acc.iter()).zip(chs.remainder())
-                            {
-                                let v = c.apply(a).wrapping_add(p.output_offset);
-                                *y = clamp_to_i8(v, p.act_min, p.act_max);
-                            }
-                        }
-                        continue;
-                    }
                     let mut acc = [0i32; C_BLOCK];
                     acc[..nb].copy_from_slice(&cache[slot].1[..nb]);
                     let acc = &mut acc[..nb];
@@ -329,7 +219,6 @@ struct Taps {
 }
 
 /// `acc[j] += Σ_taps x[c0 + j] · w[c0 + j]` over the valid window.
-#[cfg(not(mote_dsp))]
 #[inline(always)]
 fn accumulate(acc: &mut [i32], img: &[i8], filter: &[i8], t: &Taps) {
     let nb = acc.len();
@@ -348,69 +237,586 @@ fn accumulate(acc: &mut [i32], img: &[i8], filter: &[i8], t: &Taps) {
     }
 }
 
-/// `acc[j] += Σ_taps x[c0 + j] · w[c0 + j]` over the valid window: per tap,
-/// an `asm!` loop over groups of four channels (`SXTB16`, `SMLABB`/`SMLATT`,
-/// the accumulators loaded and stored with `LDM`/`STM`), scalar for the last
-/// `nb % 4` channels.
-#[cfg(mote_dsp)]
-#[inline(always)]
-fn accumulate(acc: &mut [i32], img: &[i8], filter: &[i8], t: &Taps) {
-    use core::arch::asm;
-    let nb = acc.len();
-    let quads = nb / 4;
-    let rest = 4 * quads;
-    for ky in t.ky.0..t.ky.1 {
-        let iy = t.iy0 + (ky - t.ky.0) * t.dil[0];
-        let row = seg(img, iy * t.row_len, t.row_len);
-        for kx in t.kx.0..t.kx.1 {
-            let ix = t.ix0 + (kx - t.kx.0) * t.dil[1];
-            let x = seg(row, ix * t.in_c + t.c0, nb);
-            let w = seg(filter, (ky * t.k_w + kx) * t.in_c + t.c0, nb);
-            if quads > 0 && x.len() == nb && w.len() == nb {
-                // SAFETY: `x`, `w` and `acc` each hold `nb >= 4 * quads`
-                // elements, so the loop's `4 * quads` bytes of `x` and `w`
-                // and `quads` groups of four `i32` of `acc` stay inside;
-                // unaligned LDR is allowed for normal memory and `acc` is
-                // 4-byte aligned (an `i32` slice).
-                unsafe {
-                    asm!(
-                        "2:",
-                        "ldr {x}, [{px}], #4",
-                        "ldr {w}, [{pw}], #4",
-                        "ldm {pa}, {{r0, r1, r2, r3}}",
-                        "sxtb16 {xd}, {x}, ror #8",
-                        "sxtb16 {x}, {x}",
-                        "sxtb16 {wd}, {w}, ror #8",
-                        "sxtb16 {w}, {w}",
-                        "smlabb r0, {x}, {w}, r0",
-                        "smlabb r1, {xd}, {wd}, r1",
-                        "smlatt r2, {x}, {w}, r2",
-                        "smlatt r3, {xd}, {wd}, r3",
-                        "stm {pa}!, {{r0, r1, r2, r3}}",
-                        "subs {cnt}, {cnt}, #1",
-                        "bne 2b",
-                        px = inout(reg) x.as_ptr() => _,
-                        pw = inout(reg) w.as_ptr() => _,
-                        pa = inout(reg) acc.as_mut_ptr() => _,
-                        cnt = inout(reg) quads => _,
-                        x = out(reg) _,
-                        xd = out(reg) _,
-                        w = out(reg) _,
-                        wd = out(reg) _,
-                        out("r0") _,
-                        out("r1") _,
-                        out("r2") _,
-                        out("r3") _,
-                        options(nostack),
+/// Elements per row of the planar buffer (a fixed stride: the `asm!`
+/// kernels address the kernel rows with immediate offsets).
+const PL_W: usize = 64;
+/// Rows of the planar buffer.
+const PL_H: usize = 32;
+/// Accumulators of one band.
+const ACC: usize = 512;
+
+/// One channel's input window rows as 16-bit values, `PL_W` per row,
+/// word-aligned (the kernels read it with `LDRD`).
+#[repr(C, align(4))]
+struct Plane([i16; PL_W * PL_H]);
+
+/// The geometry the planar path works on: an image `h × w` whose element
+/// `(y, x)` of channel `c` is input byte `c + y·in_rs + x·in_cs` (rows and
+/// columns swapped for `k×1` kernels, so that the kernel runs along rows),
+/// and likewise for the output.
+#[derive(Clone, Copy)]
+struct Virt {
+    h: usize,
+    w: usize,
+    kh: usize,
+    kw: usize,
+    sh: usize,
+    sw: usize,
+    dh: usize,
+    dw: usize,
+    ph: usize,
+    pw: usize,
+    oh: usize,
+    ow: usize,
+    in_rs: usize,
+    in_cs: usize,
+    out_rs: usize,
+    out_cs: usize,
+    /// Rows and columns are swapped (the filter tap `(a, b)` is `(b, a)`).
+    swapped: bool,
+}
+
+/// Which `asm!` kernel a shape runs (or the portable loop).
+#[derive(Clone, Copy, PartialEq)]
+enum Mac {
+    /// 3×3, dilation 1, stride 1 across.
+    K3S1,
+    /// 3×3, dilation 1, stride 2 across.
+    K3S2,
+    /// Anything else.
+    Generic,
+}
+
+/// Depth multiplier 1 on DSP-shaped builds: per channel, a band of input
+/// rows is converted once into a 16-bit plane (padding set to
+/// `-input_offset`, whose `x + off` is 0, so that every window is full and
+/// the offset term `off·Σw` joins the bias), then every output of the band
+/// is a dot product over the plane (`SMLAD` over horizontal tap pairs, two
+/// outputs per step, in `asm!` for 3×3 kernels) and the band is
+/// requantised in one pass. Returns `false`, having written nothing, if the
+/// shape does not fit the buffers or the offset does not fit 16 bits.
+#[allow(clippy::too_many_arguments)]
+fn planar(
+    p: &ConvParams,
+    rq: &Requant,
+    input: &[i8],
+    input_dims: Dims4,
+    filter: &[i8],
+    filter_dims: Dims4,
+    bias: &[i32],
+    output: &mut [i8],
+    output_dims: Dims4,
+) -> bool {
+    let [batches, in_h, in_w, c_n] = input_dims;
+    let [_, k_h, k_w, _] = filter_dims;
+    let [_, out_h, out_w, _] = output_dims;
+    let off = p.input_offset;
+    if !super::dot::off_fits_i16(off) || k_h == 0 || k_w == 0 {
+        return false;
+    }
+    let swapped = k_w == 1 && k_h > 1;
+    let v = if swapped {
+        Virt {
+            h: in_w,
+            w: in_h,
+            kh: k_w,
+            kw: k_h,
+            sh: p.stride[1],
+            sw: p.stride[0],
+            dh: p.dilation[1],
+            dw: p.dilation[0],
+            ph: p.padding[1],
+            pw: p.padding[0],
+            oh: out_w,
+            ow: out_h,
+            in_rs: c_n,
+            in_cs: in_w * c_n,
+            out_rs: c_n,
+            out_cs: out_w * c_n,
+            swapped,
+        }
+    } else {
+        Virt {
+            h: in_h,
+            w: in_w,
+            kh: k_h,
+            kw: k_w,
+            sh: p.stride[0],
+            sw: p.stride[1],
+            dh: p.dilation[0],
+            dw: p.dilation[1],
+            ph: p.padding[0],
+            pw: p.padding[1],
+            oh: out_h,
+            ow: out_w,
+            in_rs: in_w * c_n,
+            in_cs: c_n,
+            out_rs: out_w * c_n,
+            out_cs: c_n,
+            swapped,
+        }
+    };
+    // Spans of one window (with two columns of slack for the two-output
+    // steps); the strides, dilations and paddings are small here.
+    let big = |x: usize| x > PL_W;
+    if big(v.sh) || big(v.sw) || big(v.dh) || big(v.dw) || v.ph > 1 << 20 || v.pw > 1 << 20 {
+        return false;
+    }
+    let span_w = (v.kw - 1) * v.dw + 1;
+    let span_h = (v.kh - 1) * v.dh + 1;
+    if span_w + 2 + v.sw > PL_W || span_h > PL_H {
+        return false;
+    }
+    // Output columns per tile (even), rows per band.
+    let tw_max = (((PL_W - 2 - span_w) / v.sw + 1) & !1).min(ACC);
+    if tw_max < 2 {
+        return false;
+    }
+    let mac = if v.kh == 3 && v.kw == 3 && v.dh == 1 && v.dw == 1 && v.sw <= 2 {
+        if v.sw == 1 {
+            Mac::K3S1
+        } else {
+            Mac::K3S2
+        }
+    } else {
+        Mac::Generic
+    };
+    let full_act = p.act_min == -128 && p.act_max == 127;
+    let img_in = in_h * in_w * c_n;
+    let img_out = out_h * out_w * c_n;
+    let mut plane = Plane([0; PL_W * PL_H]);
+    let mut acc = [0i32; ACC];
+    for c in 0..c_n {
+        // bias + off·Σw over the whole kernel; the tap weights.
+        let wk = |a: usize, b: usize| -> i32 {
+            let (ky, kx) = if v.swapped { (b, a) } else { (a, b) };
+            i32::from(filter.get((ky * k_w + kx) * c_n + c).copied().unwrap_or(0))
+        };
+        let mut be = bias.get(c).copied().unwrap_or(0);
+        for a in 0..v.kh {
+            for b in 0..v.kw {
+                be = be.wrapping_add(off.wrapping_mul(wk(a, b)));
+            }
+        }
+        let mut prm = [0u32; 9];
+        if mac != Mac::Generic {
+            for a in 0..3 {
+                prm[2 * a] = (wk(a, 0) as u32 & 0xffff) | ((wk(a, 1) as u32) << 16);
+                prm[2 * a + 1] = wk(a, 2) as u32 & 0xffff;
+            }
+        }
+        let (m, s) = rq.get(c);
+        let fast = ChanRq::new(m, s).and_then(|q| q.band_words(p.output_offset));
+        for b in 0..batches {
+            let src = seg(input, b * img_in, img_in);
+            let mut ox0 = 0;
+            while ox0 < v.ow {
+                let tw = (v.ow - ox0).min(tw_max);
+                let tw2 = (tw + 1) & !1;
+                let ncols = ((tw2 - 1) * v.sw + span_w + 2).min(PL_W);
+                let rows_max = ((PL_H - span_h) / v.sh + 1).min(ACC / tw2);
+                let mut oy0 = 0;
+                while oy0 < v.oh {
+                    let rows = (v.oh - oy0).min(rows_max);
+                    let nrows = (rows - 1) * v.sh + span_h;
+                    fill_plane(
+                        &mut plane,
+                        src,
+                        c,
+                        &v,
+                        off,
+                        (oy0 * v.sh) as i64 - v.ph as i64,
+                        (ox0 * v.sw) as i64 - v.pw as i64,
+                        nrows,
+                        ncols,
                     );
+                    let accs = acc.get_mut(..rows * tw2).unwrap_or(&mut []);
+                    match mac {
+                        Mac::Generic => mac_generic(&plane, accs, &v, rows, tw2, be, &wk),
+                        _ => mac3(&plane, accs, &mut prm, rows, tw2, be, mac == Mac::K3S2, &v),
+                    }
+                    let ob = b * img_out + oy0 * v.out_rs + ox0 * v.out_cs + c;
+                    match fast {
+                        Some(q) if full_act => {
+                            requant_band(accs, output, ob, &v, rows, tw, tw2, &q);
+                        }
+                        _ => {
+                            for r in 0..rows {
+                                for i in 0..tw {
+                                    let a = accs.get(r * tw2 + i).copied().unwrap_or(0);
+                                    let y = requant(rq, a, c).wrapping_add(p.output_offset);
+                                    let o = ob + r * v.out_rs + i * v.out_cs;
+                                    if let Some(d) = output.get_mut(o) {
+                                        *d = clamp_to_i8(y, p.act_min, p.act_max);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    oy0 += rows;
+                }
+                ox0 += tw;
+            }
+        }
+    }
+    true
+}
+
+/// Converts rows `y0..y0 + nrows`, columns `x0..x0 + ncols` of channel `c`
+/// of one image into the plane (16-bit; `-off` outside the image).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn fill_plane(
+    plane: &mut Plane,
+    img: &[i8],
+    c: usize,
+    v: &Virt,
+    off: i32,
+    y0: i64,
+    x0: i64,
+    nrows: usize,
+    ncols: usize,
+) {
+    let pad = off.wrapping_neg() as i16;
+    // Valid columns: 0 <= x0 + j < w.
+    let lo = (-x0).clamp(0, ncols as i64) as usize;
+    let hi = (v.w as i64 - x0).clamp(lo as i64, ncols as i64) as usize;
+    for (r, row) in plane.0.chunks_exact_mut(PL_W).take(nrows).enumerate() {
+        let y = y0 + r as i64;
+        let row = row.get_mut(..ncols).unwrap_or(&mut []);
+        if y < 0 || y >= v.h as i64 || lo == hi {
+            row.fill(pad);
+            continue;
+        }
+        let (left, rest) = row.split_at_mut(lo);
+        let (mid, right) = rest.split_at_mut(hi - lo);
+        left.fill(pad);
+        right.fill(pad);
+        let start = c + y as usize * v.in_rs + (x0 + lo as i64) as usize * v.in_cs;
+        cvt_row(img, start, v.in_cs, mid);
+    }
+}
+
+/// `dst[j] = src[start + j·step]` as 16-bit values (nothing unless every
+/// read lies inside `src`).
+#[inline(always)]
+fn cvt_row(src: &[i8], start: usize, step: usize, dst: &mut [i16]) {
+    let n = dst.len();
+    if n == 0 {
+        return;
+    }
+    let last = (n - 1).checked_mul(step).and_then(|v| v.checked_add(start));
+    if last.is_none_or(|l| l >= src.len()) {
+        return;
+    }
+    #[cfg(mote_dsp)]
+    {
+        use core::arch::asm;
+        // SAFETY: `n >= 1` bytes are read at `start + j·step`, the last
+        // inside `src` (checked above); `n` halfwords written to `dst`.
+        unsafe {
+            asm!(
+                "2:",
+                "ldrsb {t}, [{ps}]",
+                "add {ps}, {ps}, {st}",
+                "strh {t}, [{pd}], #2",
+                "subs {n}, {n}, #1",
+                "bne 2b",
+                ps = inout(reg) src.as_ptr().add(start) => _,
+                pd = inout(reg) dst.as_mut_ptr() => _,
+                st = in(reg) step,
+                n = inout(reg) n => _,
+                t = out(reg) _,
+                options(nostack),
+            );
+        }
+    }
+    #[cfg(not(mote_dsp))]
+    for (j, d) in dst.iter_mut().enumerate() {
+        *d = i16::from(src.get(start + j * step).copied().unwrap_or(0));
+    }
+}
+
+/// `acc[r·tw2 + i] = be + Σ w(a, b) · plane[r·sh + a·dh][i·sw + b·dw]`.
+#[inline(never)]
+fn mac_generic(
+    plane: &Plane,
+    acc: &mut [i32],
+    v: &Virt,
+    rows: usize,
+    tw2: usize,
+    be: i32,
+    wk: &dyn Fn(usize, usize) -> i32,
+) {
+    for r in 0..rows {
+        for i in 0..tw2 {
+            let mut s = be;
+            for a in 0..v.kh {
+                let base = (r * v.sh + a * v.dh) * PL_W + i * v.sw;
+                for b in 0..v.kw {
+                    let x = plane.0.get(base + b * v.dw).copied().unwrap_or(0);
+                    s = s.wrapping_add(i32::from(x).wrapping_mul(wk(a, b)));
                 }
             }
-            let (xs, ws) = (x.get(rest..).unwrap_or(&[]), w.get(rest..).unwrap_or(&[]));
-            let tail = acc.get_mut(rest..).unwrap_or(&mut []);
-            for ((a, &xv), &wv) in tail.iter_mut().zip(xs).zip(ws) {
-                // |x·w| <= 2^14: exact in i16 (vectorises without 32-bit multiplies).
-                *a = a.wrapping_add(i32::from(i16::from(xv) * i16::from(wv)));
+            if let Some(d) = acc.get_mut(r * tw2 + i) {
+                *d = s;
             }
+        }
+    }
+}
+
+/// The 3×3 kernels: `acc` as for [`mac_generic`], two outputs per step,
+/// `prm` holding per kernel row `(w0, w1)` and `(w2, 0)` as 16-bit pairs
+/// (words 0..6); words 6..9 are scratch (steps per row, the plane skip
+/// from one output row to the next, rows left).
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn mac3(
+    plane: &Plane,
+    acc: &mut [i32],
+    prm: &mut [u32; 9],
+    rows: usize,
+    tw2: usize,
+    be: i32,
+    s2: bool,
+    v: &Virt,
+) {
+    let steps = tw2 / 2;
+    // Plane extent read: rows `(rows-1)·sh + 2`, columns up to
+    // `(tw2-1)·sw + 3` (s1) or `+ 4` (s2, one word past the last tap).
+    let last_row = (rows - 1) * v.sh + 2;
+    let last_col = (tw2 - 1) * v.sw + 3;
+    if rows == 0
+        || steps == 0
+        || acc.len() < rows * tw2
+        || last_row >= PL_H
+        || last_col + 1 >= PL_W
+        || v.sh > PL_H
+    {
+        return;
+    }
+    #[cfg(not(mote_dsp))]
+    {
+        let _ = s2;
+        let w = |a: usize, b: usize| -> i32 {
+            let word = prm[2 * a + b / 2];
+            i32::from((if b == 1 { word >> 16 } else { word }) as u16 as i16)
+        };
+        mac_generic(plane, acc, v, rows, tw2, be, &w);
+    }
+    #[cfg(mote_dsp)]
+    {
+        use core::arch::asm;
+        let adv = if s2 { 8 * steps } else { 4 * steps };
+        prm[6] = steps as u32;
+        prm[7] = (v.sh * 2 * PL_W) as u32 - adv as u32;
+        prm[8] = rows as u32;
+        // SAFETY: per step, three rows of the plane are read at `p - 128`,
+        // `p`, `p + 128` (8 bytes each, 12 with stride 2; the offsets stay
+        // within A32's ±255 for LDRD); `p` starts at the plane's second row
+        // (4-aligned, `repr(align(4))`) and moves 4 (8) bytes per step and
+        // `sh` rows per output row, so the reads stay within
+        // rows `<= last_row < PL_H` and columns `<= last_col + 1 < PL_W`
+        // (checked above), all word-aligned for LDRD. `rows·steps` pairs
+        // of words are written to `acc` (`acc.len() >= rows·tw2`). `prm`
+        // is read and its words 8 updated. r0/r1, r2/r3, r4/r5 are the
+        // even register pairs A32 LDRD/STRD need.
+        unsafe {
+            if s2 {
+                asm!(
+                    "ldr {n}, [{q}, #24]",
+                    "2:",
+                    "ldrd r0, r1, [{p}, #-128]",
+                    "ldrd r2, r3, [{q}]",
+                    "smlad r4, r0, r2, {be}",
+                    "smlabb r4, r1, r3, r4",
+                    "ldr r0, [{p}, #-120]",
+                    "smlad r5, r1, r2, {be}",
+                    "smlabb r5, r0, r3, r5",
+                    "ldrd r0, r1, [{p}]",
+                    "ldrd r2, r3, [{q}, #8]",
+                    "smlad r4, r0, r2, r4",
+                    "smlabb r4, r1, r3, r4",
+                    "ldr r0, [{p}, #8]",
+                    "smlad r5, r1, r2, r5",
+                    "smlabb r5, r0, r3, r5",
+                    "ldrd r0, r1, [{p}, #128]",
+                    "ldrd r2, r3, [{q}, #16]",
+                    "smlad r4, r0, r2, r4",
+                    "smlabb r4, r1, r3, r4",
+                    "ldr r0, [{p}, #136]",
+                    "smlad r5, r1, r2, r5",
+                    "smlabb r5, r0, r3, r5",
+                    "strd r4, r5, [{d}], #8",
+                    "add {p}, {p}, #8",
+                    "subs {n}, {n}, #1",
+                    "bne 2b",
+                    "ldr {n}, [{q}, #28]",
+                    "add {p}, {p}, {n}",
+                    "ldr r0, [{q}, #32]",
+                    "subs r0, r0, #1",
+                    "str r0, [{q}, #32]",
+                    "ldr {n}, [{q}, #24]",
+                    "bne 2b",
+                    p = inout(reg) plane.0.as_ptr().add(PL_W) => _,
+                    q = in(reg) prm.as_mut_ptr(),
+                    d = inout(reg) acc.as_mut_ptr() => _,
+                    n = out(reg) _,
+                    be = in(reg) be,
+                    out("r0") _,
+                    out("r1") _,
+                    out("r2") _,
+                    out("r3") _,
+                    out("r4") _,
+                    out("r5") _,
+                    options(nostack),
+                );
+            } else {
+                asm!(
+                    "ldr {n}, [{q}, #24]",
+                    "2:",
+                    "ldrd r0, r1, [{p}, #-128]",
+                    "ldrd r2, r3, [{q}]",
+                    "smlad r4, r0, r2, {be}",
+                    "smlabb r4, r1, r3, r4",
+                    "pkhbt r0, r1, r0",
+                    "smladx r5, r0, r2, {be}",
+                    "smlatb r5, r1, r3, r5",
+                    "ldrd r0, r1, [{p}]",
+                    "ldrd r2, r3, [{q}, #8]",
+                    "smlad r4, r0, r2, r4",
+                    "smlabb r4, r1, r3, r4",
+                    "pkhbt r0, r1, r0",
+                    "smladx r5, r0, r2, r5",
+                    "smlatb r5, r1, r3, r5",
+                    "ldrd r0, r1, [{p}, #128]",
+                    "ldrd r2, r3, [{q}, #16]",
+                    "smlad r4, r0, r2, r4",
+                    "smlabb r4, r1, r3, r4",
+                    "pkhbt r0, r1, r0",
+                    "smladx r5, r0, r2, r5",
+                    "smlatb r5, r1, r3, r5",
+                    "strd r4, r5, [{d}], #8",
+                    "add {p}, {p}, #4",
+                    "subs {n}, {n}, #1",
+                    "bne 2b",
+                    "ldr {n}, [{q}, #28]",
+                    "add {p}, {p}, {n}",
+                    "ldr r0, [{q}, #32]",
+                    "subs r0, r0, #1",
+                    "str r0, [{q}, #32]",
+                    "ldr {n}, [{q}, #24]",
+                    "bne 2b",
+                    p = inout(reg) plane.0.as_ptr().add(PL_W) => _,
+                    q = in(reg) prm.as_mut_ptr(),
+                    d = inout(reg) acc.as_mut_ptr() => _,
+                    n = out(reg) _,
+                    be = in(reg) be,
+                    out("r0") _,
+                    out("r1") _,
+                    out("r2") _,
+                    out("r3") _,
+                    out("r4") _,
+                    out("r5") _,
+                    options(nostack),
+                );
+            }
+        }
+    }
+}
+
+/// Requantises a band: output `(r, i)` (`r < rows`, `i < tw`) at byte
+/// `ob + r·out_rs + i·out_cs` from `acc[r·tw2 + i]`, full activation range,
+/// by the constants of [`ChanRq::band_words`]. Writes nothing unless every
+/// output lies inside `output`.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn requant_band(
+    acc: &[i32],
+    output: &mut [i8],
+    ob: usize,
+    v: &Virt,
+    rows: usize,
+    tw: usize,
+    tw2: usize,
+    q: &[u32; 3],
+) {
+    if rows == 0 || tw == 0 || acc.len() < rows * tw2 {
+        return;
+    }
+    let last = (rows - 1) * v.out_rs + (tw - 1) * v.out_cs + ob;
+    if last >= output.len() {
+        return;
+    }
+    #[cfg(not(mote_dsp))]
+    for r in 0..rows {
+        for i in 0..tw {
+            let x = acc.get(r * tw2 + i).copied().unwrap_or(0);
+            let (m, h, sh) = (q[0] as i32, q[1] as i32, q[2]);
+            let t = x ^ m;
+            let lo = (t as u32 & 0x8000_0000) | 0x4000_0000;
+            let hi = h.wrapping_add(t >> 31);
+            let w = ((i64::from(hi) << 32) | i64::from(lo)) + i64::from(x) * i64::from(m);
+            let y = ((w >> 32) as i32) >> (sh & 31);
+            if let Some(d) = output.get_mut(ob + r * v.out_rs + i * v.out_cs) {
+                *d = y.clamp(-128, 127) as i8;
+            }
+        }
+    }
+    #[cfg(mote_dsp)]
+    {
+        use core::arch::asm;
+        // Scratch: steps per row, acc skip, output skip, rows left.
+        let mut prm = [
+            tw as u32,
+            (4 * (tw2 - tw)) as u32,
+            (v.out_rs as u32).wrapping_sub((tw * v.out_cs) as u32),
+            rows as u32,
+        ];
+        // SAFETY: reads `rows` rows of `tw` accumulators at `r·tw2`, all
+        // inside `acc` (`acc.len() >= rows·tw2`); writes the bytes
+        // `ob + r·out_rs + i·out_cs`, the last of which is inside `output`
+        // (checked above) and the others below it; reads and updates the
+        // four words of `prm`. SMLAL/ASR/SSAT arithmetic: see
+        // `ChanRq::band_words`; SSAT's Q flag is never read.
+        unsafe {
+            asm!(
+                "ldr {n}, [{pr}]",
+                "2:",
+                "ldr {x}, [{pa}], #4",
+                "eor {t}, {x}, {m}",
+                "add {hi}, {h}, {t}, asr #31",
+                "and {t}, {t}, #0x80000000",
+                "orr {t}, {t}, #0x40000000",
+                "smlal {t}, {hi}, {x}, {m}",
+                "asr {x}, {hi}, {sh}",
+                "ssat {x}, #8, {x}",
+                "strb {x}, [{po}]",
+                "add {po}, {po}, {os}",
+                "subs {n}, {n}, #1",
+                "bne 2b",
+                "ldr {x}, [{pr}, #4]",
+                "add {pa}, {pa}, {x}",
+                "ldr {x}, [{pr}, #8]",
+                "add {po}, {po}, {x}",
+                "ldr {x}, [{pr}, #12]",
+                "subs {x}, {x}, #1",
+                "str {x}, [{pr}, #12]",
+                "ldr {n}, [{pr}]",
+                "bne 2b",
+                pa = inout(reg) acc.as_ptr() => _,
+                po = inout(reg) output.as_mut_ptr().add(ob) => _,
+                pr = in(reg) prm.as_mut_ptr(),
+                os = in(reg) v.out_cs,
+                m = in(reg) q[0],
+                h = in(reg) q[1],
+                sh = in(reg) q[2],
+                n = out(reg) _,
+                x = out(reg) _,
+                t = out(reg) _,
+                hi = out(reg) _,
+                options(nostack),
+            );
         }
     }
 }

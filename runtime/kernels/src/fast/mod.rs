@@ -305,102 +305,29 @@ impl ChanRq {
         }
     }
 
-    /// The constants of a right-shifting channel packed for
-    /// [`requant4_right`]: `[m, k_lo, k_hi, e - 1]`.
-    #[inline(always)]
-    pub(crate) fn right_words(&self) -> [u32; 4] {
-        [
-            self.m as u32,
-            self.k as u32,
-            (self.k >> 32) as u32,
-            self.sh & 31,
-        ]
+    /// The constants of the planar depthwise requantisation, which also adds
+    /// the output offset `oo`: `[m, H, e - 1]` with `H = 2^(e-2) + oo·2^(e-1)`,
+    /// for a right shift `2 <= e <= 21` and `|oo| <= 256` (else `None`).
+    /// Then `k = 2^30 + 2^(e-2)·2^32`, and the sign term `-2^31` (as a 64-bit
+    /// value) makes the low word `2^30 | 2^31·s` and the high word
+    /// `2^(e-2) - s` (no carry: `2^30 + 2^31 < 2^32`). The offset added to
+    /// the high word before the shift by `e - 1` adds exactly `oo` to the
+    /// result; the high word stays below `2^30 + 2^28 + 2^19 + 1` in
+    /// magnitude, so nothing overflows.
+    #[inline]
+    pub(crate) fn band_words(&self, oo: i32) -> Option<[u32; 3]> {
+        let sh = self.sh;
+        if !(1..=20).contains(&sh) || !(-256..=256).contains(&oo) {
+            return None;
+        }
+        let h = (1i32 << (sh - 1)) + (oo << sh);
+        Some([self.m as u32, h as u32, sh])
     }
 
     /// True if the channel shifts right (then [`Self::apply_right`] applies).
     #[inline(always)]
     pub(crate) fn is_right(&self) -> bool {
         self.sh != u32::MAX
-    }
-}
-
-/// [`ChanRq::apply_right`] for four channels whose constants are packed by
-/// [`ChanRq::right_words`] (`q` holds 16 words, channel `j` at `4j`).
-#[inline(always)]
-pub(crate) fn requant4_right(q: &[u32; 16], a: (i32, i32, i32, i32)) -> (i32, i32, i32, i32) {
-    #[cfg(mote_dsp)]
-    {
-        use core::arch::asm;
-        let (mut a0, mut a1, mut a2, mut a3) = a;
-        // SAFETY: reads the 16 words of `q` (a reference to a `[u32; 16]`,
-        // 4-byte aligned for LDRD; r0/r1 and r2/r3 are the even register
-        // pairs A32 LDRD needs); register arithmetic otherwise (the flags
-        // are clobbered). Per channel: `w = x·m + k`, `-2^31` added as a
-        // 64-bit value when `x ^ m` is negative, the high word shifted right
-        // by `e - 1` (see `ChanRq`).
-        unsafe {
-            asm!(
-                "ldrd r0, r1, [{p}]",
-                "ldrd r2, r3, [{p}, #8]",
-                "smlal r1, r2, {a0}, r0",
-                "eor {t}, {a0}, r0",
-                "and {a0}, {t}, #0x80000000",
-                "adds r1, r1, {a0}",
-                "adc r2, r2, {t}, asr #31",
-                "asr {a0}, r2, r3",
-                "ldrd r0, r1, [{p}, #16]",
-                "ldrd r2, r3, [{p}, #24]",
-                "smlal r1, r2, {a1}, r0",
-                "eor {t}, {a1}, r0",
-                "and {a1}, {t}, #0x80000000",
-                "adds r1, r1, {a1}",
-                "adc r2, r2, {t}, asr #31",
-                "asr {a1}, r2, r3",
-                "ldrd r0, r1, [{p}, #32]",
-                "ldrd r2, r3, [{p}, #40]",
-                "smlal r1, r2, {a2}, r0",
-                "eor {t}, {a2}, r0",
-                "and {a2}, {t}, #0x80000000",
-                "adds r1, r1, {a2}",
-                "adc r2, r2, {t}, asr #31",
-                "asr {a2}, r2, r3",
-                "ldrd r0, r1, [{p}, #48]",
-                "ldrd r2, r3, [{p}, #56]",
-                "smlal r1, r2, {a3}, r0",
-                "eor {t}, {a3}, r0",
-                "and {a3}, {t}, #0x80000000",
-                "adds r1, r1, {a3}",
-                "adc r2, r2, {t}, asr #31",
-                "asr {a3}, r2, r3",
-                p = in(reg) q.as_ptr(),
-                a0 = inout(reg) a0,
-                a1 = inout(reg) a1,
-                a2 = inout(reg) a2,
-                a3 = inout(reg) a3,
-                out("r0") _,
-                out("r1") _,
-                out("r2") _,
-                out("r3") _,
-                t = out(reg) _,
-                options(pure, readonly, nostack),
-            );
-        }
-        (a0, a1, a2, a3)
-    }
-    #[cfg(not(mote_dsp))]
-    {
-        let one = |j: usize, x: i32| -> i32 {
-            let w = |i: usize| q.get(4 * j + i).copied().unwrap_or(0);
-            let (m, k, sh) = (
-                w(0) as i32,
-                (u64::from(w(2)) << 32 | u64::from(w(1))) as i64,
-                w(3),
-            );
-            let s = i64::from((x ^ m) >> 31) << 31;
-            let v = i64::from(x) * i64::from(m) + k + s;
-            ((v >> 32) as i32) >> (sh & 31)
-        };
-        (one(0, a.0), one(1, a.1), one(2, a.2), one(3, a.3))
     }
 }
 
