@@ -1,7 +1,7 @@
 //! Optimised twin of [`crate::conv2d_s8`].
 
 use super::dot::{clamp4_pack, dot, dot2, dot2_off, dot4_px, dot_off, ext_row, sum};
-use super::{requant, requant4_same, seg, tap_range, ChanRq, ColTaps, DSP_SHAPED};
+use super::{requant, requant4_band, requant4_same, seg, tap_range, ChanRq, ColTaps, DSP_SHAPED};
 use crate::conv::{ConvParams, Window};
 use crate::error::KernelError;
 use crate::requant::Requant;
@@ -537,6 +537,7 @@ fn conv_tiled(
     let xlen = 2 * k_pad;
     let lo4 = u32::from(p.act_min as u8) * 0x0101_0101;
     let hi4 = u32::from(p.act_max as u8) * 0x0101_0101;
+    let full_act = p.act_min == -128 && p.act_max == 127;
     let cols = ColTaps::new(
         g.out_w,
         g.win.stride[1],
@@ -652,6 +653,14 @@ fn conv_tiled(
             let ws = wsrc.chunks_exact(wstride.max(1));
             for ((w, &(c, be)), (((y0, y1), y2), y3)) in ws.zip(chans.iter().take(nb)).zip(outs) {
                 let (a0, a1, a2, a3) = dot4_px(x, w, be);
+                if let (true, Some(q)) = (full_act, c.band_words(p.output_offset)) {
+                    let (v0, v1, v2, v3) = requant4_band(&q, (a0, a1, a2, a3));
+                    *y0 = v0 as i8;
+                    *y1 = v1 as i8;
+                    *y2 = v2 as i8;
+                    *y3 = v3 as i8;
+                    continue;
+                }
                 let v = if c.is_right() {
                     requant4_same(&c, (a0, a1, a2, a3))
                 } else {

@@ -368,7 +368,7 @@ fn planar(
         return false;
     }
     // Output columns per tile (even), rows per band.
-    let tw_max = (((PL_W - 2 - span_w) / v.sw + 1) & !1).min(ACC);
+    let tw_max = (((PL_W - 2 - span_w) / v.sw.max(1) + 1) & !1).min(ACC);
     if tw_max < 2 {
         return false;
     }
@@ -386,57 +386,73 @@ fn planar(
     let img_out = out_h * out_w * c_n;
     let mut plane = Plane([0; PL_W * PL_H]);
     let mut acc = [0i32; ACC];
-    for c in 0..c_n {
-        // bias + off·Σw over the whole kernel; the tap weights.
-        let wk = |a: usize, b: usize| -> i32 {
-            let (ky, kx) = if v.swapped { (b, a) } else { (a, b) };
-            i32::from(filter.get((ky * k_w + kx) * c_n + c).copied().unwrap_or(0))
-        };
-        let mut be = bias.get(c).copied().unwrap_or(0);
-        for a in 0..v.kh {
-            for b in 0..v.kw {
-                be = be.wrapping_add(off.wrapping_mul(wk(a, b)));
-            }
-        }
-        let mut prm = [0u32; 9];
-        if mac != Mac::Generic {
-            for a in 0..3 {
-                prm[2 * a] = (wk(a, 0) as u32 & 0xffff) | ((wk(a, 1) as u32) << 16);
-                prm[2 * a + 1] = wk(a, 2) as u32 & 0xffff;
-            }
-        }
-        let (m, s) = rq.get(c);
-        let fast = ChanRq::new(m, s).and_then(|q| q.band_words(p.output_offset));
-        for b in 0..batches {
-            let src = seg(input, b * img_in, img_in);
-            let mut ox0 = 0;
-            while ox0 < v.ow {
-                let tw = (v.ow - ox0).min(tw_max);
-                let tw2 = (tw + 1) & !1;
-                let ncols = ((tw2 - 1) * v.sw + span_w + 2).min(PL_W);
-                let rows_max = ((PL_H - span_h) / v.sh + 1).min(ACC / tw2);
-                let mut oy0 = 0;
-                while oy0 < v.oh {
-                    let rows = (v.oh - oy0).min(rows_max);
-                    let nrows = (rows - 1) * v.sh + span_h;
-                    fill_plane(
-                        &mut plane,
-                        src,
-                        c,
-                        &v,
-                        off,
-                        (oy0 * v.sh) as i64 - v.ph as i64,
-                        (ox0 * v.sw) as i64 - v.pw as i64,
-                        nrows,
-                        ncols,
-                    );
-                    let accs = acc.get_mut(..rows * tw2).unwrap_or(&mut []);
+    let pad = off.wrapping_neg() as i16;
+    for b in 0..batches {
+        let src = seg(input, b * img_in, img_in);
+        let mut ox0 = 0;
+        while ox0 < v.ow {
+            let tw = (v.ow - ox0).min(tw_max);
+            let tw2 = (tw + 1) & !1;
+            let ncols = ((tw2 - 1) * v.sw + span_w + 2).min(PL_W);
+            let rows_max = ((PL_H - span_h) / v.sh.max(1) + 1).min(ACC / tw2.max(1));
+            let x0 = (ox0 * v.sw) as i64 - v.pw as i64;
+            // Valid columns: 0 <= x0 + j < w.
+            let c_lo = (-x0).clamp(0, ncols as i64) as usize;
+            let c_hi = (v.w as i64 - x0).clamp(c_lo as i64, ncols as i64) as usize;
+            let mut oy0 = 0;
+            while oy0 < v.oh {
+                let rows = (v.oh - oy0).min(rows_max);
+                let nrows = (rows - 1) * v.sh + span_h;
+                let y0 = (oy0 * v.sh) as i64 - v.ph as i64;
+                let r_lo = (-y0).clamp(0, nrows as i64) as usize;
+                let r_hi = (v.h as i64 - y0).clamp(r_lo as i64, nrows as i64) as usize;
+                // The padding, once for every channel (the valid rectangle
+                // is overwritten per channel).
+                if let Some(used) = plane.0.get_mut(..nrows * PL_W) {
+                    used.fill(pad);
+                }
+                let accs = acc.get_mut(..rows * tw2).unwrap_or(&mut []);
+                for c in 0..c_n {
+                    // bias + off·Σw over the whole kernel; the tap weights.
+                    let wk = |a: usize, b: usize| -> i32 {
+                        let (ky, kx) = if v.swapped { (b, a) } else { (a, b) };
+                        i32::from(filter.get((ky * k_w + kx) * c_n + c).copied().unwrap_or(0))
+                    };
+                    let mut be = bias.get(c).copied().unwrap_or(0);
+                    if off != 0 {
+                        for a in 0..v.kh {
+                            for b in 0..v.kw {
+                                be = be.wrapping_add(off.wrapping_mul(wk(a, b)));
+                            }
+                        }
+                    }
+                    if r_lo < r_hi && c_lo < c_hi {
+                        let start = c
+                            + (y0 + r_lo as i64) as usize * v.in_rs
+                            + (x0 + c_lo as i64) as usize * v.in_cs;
+                        cvt_rect(
+                            src,
+                            start,
+                            &v,
+                            r_hi - r_lo,
+                            c_hi - c_lo,
+                            plane.0.get_mut(r_lo * PL_W + c_lo..).unwrap_or(&mut []),
+                        );
+                    }
                     match mac {
                         Mac::Generic => mac_generic(&plane, accs, &v, rows, tw2, be, &wk),
-                        _ => mac3(&plane, accs, &mut prm, rows, tw2, be, mac == Mac::K3S2, &v),
+                        _ => {
+                            let mut prm = [0u32; 9];
+                            for (a, w) in prm.chunks_exact_mut(2).take(3).enumerate() {
+                                w[0] = (wk(a, 0) as u32 & 0xffff) | ((wk(a, 1) as u32) << 16);
+                                w[1] = wk(a, 2) as u32 & 0xffff;
+                            }
+                            mac3(&plane, accs, &mut prm, rows, tw2, be, mac == Mac::K3S2, &v)
+                        }
                     }
                     let ob = b * img_out + oy0 * v.out_rs + ox0 * v.out_cs + c;
-                    match fast {
+                    let (m, s) = rq.get(c);
+                    match ChanRq::new(m, s).and_then(|q| q.band_words(p.output_offset)) {
                         Some(q) if full_act => {
                             requant_band(accs, output, ob, &v, rows, tw, tw2, &q);
                         }
@@ -453,87 +469,78 @@ fn planar(
                             }
                         }
                     }
-                    oy0 += rows;
                 }
-                ox0 += tw;
+                oy0 += rows;
             }
+            ox0 += tw;
         }
     }
     true
 }
 
-/// Converts rows `y0..y0 + nrows`, columns `x0..x0 + ncols` of channel `c`
-/// of one image into the plane (16-bit; `-off` outside the image).
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn fill_plane(
-    plane: &mut Plane,
-    img: &[i8],
-    c: usize,
-    v: &Virt,
-    off: i32,
-    y0: i64,
-    x0: i64,
-    nrows: usize,
-    ncols: usize,
-) {
-    let pad = off.wrapping_neg() as i16;
-    // Valid columns: 0 <= x0 + j < w.
-    let lo = (-x0).clamp(0, ncols as i64) as usize;
-    let hi = (v.w as i64 - x0).clamp(lo as i64, ncols as i64) as usize;
-    for (r, row) in plane.0.chunks_exact_mut(PL_W).take(nrows).enumerate() {
-        let y = y0 + r as i64;
-        let row = row.get_mut(..ncols).unwrap_or(&mut []);
-        if y < 0 || y >= v.h as i64 || lo == hi {
-            row.fill(pad);
-            continue;
-        }
-        let (left, rest) = row.split_at_mut(lo);
-        let (mid, right) = rest.split_at_mut(hi - lo);
-        left.fill(pad);
-        right.fill(pad);
-        let start = c + y as usize * v.in_rs + (x0 + lo as i64) as usize * v.in_cs;
-        cvt_row(img, start, v.in_cs, mid);
-    }
-}
-
-/// `dst[j] = src[start + j·step]` as 16-bit values (nothing unless every
-/// read lies inside `src`).
-#[inline(always)]
-fn cvt_row(src: &[i8], start: usize, step: usize, dst: &mut [i16]) {
-    let n = dst.len();
-    if n == 0 {
+/// Converts a `rows × cols` rectangle of one channel into the plane:
+/// element `(r, j)` (at `dst[r·PL_W + j]`) from input byte
+/// `start + r·in_rs + j·in_cs`. Does nothing unless every read lies inside
+/// `src` and every write inside `dst`.
+#[inline(never)]
+fn cvt_rect(src: &[i8], start: usize, v: &Virt, rows: usize, cols: usize, dst: &mut [i16]) {
+    if rows == 0 || cols == 0 {
         return;
     }
-    let last = (n - 1).checked_mul(step).and_then(|v| v.checked_add(start));
-    if last.is_none_or(|l| l >= src.len()) {
+    let last = (rows - 1)
+        .checked_mul(v.in_rs)
+        .zip((cols - 1).checked_mul(v.in_cs))
+        .and_then(|(a, b)| a.checked_add(b))
+        .and_then(|x| x.checked_add(start));
+    if last.is_none_or(|l| l >= src.len()) || (rows - 1) * PL_W + cols > dst.len() {
         return;
     }
     #[cfg(mote_dsp)]
     {
         use core::arch::asm;
-        // SAFETY: `n >= 1` bytes are read at `start + j·step`, the last
-        // inside `src` (checked above); `n` halfwords written to `dst`.
+        let sskip = v.in_rs.wrapping_sub(cols * v.in_cs);
+        let dskip = 2 * (PL_W - cols);
+        // SAFETY: `rows·cols >= 1` bytes are read at `start + r·in_rs +
+        // j·in_cs`, the last of which is inside `src` (checked above) and
+        // the others below it; halfwords written at `r·PL_W + j` of `dst`,
+        // all below `(rows-1)·PL_W + cols <= dst.len()`.
         unsafe {
             asm!(
                 "2:",
                 "ldrsb {t}, [{ps}]",
-                "add {ps}, {ps}, {st}",
+                "add {ps}, {ps}, {cs}",
                 "strh {t}, [{pd}], #2",
                 "subs {n}, {n}, #1",
                 "bne 2b",
+                "add {ps}, {ps}, {ss}",
+                "add {pd}, {pd}, {ds}",
+                "mov {n}, {n0}",
+                "subs {r}, {r}, #1",
+                "bne 2b",
                 ps = inout(reg) src.as_ptr().add(start) => _,
                 pd = inout(reg) dst.as_mut_ptr() => _,
-                st = in(reg) step,
-                n = inout(reg) n => _,
+                cs = in(reg) v.in_cs,
+                ss = in(reg) sskip,
+                ds = in(reg) dskip,
+                n = inout(reg) cols => _,
+                n0 = in(reg) cols,
+                r = inout(reg) rows => _,
                 t = out(reg) _,
                 options(nostack),
             );
         }
     }
     #[cfg(not(mote_dsp))]
-    for (j, d) in dst.iter_mut().enumerate() {
-        *d = i16::from(src.get(start + j * step).copied().unwrap_or(0));
+    for r in 0..rows {
+        for j in 0..cols {
+            if let Some(d) = dst.get_mut(r * PL_W + j) {
+                *d = i16::from(
+                    src.get(start + r * v.in_rs + j * v.in_cs)
+                        .copied()
+                        .unwrap_or(0),
+                );
+            }
+        }
     }
 }
 
@@ -752,14 +759,9 @@ fn requant_band(
     for r in 0..rows {
         for i in 0..tw {
             let x = acc.get(r * tw2 + i).copied().unwrap_or(0);
-            let (m, h, sh) = (q[0] as i32, q[1] as i32, q[2]);
-            let t = x ^ m;
-            let lo = (t as u32 & 0x8000_0000) | 0x4000_0000;
-            let hi = h.wrapping_add(t >> 31);
-            let w = ((i64::from(hi) << 32) | i64::from(lo)) + i64::from(x) * i64::from(m);
-            let y = ((w >> 32) as i32) >> (sh & 31);
+            let y = super::band_one(q, x);
             if let Some(d) = output.get_mut(ob + r * v.out_rs + i * v.out_cs) {
-                *d = y.clamp(-128, 127) as i8;
+                *d = y as i8;
             }
         }
     }
