@@ -1,6 +1,7 @@
 //! x86_64 twin of [`crate::conv2d_s8`].
 
-use super::simd::{dot4x2, has_avx2, Finish};
+use super::simd::{dot4x2, has_avx2, Finish, WinDot};
+use super::window::{copy16, Padded, SLACK};
 use super::{widen, KMAX, OCMAX, OFF_MAX};
 use crate::conv::{ConvParams, Window};
 use crate::error::KernelError;
@@ -10,6 +11,17 @@ use crate::shape::{check_act_range, check_len, Dims4};
 
 /// Output pixels computed per pass over the filter.
 const PIXELS: usize = 4;
+
+/// Taps (rounded up to 16) and output channels of the calls that run with
+/// small stack buffers.
+const SMALL_TAPS: usize = 320;
+/// See [`SMALL_TAPS`].
+const SMALL_OC: usize = 64;
+/// Padded-image lanes of the calls with a small image buffer.
+const SMALL_IMG: usize = 16 * 1024;
+/// Largest padded image (lanes) widened up front; larger inputs are
+/// gathered tap by tap from the int8 input.
+const IMG_MAX: usize = 64 * 1024;
 
 /// [`crate::conv2d_s8`] on x86_64: same signature, validation and results bit
 /// for bit. Non-grouped convolutions with at most [`KMAX`] taps run four
@@ -34,8 +46,48 @@ pub fn conv2d_s8_x86(
                 && check_len(output.len(), output_dims).is_ok()
                 && !output.is_empty()
             {
+                let small = g.taps <= SMALL_TAPS && g.out_c <= SMALL_OC;
+                let img = Padded::new(&g.win, [g.out_h, g.out_w], [g.k_h, g.k_w], g.in_c)
+                    .and_then(|pd| pd.lanes())
+                    .unwrap_or(usize::MAX);
+                const SB: usize = PIXELS * (SMALL_TAPS + SLACK);
+                const SA: usize = PIXELS * SMALL_OC;
+                const LB: usize = PIXELS * (KMAX + SLACK);
+                const LA: usize = PIXELS * OCMAX;
+                // Stack buffers sized for the call: zeroing the largest ones
+                // costs more than a small layer's arithmetic.
                 // SAFETY: the CPU supports AVX2 (checked above).
-                unsafe { conv_avx2(&g, p, rq, input, filter, bias, output) };
+                unsafe {
+                    let direct =
+                        match Padded::new(&g.win, [g.out_h, g.out_w], [g.k_h, g.k_w], g.in_c) {
+                            Some(pd) => {
+                                conv_direct::<{ 16 * 1024 }, 256>(
+                                    &g, &pd, p, rq, input, filter, bias, output,
+                                ) || conv_direct::<{ 64 * 1024 }, 1024>(
+                                    &g, &pd, p, rq, input, filter, bias, output,
+                                ) || conv_direct::<{ 128 * 1024 }, { PIXELS * OCMAX }>(
+                                    &g, &pd, p, rq, input, filter, bias, output,
+                                )
+                            }
+                            None => false,
+                        };
+                    if !direct {
+                        match (small, img <= SMALL_IMG) {
+                            (true, true) => conv_avx2::<SB, SA, SMALL_IMG>(
+                                &g, p, rq, input, filter, bias, output,
+                            ),
+                            (true, false) => {
+                                conv_avx2::<SB, SA, IMG_MAX>(&g, p, rq, input, filter, bias, output)
+                            }
+                            (false, true) => conv_avx2::<LB, LA, SMALL_IMG>(
+                                &g, p, rq, input, filter, bias, output,
+                            ),
+                            (false, false) => {
+                                conv_avx2::<LB, LA, IMG_MAX>(&g, p, rq, input, filter, bias, output)
+                            }
+                        }
+                    }
+                };
                 return Ok(());
             }
         }
@@ -64,8 +116,8 @@ struct Geom {
     out_h: usize,
     out_w: usize,
     out_c: usize,
-    /// Output pixels over all batches.
-    pixels: usize,
+    /// Images in the batch.
+    batches: usize,
     /// Filter taps per output channel.
     taps: usize,
 }
@@ -100,7 +152,8 @@ impl Geom {
             return None;
         }
         let win = Window::new(p.stride, p.dilation, p.padding).ok()?;
-        let pixels = batches.checked_mul(out_h)?.checked_mul(out_w)?;
+        // Output pixel indices below stay within this product.
+        batches.checked_mul(out_h)?.checked_mul(out_w)?;
         Some(Self {
             win,
             in_h,
@@ -111,9 +164,41 @@ impl Geom {
             out_h,
             out_w,
             out_c,
-            pixels,
+            batches,
             taps,
         })
+    }
+
+    /// Writes output pixel `q` (within its image) of the padded image `img`
+    /// into `row` (`kp + SLACK` lanes): the window's taps in filter order,
+    /// zeros from the last tap to `kp`.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    unsafe fn gather(&self, row: &mut [i16], img: &[i16], pd: &Padded, q: usize, kp: usize) {
+        let ow = self.out_w.max(1);
+        let (oy, ox) = (q / ow, q % ow);
+        let w = &self.win;
+        let (sh, sw) = (w.stride[0] as usize, w.stride[1] as usize);
+        let (dh, dw) = (w.dilation[0] as usize, w.dilation[1] as usize);
+        let c = self.in_c;
+        let line = pd.pw * c;
+        let base = oy * sh * line + ox * sw * c;
+        let seg = self.k_w * c;
+        for ky in 0..self.k_h {
+            let src = base + ky * dh * line;
+            if dw == 1 {
+                copy16(row, ky * seg, img, src, seg);
+            } else {
+                for kx in 0..self.k_w {
+                    copy16(row, ky * seg + kx * c, img, src + kx * dw * c, c);
+                }
+            }
+        }
+        if let Some(tail) = row.get_mut(self.taps..kp) {
+            tail.fill(0);
+        }
     }
 
     /// Writes output pixel `px`'s window into `row` (`taps` long): `x + off`
@@ -170,12 +255,15 @@ impl Geom {
     }
 }
 
-/// The vector path over validated buffers.
+/// The vector path over validated buffers, with `B` 16-bit lanes of window
+/// rows (at least four rows of the taps rounded up to 16, plus [`SLACK`]),
+/// `A` accumulators (at least four pixels' channels) and `I` lanes for the
+/// padded image (the windows are gathered tap by tap if it does not fit).
 ///
 /// # Safety
 /// The CPU must support AVX2.
 #[target_feature(enable = "avx2")]
-unsafe fn conv_avx2(
+unsafe fn conv_avx2<const B: usize, const A: usize, const I: usize>(
     g: &Geom,
     p: &ConvParams,
     rq: &Requant,
@@ -186,11 +274,15 @@ unsafe fn conv_avx2(
 ) {
     let kk = g.taps;
     let kp = kk.div_ceil(16) * 16;
+    let rs = kp + SLACK;
     let oc_n = g.out_c;
-    // Four rows of `kp`; the tails past `kk` stay 0.
-    let mut buf = [0i16; PIXELS * KMAX];
+    // Four window rows of `rs` lanes; past `kk` they are kept 0.
+    let mut buf = [0i16; B];
     // The tile's accumulators, pixel-major, before requantisation.
-    let mut accs = [0i32; PIXELS * OCMAX];
+    let mut accs = [0i32; A];
+    let mut img = [0i16; I];
+    let padded = Padded::new(&g.win, [g.out_h, g.out_w], [g.k_h, g.k_w], g.in_c)
+        .filter(|pd| pd.lanes().is_some_and(|l| l <= I));
     let off = p.input_offset as i16; // |off| <= OFF_MAX
     let fin = Finish {
         bias,
@@ -200,37 +292,146 @@ unsafe fn conv_avx2(
         act_max: p.act_max,
     };
     let vector = fin.vector_ok();
-    let mut t = 0;
-    while t < g.pixels {
-        let n = (g.pixels - t).min(PIXELS);
-        for (i, row) in buf.chunks_exact_mut(kp).take(PIXELS).enumerate() {
-            if i < n {
-                g.im2col(&mut row[..kk], input, t + i, off);
-            } else {
-                row.fill(0);
-            }
+    let per_img = g.out_h * g.out_w;
+    for b in 0..g.batches {
+        if let Some(pd) = &padded {
+            pd.fill(&mut img, input, b, [g.in_h, g.in_w], g.win.padding, off);
         }
-        let mut rows = buf.chunks_exact(kp);
-        let r = [(); PIXELS].map(|_| rows.next().unwrap_or(&[]));
-        let mut oc = 0;
-        while oc < oc_n {
-            let oc1 = (oc + 1).min(oc_n - 1);
-            let d = dot4x2(r, kp, filter, [oc * kk, oc1 * kk]);
-            let width = if oc1 == oc { 1 } else { 2 };
-            for (i, di) in d.chunks_exact(2).enumerate() {
-                let a = i * oc_n + oc;
-                if let (Some(a), Some(v)) = (accs.get_mut(a..a + width), di.get(..width)) {
-                    a.copy_from_slice(v);
+        let (first, end) = (b * per_img, (b + 1) * per_img);
+        let mut t = first;
+        while t < end {
+            let n = (end - t).min(PIXELS);
+            for (i, row) in buf.chunks_exact_mut(rs).take(PIXELS).enumerate() {
+                if i >= n {
+                    row.fill(0);
+                } else if let Some(pd) = &padded {
+                    g.gather(row, &img, pd, t + i - first, kp);
+                } else {
+                    g.im2col(&mut row[..kk], input, t + i, off);
                 }
             }
-            oc += 2;
+            let mut rows = buf.chunks_exact(rs);
+            let r = [(); PIXELS].map(|_| rows.next().unwrap_or(&[]));
+            let mut oc = 0;
+            while oc < oc_n {
+                let oc1 = (oc + 1).min(oc_n - 1);
+                let d = dot4x2(r, kp, filter, [oc * kk, oc1 * kk]);
+                store_tile(&mut accs, &d, oc_n, oc, oc1 != oc);
+                oc += 2;
+            }
+            let o = t * oc_n;
+            if let (Some(acc), Some(out)) = (accs.get(..n * oc_n), output.get_mut(o..o + n * oc_n))
+            {
+                fin.rows(acc, out, oc_n, vector);
+            }
+            t += n;
         }
-        for (i, acc) in accs.chunks_exact(oc_n).take(n).enumerate() {
-            let o = (t + i) * oc_n;
-            if let Some(out) = output.get_mut(o..o + oc_n) {
-                fin.row(acc, out, vector);
+    }
+}
+
+/// Files a 4-pixel x 2-channel tile (`d[2p + j]`) into the pixel-major
+/// accumulators (`oc_n` per pixel) at channels `oc` and, if `pair`, `oc + 1`.
+#[inline(always)]
+fn store_tile(accs: &mut [i32], d: &[i32; 8], oc_n: usize, oc: usize, pair: bool) {
+    for (i, di) in d.chunks_exact(2).enumerate() {
+        let a = i * oc_n + oc;
+        if let (Some(slot), Some(&v)) = (accs.get_mut(a), di.first()) {
+            *slot = v;
+        }
+        if pair {
+            if let (Some(slot), Some(&v)) = (accs.get_mut(a + 1), di.get(1)) {
+                *slot = v;
             }
         }
-        t += n;
     }
+}
+
+/// The direct path: the batch image widened and padded once, the filters
+/// widened with each kernel row padded to 16 lanes, and every window read in
+/// place (`T` lanes hold both; `A` accumulators hold four pixels' channels).
+/// Returns `false`, having written nothing, if the call does not fit (the
+/// caller then gathers windows instead).
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2")]
+unsafe fn conv_direct<const T: usize, const A: usize>(
+    g: &Geom,
+    pd: &Padded,
+    p: &ConvParams,
+    rq: &Requant,
+    input: &[i8],
+    filter: &[i8],
+    bias: &[i32],
+    output: &mut [i8],
+) -> bool {
+    let c = g.in_c;
+    let seg = g.k_w * c;
+    let segp = seg.div_ceil(16) * 16;
+    let w_lanes = g.out_c * g.k_h * segp;
+    let img_lanes = pd.lanes().unwrap_or(usize::MAX);
+    let oc_n = g.out_c;
+    let fits = g.win.dilation[1] == 1
+        && img_lanes.checked_add(w_lanes).is_some_and(|l| l <= T)
+        && PIXELS * oc_n <= A;
+    if !fits {
+        return false;
+    }
+    let mut lanes = [0i16; T];
+    let mut accs = [0i32; A];
+    let (img, wpk) = lanes.split_at_mut(img_lanes);
+    for (dst, src) in wpk
+        .chunks_exact_mut(segp)
+        .zip(filter.chunks_exact(seg.max(1)))
+    {
+        widen(dst, src, 0);
+    }
+    let off = p.input_offset as i16; // |off| <= OFF_MAX
+    let fin = Finish {
+        bias,
+        rq,
+        output_offset: p.output_offset,
+        act_min: p.act_min,
+        act_max: p.act_max,
+    };
+    let vector = fin.vector_ok();
+    let (sh, sw) = (g.win.stride[0] as usize, g.win.stride[1] as usize);
+    let line = pd.pw * c;
+    let wd = WinDot {
+        img: &[],
+        step: g.win.dilation[0] as usize * line,
+        rows: g.k_h,
+        seg: segp,
+        w: wpk,
+    };
+    let per_img = g.out_h * g.out_w;
+    let ow = g.out_w.max(1);
+    for b in 0..g.batches {
+        pd.fill(img, input, b, [g.in_h, g.in_w], g.win.padding, off);
+        let wd = WinDot { img, ..wd };
+        let mut q = 0;
+        while q < per_img {
+            let n = (per_img - q).min(PIXELS);
+            let base = [0, 1, 2, 3].map(|i| {
+                let qi = q + i.min(n - 1);
+                (qi / ow) * sh * line + (qi % ow) * sw * c
+            });
+            let mut oc = 0;
+            while oc < oc_n {
+                let oc1 = (oc + 1).min(oc_n - 1);
+                let span = g.k_h * segp;
+                let d = wd.dot4x2(base, [oc * span, oc1 * span]);
+                store_tile(&mut accs, &d, oc_n, oc, oc1 != oc);
+                oc += 2;
+            }
+            let o = (b * per_img + q) * oc_n;
+            if let (Some(acc), Some(out)) = (accs.get(..n * oc_n), output.get_mut(o..o + n * oc_n))
+            {
+                fin.rows(acc, out, oc_n, vector);
+            }
+            q += n;
+        }
+    }
+    true
 }

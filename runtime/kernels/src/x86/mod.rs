@@ -20,8 +20,15 @@ mod conv;
 mod depthwise;
 mod fc;
 mod simd;
+mod window;
 
 pub use conv::conv2d_s8_x86;
+
+/// True if this CPU (and OS) run the AVX2 paths; otherwise every twin here
+/// hands its calls to the portable twins.
+pub fn avx2_available() -> bool {
+    simd::has_avx2()
+}
 pub use depthwise::depthwise_conv2d_s8_x86;
 pub use fc::fully_connected_s8_x86;
 

@@ -5,10 +5,11 @@ use core::arch::x86_64::{
     __m256i, _mm256_add_epi32, _mm256_add_epi64, _mm256_and_si256, _mm256_blend_epi32,
     _mm256_castsi256_si128, _mm256_cmpgt_epi32, _mm256_cvtepi8_epi16, _mm256_extracti128_si256,
     _mm256_hadd_epi32, _mm256_loadu_si256, _mm256_madd_epi16, _mm256_max_epi32, _mm256_min_epi32,
-    _mm256_mul_epi32, _mm256_permute2x128_si256, _mm256_set1_epi32, _mm256_set1_epi64x,
+    _mm256_mul_epi32, _mm256_packs_epi16, _mm256_packs_epi32, _mm256_permute2x128_si256,
+    _mm256_permutevar8x32_epi32, _mm256_set1_epi32, _mm256_set1_epi64x, _mm256_setr_epi32,
     _mm256_setzero_si256, _mm256_slli_epi64, _mm256_sllv_epi32, _mm256_srai_epi32,
     _mm256_srav_epi32, _mm256_srli_epi32, _mm256_srli_epi64, _mm256_storeu_si256, _mm256_sub_epi32,
-    _mm_add_epi32, _mm_cvtsi128_si32, _mm_loadu_si128, _mm_shuffle_epi32,
+    _mm_add_epi32, _mm_cvtsi128_si32, _mm_loadu_si128, _mm_shuffle_epi32, _mm_storel_epi64,
 };
 
 use crate::requant::Requant;
@@ -177,10 +178,19 @@ pub(crate) unsafe fn dot4x2(rows: [&[i16]; 4], kp: usize, w: &[i8], start: [usiz
             k += 16;
         }
     }
-    // Eight horizontal sums at once (wrapping `vphaddd`): per 128-bit half
-    // [a00 a01 a10 a11] and [a20 a21 a30 a31], then the halves added.
-    let u0 = _mm256_hadd_epi32(_mm256_hadd_epi32(a00, a01), _mm256_hadd_epi32(a10, a11));
-    let u1 = _mm256_hadd_epi32(_mm256_hadd_epi32(a20, a21), _mm256_hadd_epi32(a30, a31));
+    reduce4x2([a00, a01, a10, a11, a20, a21, a30, a31])
+}
+
+/// The eight lane sums of `a` (wrapping `vphaddd`): per 128-bit half
+/// [a0 a1 a2 a3] and [a4 a5 a6 a7], then the halves added.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn reduce4x2(a: [__m256i; 8]) -> [i32; 8] {
+    let u0 = _mm256_hadd_epi32(_mm256_hadd_epi32(a[0], a[1]), _mm256_hadd_epi32(a[2], a[3]));
+    let u1 = _mm256_hadd_epi32(_mm256_hadd_epi32(a[4], a[5]), _mm256_hadd_epi32(a[6], a[7]));
     let s = _mm256_add_epi32(
         _mm256_permute2x128_si256::<0x20>(u0, u1),
         _mm256_permute2x128_si256::<0x31>(u0, u1),
@@ -188,6 +198,82 @@ pub(crate) unsafe fn dot4x2(rows: [&[i16]; 4], kp: usize, w: &[i8], start: [usiz
     let mut out = [0i32; 8];
     _mm256_storeu_si256(out.as_mut_ptr().cast(), s);
     out
+}
+
+/// A window of `rows` segments of `seg` lanes (a multiple of 16) read straight
+/// from a padded, widened image: segment `r` of pixel `p` starts at
+/// `img[base[p] + r * step]`, of filter `j` at `w[start[j] + r * seg]`.
+pub(crate) struct WinDot<'a> {
+    /// The padded image (lanes past the window meet zero weights).
+    pub img: &'a [i16],
+    /// Lanes between a window's segments.
+    pub step: usize,
+    /// Segments per window.
+    pub rows: usize,
+    /// Lanes per segment (multiple of 16).
+    pub seg: usize,
+    /// Widened filters, `rows * seg` lanes each, zero past each segment's taps.
+    pub w: &'a [i16],
+}
+
+impl WinDot<'_> {
+    /// `out[2p + j] = Σ_r Σ_k img[base[p] + r*step + k] * w[start[j] + r*seg + k]`.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(crate) unsafe fn dot4x2(&self, base: [usize; 4], start: [usize; 2]) -> [i32; 8] {
+        let z = _mm256_setzero_si256();
+        let mut a = [z; 8];
+        let span = self
+            .rows
+            .saturating_sub(1)
+            .saturating_mul(self.step)
+            .saturating_add(self.seg);
+        let wspan = self.rows.saturating_mul(self.seg);
+        let img_ok = base
+            .iter()
+            .all(|&b| b.checked_add(span).is_some_and(|e| e <= self.img.len()));
+        let w_ok = start
+            .iter()
+            .all(|&b| b.checked_add(wspan).is_some_and(|e| e <= self.w.len()));
+        if !(img_ok && w_ok) {
+            return [0; 8]; // never: the caller sizes the image and filters
+        }
+        // Every load below is in bounds (checked just above).
+        let ip = self.img.as_ptr();
+        let wp = self.w.as_ptr();
+        for r in 0..self.rows {
+            let xo = r * self.step;
+            let wo = r * self.seg;
+            let (x0, x1, x2, x3) = (
+                ip.add(base[0] + xo),
+                ip.add(base[1] + xo),
+                ip.add(base[2] + xo),
+                ip.add(base[3] + xo),
+            );
+            let (w0p, w1p) = (wp.add(start[0] + wo), wp.add(start[1] + wo));
+            let mut k = 0;
+            while k < self.seg {
+                let w0 = _mm256_loadu_si256(w0p.add(k).cast());
+                let w1 = _mm256_loadu_si256(w1p.add(k).cast());
+                let x = _mm256_loadu_si256(x0.add(k).cast());
+                a[0] = mac(a[0], x, w0);
+                a[1] = mac(a[1], x, w1);
+                let x = _mm256_loadu_si256(x1.add(k).cast());
+                a[2] = mac(a[2], x, w0);
+                a[3] = mac(a[3], x, w1);
+                let x = _mm256_loadu_si256(x2.add(k).cast());
+                a[4] = mac(a[4], x, w0);
+                a[5] = mac(a[5], x, w1);
+                let x = _mm256_loadu_si256(x3.add(k).cast());
+                a[6] = mac(a[6], x, w0);
+                a[7] = mac(a[7], x, w1);
+                k += 16;
+            }
+        }
+        reduce4x2(a)
+    }
 }
 
 /// Dot products of one widened row (`kp` long, a multiple of 16, zero tail)
@@ -244,12 +330,26 @@ impl Finish<'_> {
         clamp_to_i8(v, self.act_min, self.act_max)
     }
 
+    /// [`Self::row`] for each `width`-channel row of `acc` and `out` (pixels
+    /// one after the other).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(crate) unsafe fn rows(&self, acc: &[i32], out: &mut [i8], width: usize, vector: bool) {
+        let w = width.max(1);
+        for (a, o) in acc.chunks_exact(w).zip(out.chunks_exact_mut(w)) {
+            self.row(a, o, vector);
+        }
+    }
+
     /// `out[c] = finish(acc[c], c)` for channels `0..out.len()`, eight at a
     /// time when `vector` (the caller's [`Self::vector_ok`]).
     ///
     /// # Safety
     /// The CPU must support AVX2.
     #[target_feature(enable = "avx2")]
+    #[inline]
     pub(crate) unsafe fn row(&self, acc: &[i32], out: &mut [i8], vector: bool) {
         let n = out.len().min(acc.len());
         let mut c = 0;
@@ -276,11 +376,12 @@ impl Finish<'_> {
                     _ => (_mm256_set1_epi32(m1), _mm256_set1_epi32(s1)),
                 };
                 let v = self.vector8(x, m, s);
-                let mut lanes = [0i32; 8];
-                _mm256_storeu_si256(lanes.as_mut_ptr().cast(), v);
-                for (d, &l) in o.iter_mut().zip(&lanes) {
-                    *d = l as i8; // clamped to [act_min, act_max] within i8
-                }
+                // Lanes are clamped within i8, so the saturating packs are
+                // exact: per 128-bit half r0..r3 / r4..r7 as bytes, then the
+                // two dwords gathered into the low 64 bits.
+                let b = _mm256_packs_epi16(_mm256_packs_epi32(v, v), _mm256_setzero_si256());
+                let b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0));
+                _mm_storel_epi64(o.as_mut_ptr().cast(), _mm256_castsi256_si128(b));
                 c += 8;
             }
         }

@@ -1,0 +1,123 @@
+//! Convolution windows for the x86_64 Conv2D twin: the input image widened
+//! once per call with its padding made explicit, and each output pixel's
+//! window gathered from it with 16-lane copies.
+
+use core::arch::x86_64::{_mm256_loadu_si256, _mm256_storeu_si256};
+
+use super::widen;
+use crate::conv::Window;
+
+/// Lanes a window row or a padded image keeps past its end, for the copies'
+/// overrun.
+pub(crate) const SLACK: usize = 16;
+
+/// The padded image's geometry: padded row `py` is input row `py - pad_top`,
+/// padded column `px` input column `px - pad_left`; lanes outside the input
+/// are 0 (`x + off` is 0 exactly for TFLite's implicit padding value).
+pub(crate) struct Padded {
+    /// Padded rows.
+    pub ph: usize,
+    /// Padded columns.
+    pub pw: usize,
+    /// Channels.
+    pub c: usize,
+}
+
+impl Padded {
+    /// The padded geometry covering every tap of an `out_h x out_w` output
+    /// (`None` on overflow or an empty output).
+    pub(crate) fn new(
+        win: &Window,
+        out_hw: [usize; 2],
+        k_hw: [usize; 2],
+        c: usize,
+    ) -> Option<Self> {
+        let span = |axis: usize| -> Option<usize> {
+            let s = usize::try_from(win.stride[axis]).ok()?;
+            let d = usize::try_from(win.dilation[axis]).ok()?;
+            let o = out_hw[axis].checked_sub(1)?;
+            let k = k_hw[axis].checked_sub(1)?;
+            o.checked_mul(s)?
+                .checked_add(k.checked_mul(d)?)?
+                .checked_add(1)
+        };
+        Some(Self {
+            ph: span(0)?,
+            pw: span(1)?,
+            c,
+        })
+    }
+
+    /// Lanes the padded image needs, slack included.
+    pub(crate) fn lanes(&self) -> Option<usize> {
+        self.ph
+            .checked_mul(self.pw)?
+            .checked_mul(self.c)?
+            .checked_add(SLACK)
+    }
+
+    /// Writes batch image `b` of `input` (`[.., in_h, in_w, c]`) into `dst`
+    /// (at least [`Self::lanes`] long), widened with `off` added, zeros
+    /// elsewhere.
+    pub(crate) fn fill(
+        &self,
+        dst: &mut [i16],
+        input: &[i8],
+        b: usize,
+        in_hw: [usize; 2],
+        pad: [i64; 2],
+        off: i16,
+    ) {
+        dst.fill(0);
+        let c = self.c;
+        let (pad_t, pad_l) = (pad[0].max(0) as usize, pad[1].max(0) as usize);
+        // Padded columns holding input columns.
+        let px0 = pad_l.min(self.pw);
+        let px1 = pad_l.saturating_add(in_hw[1]).min(self.pw);
+        if px0 >= px1 {
+            return;
+        }
+        let n = (px1 - px0) * c;
+        for py in 0..self.ph {
+            let Some(iy) = py.checked_sub(pad_t).filter(|&iy| iy < in_hw[0]) else {
+                continue;
+            };
+            let s = ((b * in_hw[0] + iy) * in_hw[1] + (px0 - pad_l)) * c;
+            let d = (py * self.pw + px0) * c;
+            if let (Some(src), Some(dst)) = (input.get(s..s + n), dst.get_mut(d..d + n)) {
+                widen(dst, src, off);
+            }
+        }
+    }
+}
+
+/// `dst[d..d + n] = src[s..s + n]` in 16-lane steps; the last step may write
+/// up to 15 lanes past `d + n` (callers write windows in increasing order
+/// and clear what follows). Steps that would leave either slice copy lane by
+/// lane.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2")]
+#[inline]
+pub(crate) unsafe fn copy16(dst: &mut [i16], d: usize, src: &[i16], s: usize, n: usize) {
+    let mut j = 0;
+    while j < n {
+        let (sj, dj) = (s + j, d + j);
+        match (src.get(sj..sj + 16), dst.get_mut(dj..dj + 16)) {
+            // 16 readable and 16 writable lanes.
+            (Some(a), Some(b)) => {
+                _mm256_storeu_si256(b.as_mut_ptr().cast(), _mm256_loadu_si256(a.as_ptr().cast()));
+            }
+            _ => {
+                let m = (n - j).min(16);
+                let a = src.get(sj..).unwrap_or(&[]).iter().take(m);
+                let b = dst.get_mut(dj..).unwrap_or(&mut []).iter_mut();
+                for (y, &x) in b.zip(a) {
+                    *y = x;
+                }
+            }
+        }
+        j += 16;
+    }
+}
