@@ -1,8 +1,8 @@
 //! `Model::parse`: checks every byte of a `.mote` file once.
 
 use mote_format::{
-    take, DType, GraphHeader, Header, Op, TensorDesc, FLAG_SIGNED, HEADER_LEN, KNOWN_FLAGS,
-    SIGNATURE_LEN, WEIGHTS_ALIGN,
+    peek_op_kind, take, take_op, DType, GraphHeader, Header, Op, TensorDesc, FLAG_SIGNED,
+    HEADER_LEN, KNOWN_FLAGS, SIGNATURE_LEN, WEIGHTS_ALIGN,
 };
 
 use crate::{validate, Error};
@@ -80,10 +80,12 @@ impl<'a> Model<'a> {
 
         let ops_start = rest;
         for i in 0..graph.n_ops {
-            let (op, r): (Op<'a>, _) = take(rest)?;
-            if let Some(feature) = crate::ops::missing(&op.kind) {
-                return Err(Error::OpNotBuilt { op: i, feature });
+            // An op this build does not run is refused by its kind's tag;
+            // the others decode with only the readers this build links.
+            if let Some(e) = peek_op_kind(rest).and_then(|k| crate::ops::refuse(k, i)) {
+                return Err(e);
             }
+            let (op, r) = take_op::<{ crate::ops::KINDS }>(rest)?;
             validate::op(&op, arena_len, graph.n_tensors, weights).map_err(|()| Error::BadOp(i))?;
             validate::encoding(&op, weights)
                 .map_err(|error| Error::BadEncoding { op: i, error })?;
@@ -264,7 +266,7 @@ impl<'a> Iterator for Ops<'a> {
         if self.rest.is_empty() {
             return None;
         }
-        match take::<Op<'a>>(self.rest) {
+        match take_op::<{ crate::ops::KINDS }>(self.rest) {
             Ok((op, r)) => {
                 self.rest = r;
                 Some(op)

@@ -8,7 +8,9 @@
 //! that uses an op this build leaves out is refused at parse time with
 //! [`crate::Error::OpNotBuilt`], naming the feature.
 
-use mote_format::OpKind;
+use mote_format::{OpKind, OP_KINDS};
+
+use crate::Error;
 
 /// The feature that runs `kind`, or `None` for ops every build runs (copies
 /// and constants) and float ops (the `float` feature governs those).
@@ -37,6 +39,7 @@ pub fn op_feature(kind: &OpKind) -> Option<&'static str> {
 }
 
 /// Every op feature and whether this build has it.
+#[cfg(test)]
 const FEATURES: [(&str, bool); 12] = [
     ("op-conv", cfg!(feature = "op-conv")),
     ("op-depthwise", cfg!(feature = "op-depthwise")),
@@ -53,17 +56,95 @@ const FEATURES: [(&str, bool); 12] = [
 ];
 
 /// Whether this build has `feature` (one of [`op_feature`]'s names).
+#[cfg(test)]
 fn built(feature: &str) -> bool {
     FEATURES.iter().any(|&(f, on)| on && f == feature)
 }
 
-/// The feature `kind` needs and this build leaves out, if any.
-pub(crate) fn missing(kind: &OpKind) -> Option<&'static str> {
-    op_feature(kind).filter(|f| !built(f))
+/// The feature of each `OpKind` variant index (the postcard tag), as
+/// [`op_feature`] names them.
+const FEATURE_OF: [Option<&str>; OP_KINDS as usize] = [
+    Some("op-conv"),       // Conv2d
+    Some("op-depthwise"),  // DepthwiseConv2d
+    Some("op-fc"),         // FullyConnected
+    Some("op-add"),        // Add
+    Some("op-mul"),        // Mul
+    Some("op-pool"),       // AvgPool
+    Some("op-pool"),       // MaxPool
+    Some("op-mean"),       // Mean
+    Some("op-softmax"),    // Softmax
+    Some("op-lut"),        // Logistic
+    Some("op-lut"),        // Tanh
+    Some("op-layout"),     // Pad
+    Some("op-layout"),     // Concat
+    Some("op-layout"),     // Transpose
+    Some("op-requantize"), // Requantize
+    None,                  // Copy
+    None,                  // Float
+    None,                  // Quantize
+    None,                  // Dequantize
+    None,                  // Constant
+    Some("op-packed"),     // Conv2dPacked
+    Some("op-packed"),     // DepthwiseConv2dPacked
+    Some("op-packed"),     // FullyConnectedPacked
+];
+
+/// Bit `i` for variant index `i` if `on`.
+const fn bit(i: u32, on: bool) -> u32 {
+    if on {
+        1 << i
+    } else {
+        0
+    }
+}
+
+/// The `OpKind` variants this build decodes and runs (bit `i`: variant
+/// index `i`): `mote_format::take_op` reads only these, so the readers,
+/// checks and kernels of the others are not linked.
+pub(crate) const KINDS: u32 = bit(0, cfg!(feature = "op-conv"))
+    | bit(1, cfg!(feature = "op-depthwise"))
+    | bit(2, cfg!(feature = "op-fc"))
+    | bit(3, cfg!(feature = "op-add"))
+    | bit(4, cfg!(feature = "op-mul"))
+    | bit(5, cfg!(feature = "op-pool"))
+    | bit(6, cfg!(feature = "op-pool"))
+    | bit(7, cfg!(feature = "op-mean"))
+    | bit(8, cfg!(feature = "op-softmax"))
+    | bit(9, cfg!(feature = "op-lut"))
+    | bit(10, cfg!(feature = "op-lut"))
+    | bit(11, cfg!(feature = "op-layout"))
+    | bit(12, cfg!(feature = "op-layout"))
+    | bit(13, cfg!(feature = "op-layout"))
+    | bit(14, cfg!(feature = "op-requantize"))
+    | bit(15, true)
+    | bit(16, cfg!(feature = "float"))
+    | bit(17, cfg!(feature = "float"))
+    | bit(18, cfg!(feature = "float"))
+    | bit(19, true)
+    | bit(20, cfg!(feature = "op-packed"))
+    | bit(21, cfg!(feature = "op-packed"))
+    | bit(22, cfg!(feature = "op-packed"));
+
+/// Why this build refuses an op of variant index `index` before decoding
+/// it: the feature it needs and leaves out ([`Error::OpNotBuilt`]), or a
+/// float op without the `float` feature ([`Error::BadOp`]). `None` for the
+/// ops it runs, and for an index past the last variant (a decode error).
+pub(crate) fn refuse(index: u32, op: u16) -> Option<Error> {
+    let feature = FEATURE_OF.get(index as usize)?;
+    if KINDS & (1 << index) != 0 {
+        return None;
+    }
+    Some(match feature {
+        Some(feature) => Error::OpNotBuilt { op, feature },
+        None => Error::BadOp(op),
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
+    use std::vec::Vec;
+
     use super::*;
 
     #[test]
@@ -89,5 +170,33 @@ mod tests {
         // The default build (all-ops) runs every op; unknown names are not built.
         assert!(FEATURES.iter().all(|&(f, _)| built(f)));
         assert!(!built("op-unknown"));
+        // FEATURE_OF (by postcard tag) agrees with op_feature, and the
+        // default build decodes every kind.
+        let kinds = [
+            OpKind::Concat { axis: 3 },
+            OpKind::Transpose { perm: [0, 1, 2, 3] },
+            OpKind::Copy,
+            OpKind::Constant {
+                data: mote_format::BlobRef::default(),
+            },
+            OpKind::Softmax(mote_format::SoftmaxSpec {
+                input_multiplier: 1,
+                input_left_shift: 0,
+                diff_min: 0,
+            }),
+            OpKind::Quantize(mote_format::QuantSpec {
+                scale: 1.0,
+                zero_point: 0,
+            }),
+        ];
+        for k in &kinds {
+            let mut bytes = Vec::new();
+            mote_format::put(k, &mut bytes).unwrap();
+            let index = u32::from(bytes[0]);
+            assert_eq!(FEATURE_OF[index as usize], op_feature(k), "{k:?}");
+            assert!(refuse(index, 0).is_none(), "{k:?}");
+        }
+        assert_eq!(KINDS, mote_format::ALL_KINDS);
+        assert!(refuse(mote_format::OP_KINDS, 0).is_none());
     }
 }

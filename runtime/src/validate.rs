@@ -9,6 +9,12 @@
 //! A build without the `float` feature refuses every op that touches an f32
 //! tensor.
 
+// A build with only some op features leaves helpers of the others unused.
+#![cfg_attr(
+    not(all(feature = "all-ops", feature = "float")),
+    allow(unused_imports, unused_variables, dead_code)
+)]
+
 use mote_format::{
     check_s4, check_sparse, ActRef, BlobRef, ConvSpec, DType, EncodingError, FilterShape,
     FloatConvSpec, FloatOp, Op, OpKind, QuantSpec, TensorDesc, WeightEncoding, WeightType,
@@ -158,6 +164,7 @@ fn conv(
     clamp_ok(c.act_min, c.act_max)
 }
 
+#[cfg(feature = "float")]
 fn float_conv(
     c: &FloatConvSpec,
     input: &ActRef,
@@ -294,20 +301,25 @@ pub(crate) fn op(op: &Op<'_>, arena_len: usize, n_tensors: u16, weights: &[u8]) 
     let same_len = || ensure(product(&ins[0].dims) == Some(out_len));
     let out = &op.output;
     match &op.kind {
+        #[cfg(feature = "float")]
         OpKind::Float(f) => float_op(f, ins, out, out_len, weights),
+        #[cfg(feature = "float")]
         OpKind::Quantize(q) | OpKind::Dequantize(q) => {
             one(1)?;
             same_len()?;
             quant_ok(q)
         }
+        #[cfg(feature = "op-conv")]
         OpKind::Conv2d(c) => {
             one(1)?;
             conv(c, &ins[0], out, weights, None, true)
         }
+        #[cfg(feature = "op-packed")]
         OpKind::Conv2dPacked { conv: c, .. } => {
             one(1)?;
             conv(c, &ins[0], out, weights, None, false)
         }
+        #[cfg(feature = "op-packed")]
         OpKind::DepthwiseConv2dPacked {
             conv: c,
             depth_multiplier,
@@ -317,6 +329,7 @@ pub(crate) fn op(op: &Op<'_>, arena_len: usize, n_tensors: u16, weights: &[u8]) 
             let mult = Some(u32::from(*depth_multiplier));
             conv(c, &ins[0], out, weights, mult, false)
         }
+        #[cfg(feature = "op-packed")]
         OpKind::FullyConnectedPacked { fc: f, .. } => {
             one(1)?;
             fc_shape(f.in_features, f.out_features, &ins[0], out_len)?;
@@ -330,6 +343,7 @@ pub(crate) fn op(op: &Op<'_>, arena_len: usize, n_tensors: u16, weights: &[u8]) 
             )?;
             clamp_ok(f.act_min, f.act_max)
         }
+        #[cfg(feature = "op-depthwise")]
         OpKind::DepthwiseConv2d {
             conv: c,
             depth_multiplier,
@@ -344,6 +358,7 @@ pub(crate) fn op(op: &Op<'_>, arena_len: usize, n_tensors: u16, weights: &[u8]) 
                 true,
             )
         }
+        #[cfg(feature = "op-fc")]
         OpKind::FullyConnected(f) => {
             one(1)?;
             fc_shape(f.in_features, f.out_features, &ins[0], out_len)?;
@@ -352,55 +367,82 @@ pub(crate) fn op(op: &Op<'_>, arena_len: usize, n_tensors: u16, weights: &[u8]) 
             requant(&f.bias, &f.multiplier, &f.shift, outf, weights)?;
             clamp_ok(f.act_min, f.act_max)
         }
+        #[cfg(feature = "op-add")]
         OpKind::Add(p) => {
             one(2)?;
             clamp_ok(p.act_min, p.act_max)?;
             ensure((0..=31).contains(&p.left_shift))?;
             broadcastable(&ins[0].dims, &ins[1].dims, &out.dims)
         }
+        #[cfg(feature = "op-mul")]
         OpKind::Mul(p) => {
             one(2)?;
             clamp_ok(p.act_min, p.act_max)?;
             broadcastable(&ins[0].dims, &ins[1].dims, &out.dims)
         }
+        #[cfg(feature = "op-pool")]
         OpKind::AvgPool(p) | OpKind::MaxPool(p) => {
             one(1)?;
             let average = matches!(op.kind, OpKind::AvgPool(_));
             pool_shape(p.stride, p.filter, p.padding, &ins[0], out, average)?;
             clamp_ok(p.act_min, p.act_max)
         }
+        #[cfg(feature = "op-mean")]
         OpKind::Mean(_) => {
             one(1)?;
             mean_shape(&ins[0], out)
         }
-        OpKind::Softmax(_)
-        | OpKind::Logistic(_)
-        | OpKind::Tanh(_)
-        | OpKind::Requantize(_)
-        | OpKind::Copy => {
+        // Element-wise, one input: the output has its length.
+        #[cfg(feature = "op-softmax")]
+        OpKind::Softmax(_) => {
             one(1)?;
             same_len()
         }
+        #[cfg(feature = "op-lut")]
+        OpKind::Logistic(_) | OpKind::Tanh(_) => {
+            one(1)?;
+            same_len()
+        }
+        #[cfg(feature = "op-requantize")]
+        OpKind::Requantize(_) => {
+            one(1)?;
+            same_len()
+        }
+        OpKind::Copy => {
+            one(1)?;
+            same_len()
+        }
+        #[cfg(feature = "op-layout")]
         OpKind::Pad { pads, .. } => {
             one(1)?;
             pad_shape(pads, &ins[0], out)
         }
+        #[cfg(feature = "op-layout")]
         OpKind::Concat { axis } => concat_shape(*axis, ins, out),
         OpKind::Constant { data } => {
             one(0)?;
             let bytes = out_len.checked_mul(out.dtype.size()).ok_or(())?;
             ensure(blob(data, weights)? == bytes)
         }
+        #[cfg(feature = "op-layout")]
         OpKind::Transpose { perm } => {
             one(1)?;
             transpose_shape(perm, &ins[0], out)
         }
+        // Ops this build leaves out (refused before: `Error::OpNotBuilt`,
+        // or `Error::BadOp` for float ones without the `float` feature).
+        #[allow(unreachable_patterns)]
+        _ => Err(()),
     }
 }
 
 /// Checks the filter encoding of a packed op (after [`op`] passed, so its
 /// filter range lies inside the weights); other ops pass.
 pub(crate) fn encoding(op: &Op<'_>, weights: &[u8]) -> Result<(), EncodingError> {
+    // Packed ops are refused before without `op-packed`.
+    if !cfg!(feature = "op-packed") {
+        return Ok(());
+    }
     let (filter, shape, encoding) = match &op.kind {
         OpKind::Conv2dPacked { conv, encoding } => {
             (conv.filter, FilterShape::conv(conv.filter_dims), encoding)
@@ -432,6 +474,7 @@ pub(crate) fn encoding(op: &Op<'_>, weights: &[u8]) -> Result<(), EncodingError>
 }
 
 /// Checks a float op (element types already checked: all F32).
+#[cfg(feature = "float")]
 fn float_op(f: &FloatOp, ins: &[ActRef], out: &ActRef, out_len: usize, weights: &[u8]) -> Check {
     let one = |expected: usize| ensure(ins.len() == expected);
     let same_len = || ensure(product(&ins[0].dims) == Some(out_len));

@@ -18,12 +18,14 @@
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
 
+mod decode;
 mod encoding;
 mod error;
 mod graph;
 mod header;
 mod op;
 
+pub use decode::{peek_op_kind, take_op, Decode, Reader, ALL_KINDS, OP_KINDS};
 pub use encoding::{check_s4, check_sparse, EncodingError, FilterShape, WeightEncoding};
 #[cfg(feature = "std")]
 pub use encoding::{encode_sparse, pack_s4};
@@ -40,8 +42,18 @@ pub use op::{
 };
 
 /// Decodes one postcard value from the front of `bytes`, returning it and the rest.
-pub fn take<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<(T, &'a [u8]), FormatError> {
-    postcard::take_from_bytes(bytes).map_err(|_| FormatError::Decode)
+///
+/// The reader is [`Decode`] (hand-written, see its module), not
+/// `postcard::take_from_bytes`: the same bytes, the same values, the same
+/// refusals, in a fraction of the flash.
+pub fn take<'a, T: Decode<'a>>(bytes: &'a [u8]) -> Result<(T, &'a [u8]), FormatError> {
+    let mut r = Reader::new(bytes);
+    let value = T::decode(&mut r);
+    if r.failed() {
+        Err(FormatError::Decode)
+    } else {
+        Ok((value, r.rest()))
+    }
 }
 
 /// Encodes one value with postcard, appending it to `out` (host only).

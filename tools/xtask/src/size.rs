@@ -48,7 +48,8 @@ fn crate_of(symbol: &str) -> String {
         }
     }
     let Some(rest) = symbol.strip_prefix("_ZN") else {
-        return if symbol.starts_with("__aeabi") || symbol.starts_with("mem") {
+        let builtin = ["__aeabi", "__divmod", "__udivmod", "mem"];
+        return if builtin.iter().any(|p| symbol.starts_with(p)) {
             "compiler_builtins".into()
         } else {
             symbol.into()
@@ -66,6 +67,12 @@ fn crate_of(symbol: &str) -> String {
         _ => name,
     };
     let name = name.trim_start_matches("$RF$");
+    // `<str as Trait>::f`, `<[T; N] as Trait>::f`: a type of no crate, so
+    // the trait's crate.
+    let name = match name.find("$u20$as$u20$") {
+        Some(at) if !name[..at].contains("..") => &name[at + "$u20$as$u20$".len()..],
+        _ => name,
+    };
     let end = name
         .find("..")
         .or_else(|| name.find("$GT$"))
@@ -317,6 +324,15 @@ mod tests {
         );
         assert_eq!(crate_of("__aeabi_memcpy4"), "compiler_builtins");
         assert_eq!(crate_of("Reset"), "Reset");
+        assert_eq!(crate_of("__divmoddi4"), "compiler_builtins");
+        assert_eq!(
+            crate_of("_ZN55_$LT$$RF$str$u20$as$u20$mote_format..decode..Decode$GT$6decode17hE"),
+            "mote_format"
+        );
+        assert_eq!(
+            crate_of("_ZN70_$LT$$u5b$T$u3b$$u20$N$u5d$$u20$as$u20$mote_format..decode..Decode$GT$6decode17hE"),
+            "mote_format"
+        );
         assert_eq!(
             crate_of("_RNvNtCs7NhdfSRABLd_17compiler_builtins3mem6memcpy"),
             "compiler_builtins"
