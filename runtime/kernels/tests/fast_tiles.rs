@@ -42,11 +42,13 @@ fn mults(seed: u64, n: usize) -> (Vec<i32>, Vec<i32>) {
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         m.push((1 << 30) + ((x >> 34) as i32 & 0x3fff_ffff));
-        // Mostly right shifts, sometimes none or a left shift.
-        s.push(match i % 7 {
-            0 => 1,
-            1 => 0,
-            _ => -((x >> 20) as i32 & 15) - 1,
+        // Mostly right shifts, sometimes none or a left shift (or, for
+        // half the seeds, right shifts of at least 2 only: the band paths).
+        s.push(match (i % 7, seed & 1) {
+            (0, 0) => 1,
+            (1, 0) => 0,
+            (_, 0) => -((x >> 20) as i32 & 15) - 1,
+            _ => -((x >> 20) as i32 & 15) - 2,
         });
     }
     (m, s)

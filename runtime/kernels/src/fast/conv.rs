@@ -1,7 +1,7 @@
 //! Optimised twin of [`crate::conv2d_s8`].
 
 use super::dot::{clamp4_pack, dot, dot2, dot2_off, dot4_px, dot_off, ext_row, sum};
-use super::{requant, requant4_band, requant4_same, seg, tap_range, ChanRq, ColTaps, DSP_SHAPED};
+use super::{requant, requant4_same, seg, tap_range, ChanRq, ColTaps, DSP_SHAPED};
 use crate::conv::{ConvParams, Window};
 use crate::error::KernelError;
 use crate::requant::Requant;
@@ -550,7 +550,11 @@ fn conv_tiled(
     while oc0 < g.out_c {
         let nb = (g.out_c - oc0).min(ocb);
         let mut chans = [(ChanRq::default(), 0i32); TOC];
-        for (j, c) in chans.iter_mut().enumerate().take(nb) {
+        // `[m, H, e - 1, bias + off·Σw]` per channel for `tile_block`, when
+        // every channel of the block has band constants.
+        let mut cq = [[0u32; 4]; TOC];
+        let mut banded = full_act;
+        for ((j, c), q) in chans.iter_mut().enumerate().take(nb).zip(cq.iter_mut()) {
             let oc = oc0 + j;
             let (m, s) = rq.get(oc);
             let w = seg(filter, oc * filter_len, filter_len);
@@ -559,6 +563,10 @@ fn conv_tiled(
                 ChanRq::new(m, s).unwrap_or_default(),
                 b.wrapping_add(off.wrapping_mul(sum(w))),
             );
+            match c.0.band_words(p.output_offset) {
+                Some([m, h, sh]) => *q = [m, h, sh, c.1 as u32],
+                None => banded = false,
+            }
         }
         // The block's filters, `wstride` bytes apart.
         let (wsrc, wstride): (&[i8], usize) = if padded {
@@ -642,6 +650,10 @@ fn conv_tiled(
             let Some(region) = output.get_mut(base..base + (TP - 1) * g.out_c + nb) else {
                 return 0;
             };
+            if banded {
+                tile_block(x, wsrc, &cq, nb, region, g.out_c);
+                continue;
+            }
             let (o0, rest) = region.split_at_mut(g.out_c.min(region.len()));
             let (o1, rest) = rest.split_at_mut(g.out_c.min(rest.len()));
             let (o2, o3) = rest.split_at_mut(g.out_c.min(rest.len()));
@@ -653,14 +665,6 @@ fn conv_tiled(
             let ws = wsrc.chunks_exact(wstride.max(1));
             for ((w, &(c, be)), (((y0, y1), y2), y3)) in ws.zip(chans.iter().take(nb)).zip(outs) {
                 let (a0, a1, a2, a3) = dot4_px(x, w, be);
-                if let (true, Some(q)) = (full_act, c.band_words(p.output_offset)) {
-                    let (v0, v1, v2, v3) = requant4_band(&q, (a0, a1, a2, a3));
-                    *y0 = v0 as i8;
-                    *y1 = v1 as i8;
-                    *y2 = v2 as i8;
-                    *y3 = v3 as i8;
-                    continue;
-                }
                 let v = if c.is_right() {
                     requant4_same(&c, (a0, a1, a2, a3))
                 } else {
@@ -676,6 +680,184 @@ fn conv_tiled(
         oc0 += nb;
     }
     tiles * TP
+}
+
+/// One tile's outputs for the `nb` filters of a block whose channels all
+/// have band constants (`cq[j] = [m, H, e - 1, bias + off·Σw]`, see
+/// `ChanRq::band_words`) and a full activation range: per filter, the
+/// [`dot4_px`] sum over the `G = x.len() / 8` groups of the tile (`w` holds
+/// the filters back to back, `4G` bytes each), requantised and saturated,
+/// stored to `out[j]`, `out[os + j]`, `out[2os + j]`, `out[3os + j]`. On DSP
+/// cores one `asm!` loop over the filters (its state in a stack frame).
+/// Does nothing unless every read and write lies inside the slices.
+#[inline(never)]
+fn tile_block(x: &[u32], w: &[i8], cq: &[[u32; 4]; TOC], nb: usize, out: &mut [i8], os: usize) {
+    let groups = x.len() / 8;
+    if groups == 0
+        || nb == 0
+        || nb > TOC
+        || w.len() < nb * 4 * groups
+        || out.len() < 3 * os + nb
+    {
+        return;
+    }
+    #[cfg(not(mote_dsp))]
+    for (j, (f, q)) in w.chunks_exact(4 * groups).zip(cq.iter()).take(nb).enumerate() {
+        let (a0, a1, a2, a3) = dot4_px(x, f, q[3] as i32);
+        let b = [q[0], q[1], q[2]];
+        let v = [a0, a1, a2, a3].map(|a| super::band_one(&b, a) as i8);
+        for (k, &y) in v.iter().enumerate() {
+            if let Some(o) = out.get_mut(k * os + j) {
+                *o = y;
+            }
+        }
+    }
+    #[cfg(mote_dsp)]
+    {
+        use core::arch::asm;
+        // SAFETY: the frame (24 bytes, 8-aligned) is pushed below `sp` and
+        // popped before the block ends; no call is made. Per filter `j <
+        // nb`: `groups` groups of 8 words of `x` (its length) and 4 bytes
+        // of `w` are read (`w.len() >= nb·4·groups`; the filters are back
+        // to back so `pw` simply continues), then the 16 bytes of `cq[j]`
+        // (`nb <= TOC`); bytes `j`, `os + j`, `2os + j`, `3os + j` of `out`
+        // are written (`3os + nb <= out.len()`). LDRD reads `x` and `cq`
+        // (4-byte aligned `u32` arrays) into the even pair r0/r1 (A32).
+        // The flags are clobbered; SSAT's Q flag is never read.
+        unsafe {
+            asm!(
+                "sub sp, sp, #24",
+                "str {px}, [sp]",
+                "str {n}, [sp, #4]",
+                "str {a0}, [sp, #8]",
+                "str {a1}, [sp, #12]",
+                "str {a2}, [sp, #16]",
+                "str {a3}, [sp, #20]",
+                "1:",
+                "ldr {px}, [sp]",
+                "ldr {n}, [sp, #4]",
+                "ldr r0, [sp, #8]",
+                "ldr {a0}, [r0, #12]",
+                "mov {a1}, {a0}",
+                "mov {a2}, {a0}",
+                "mov {a3}, {a0}",
+                "lsrs {n}, {n}, #1",
+                "bcc 3f",
+                "ldr {w}, [{pw}], #4",
+                "sxtb16 {we}, {w}",
+                "sxtb16 {w}, {w}, ror #8",
+                "ldrd r0, r1, [{px}], #8",
+                "smlad {a0}, r0, {we}, {a0}",
+                "smlad {a0}, r1, {w}, {a0}",
+                "ldrd r0, r1, [{px}], #8",
+                "smlad {a1}, r0, {we}, {a1}",
+                "smlad {a1}, r1, {w}, {a1}",
+                "ldrd r0, r1, [{px}], #8",
+                "smlad {a2}, r0, {we}, {a2}",
+                "smlad {a2}, r1, {w}, {a2}",
+                "ldrd r0, r1, [{px}], #8",
+                "smlad {a3}, r0, {we}, {a3}",
+                "smlad {a3}, r1, {w}, {a3}",
+                "3:",
+                "cmp {n}, #0",
+                "beq 4f",
+                "2:",
+                "ldr {w}, [{pw}], #4",
+                "sxtb16 {we}, {w}",
+                "sxtb16 {w}, {w}, ror #8",
+                "ldrd r0, r1, [{px}], #8",
+                "smlad {a0}, r0, {we}, {a0}",
+                "smlad {a0}, r1, {w}, {a0}",
+                "ldrd r0, r1, [{px}], #8",
+                "smlad {a1}, r0, {we}, {a1}",
+                "smlad {a1}, r1, {w}, {a1}",
+                "ldrd r0, r1, [{px}], #8",
+                "smlad {a2}, r0, {we}, {a2}",
+                "smlad {a2}, r1, {w}, {a2}",
+                "ldrd r0, r1, [{px}], #8",
+                "smlad {a3}, r0, {we}, {a3}",
+                "smlad {a3}, r1, {w}, {a3}",
+                "ldr {w}, [{pw}], #4",
+                "sxtb16 {we}, {w}",
+                "sxtb16 {w}, {w}, ror #8",
+                "ldrd r0, r1, [{px}], #8",
+                "smlad {a0}, r0, {we}, {a0}",
+                "smlad {a0}, r1, {w}, {a0}",
+                "ldrd r0, r1, [{px}], #8",
+                "smlad {a1}, r0, {we}, {a1}",
+                "smlad {a1}, r1, {w}, {a1}",
+                "ldrd r0, r1, [{px}], #8",
+                "smlad {a2}, r0, {we}, {a2}",
+                "smlad {a2}, r1, {w}, {a2}",
+                "ldrd r0, r1, [{px}], #8",
+                "smlad {a3}, r0, {we}, {a3}",
+                "smlad {a3}, r1, {w}, {a3}",
+                "subs {n}, {n}, #1",
+                "bne 2b",
+                "4:",
+                // Requantise with cq[j] = [m, H, sh, be].
+                "ldr {px}, [sp, #8]",
+                "ldrd r0, r1, [{px}]",
+                "ldr {n}, [{px}, #8]",
+                "add {px}, {px}, #16",
+                "str {px}, [sp, #8]",
+                "eor {w}, {a0}, r0",
+                "add {we}, r1, {w}, asr #31",
+                "and {w}, {w}, #0x80000000",
+                "orr {w}, {w}, #0x40000000",
+                "smlal {w}, {we}, {a0}, r0",
+                "asr {a0}, {we}, {n}",
+                "ssat {a0}, #8, {a0}",
+                "eor {w}, {a1}, r0",
+                "add {we}, r1, {w}, asr #31",
+                "and {w}, {w}, #0x80000000",
+                "orr {w}, {w}, #0x40000000",
+                "smlal {w}, {we}, {a1}, r0",
+                "asr {a1}, {we}, {n}",
+                "ssat {a1}, #8, {a1}",
+                "eor {w}, {a2}, r0",
+                "add {we}, r1, {w}, asr #31",
+                "and {w}, {w}, #0x80000000",
+                "orr {w}, {w}, #0x40000000",
+                "smlal {w}, {we}, {a2}, r0",
+                "asr {a2}, {we}, {n}",
+                "ssat {a2}, #8, {a2}",
+                "eor {w}, {a3}, r0",
+                "add {we}, r1, {w}, asr #31",
+                "and {w}, {w}, #0x80000000",
+                "orr {w}, {w}, #0x40000000",
+                "smlal {w}, {we}, {a3}, r0",
+                "asr {a3}, {we}, {n}",
+                "ssat {a3}, #8, {a3}",
+                // Store the four pixels' bytes.
+                "ldr {px}, [sp, #12]",
+                "ldr {n}, [sp, #16]",
+                "strb {a0}, [{px}]",
+                "strb {a1}, [{px}, {n}]",
+                "add {w}, {px}, {n}, lsl #1",
+                "strb {a2}, [{w}]",
+                "strb {a3}, [{w}, {n}]",
+                "add {px}, {px}, #1",
+                "str {px}, [sp, #12]",
+                "ldr {n}, [sp, #20]",
+                "subs {n}, {n}, #1",
+                "str {n}, [sp, #20]",
+                "bne 1b",
+                "add sp, sp, #24",
+                px = inout(reg) x.as_ptr() => _,
+                n = inout(reg) groups => _,
+                pw = inout(reg) w.as_ptr() => _,
+                a0 = inout(reg) cq.as_ptr() => _,
+                a1 = inout(reg) out.as_mut_ptr() => _,
+                a2 = inout(reg) os => _,
+                a3 = inout(reg) nb => _,
+                w = out(reg) _,
+                we = out(reg) _,
+                out("r0") _,
+                out("r1") _,
+            );
+        }
+    }
 }
 
 /// `dst.copy_from_slice(src)` for the short window rows of the tiled path
