@@ -1,7 +1,7 @@
 //! x86_64 twin of [`crate::conv2d_s8`].
 
 use super::simd::{dot4x2, has_avx2, Finish, WinDot};
-use super::window::{copy16, Padded, SLACK};
+use super::window::{copy16, Padded, Walk, SLACK};
 use super::{widen, KMAX, OCMAX, OFF_MAX};
 use crate::conv::{ConvParams, Window};
 use crate::error::KernelError;
@@ -406,17 +406,28 @@ unsafe fn conv_direct<const T: usize, const A: usize>(
         w: wpk,
     };
     let per_img = g.out_h * g.out_w;
-    let ow = g.out_w.max(1);
     for b in 0..g.batches {
         pd.fill(img, input, b, [g.in_h, g.in_w], g.win.padding, off);
         let wd = WinDot { img, ..wd };
+        let mut walk = Walk {
+            oy: 0,
+            ox: 0,
+            ow: g.out_w,
+            row_step: sh * line,
+            col_step: sw * c,
+        };
         let mut q = 0;
         while q < per_img {
             let n = (per_img - q).min(PIXELS);
-            let base = [0, 1, 2, 3].map(|i| {
-                let qi = q + i.min(n - 1);
-                (qi / ow) * sh * line + (qi % ow) * sw * c
-            });
+            let mut base = [0usize; PIXELS];
+            let mut last = 0;
+            for (i, slot) in base.iter_mut().enumerate() {
+                // Past the last pixel: repeat it (results unused).
+                if i < n {
+                    last = walk.next_base();
+                }
+                *slot = last;
+            }
             let mut oc = 0;
             while oc < oc_n {
                 let oc1 = (oc + 1).min(oc_n - 1);

@@ -68,7 +68,40 @@ impl Padded {
         pad: [i64; 2],
         off: i16,
     ) {
-        dst.fill(0);
+        self.fill_with(dst, 0, input, b, in_hw, pad, |d, s| widen(d, s, off));
+    }
+
+    /// [`Self::fill`] without widening: int8 lanes, `pad_value` (the input
+    /// zero point, whose `x + off` is 0) outside the input.
+    pub(crate) fn fill_s8(
+        &self,
+        dst: &mut [i8],
+        input: &[i8],
+        b: usize,
+        in_hw: [usize; 2],
+        pad: [i64; 2],
+        pad_value: i8,
+    ) {
+        self.fill_with(dst, pad_value, input, b, in_hw, pad, |d, s| {
+            d.copy_from_slice(s)
+        });
+    }
+
+    /// Fills `dst` with `outside`, then each padded row's input columns with
+    /// `put(dst_part, input_row_part)` (equal lengths).
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn fill_with<T: Copy>(
+        &self,
+        dst: &mut [T],
+        outside: T,
+        input: &[i8],
+        b: usize,
+        in_hw: [usize; 2],
+        pad: [i64; 2],
+        put: impl Fn(&mut [T], &[i8]),
+    ) {
+        dst.fill(outside);
         let c = self.c;
         let (pad_t, pad_l) = (pad[0].max(0) as usize, pad[1].max(0) as usize);
         // Padded columns holding input columns.
@@ -85,9 +118,39 @@ impl Padded {
             let s = ((b * in_hw[0] + iy) * in_hw[1] + (px0 - pad_l)) * c;
             let d = (py * self.pw + px0) * c;
             if let (Some(src), Some(dst)) = (input.get(s..s + n), dst.get_mut(d..d + n)) {
-                widen(dst, src, off);
+                put(dst, src);
             }
         }
+    }
+}
+
+/// Row-major output positions from `start` on: the padded-image offset of
+/// each window's top-left tap (`oy*stride_h*line + ox*stride_w*c`) without a
+/// division per pixel.
+pub(crate) struct Walk {
+    /// Next output row.
+    pub oy: usize,
+    /// Next output column.
+    pub ox: usize,
+    /// Output columns.
+    pub ow: usize,
+    /// Lanes per padded row times the vertical stride.
+    pub row_step: usize,
+    /// Channels times the horizontal stride.
+    pub col_step: usize,
+}
+
+impl Walk {
+    /// The next position's offset; advances.
+    #[inline]
+    pub(crate) fn next_base(&mut self) -> usize {
+        let base = self.oy * self.row_step + self.ox * self.col_step;
+        self.ox += 1;
+        if self.ox >= self.ow {
+            self.ox = 0;
+            self.oy += 1;
+        }
+        base
     }
 }
 
