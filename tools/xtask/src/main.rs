@@ -41,6 +41,7 @@ mod fuzz;
 mod models;
 mod qemu;
 mod size;
+mod sparse_bench;
 mod util;
 mod verify;
 
@@ -77,6 +78,7 @@ fn main() -> Result<()> {
         Some("bench-host") => bench_host::bench_host(rest),
         Some("bench") => bench::bench(rest),
         Some("size") => size::size(rest),
+        Some("sparse-qemu") => sparse_bench::sparse_qemu(rest),
         _ => bail!("{USAGE}"),
     }
 }
