@@ -1,5 +1,6 @@
 //! Sparse int8 2-D convolution, bit-exact with [`crate::conv2d_s8`].
 
+use super::tiled::{conv_tiled, Geom};
 use super::{dot_group, skip, SparseFilter};
 use crate::conv::{inside, ConvParams, Window};
 use crate::error::KernelError;
@@ -50,10 +51,38 @@ pub fn conv2d_sparse_s8(
     let filters_per_group = out_c / groups;
     let gb = filter.group_bytes();
     let values = filter.values;
+    // Whole tiles of output pixels first; the rest pixel by pixel.
+    let done = if groups == 1 {
+        conv_tiled(
+            p,
+            rq,
+            input,
+            filter,
+            bias,
+            output,
+            &Geom {
+                batches,
+                in_h,
+                in_w,
+                in_c,
+                k_h,
+                k_w,
+                out_h,
+                out_w,
+                out_c,
+                win: &win,
+            },
+        )
+    } else {
+        0
+    };
 
     for b in 0..batches {
         for oy in 0..out_h {
             for ox in 0..out_w {
+                if (b * out_h + oy) * out_w + ox < done {
+                    continue;
+                }
                 // Rows are consumed in order: the bitmap and the values are
                 // walked once per output pixel.
                 let mut bitmap = filter.bitmap.chunks_exact(gb.max(1));

@@ -17,6 +17,7 @@
 mod conv;
 mod depthwise;
 mod fully_connected;
+mod tiled;
 
 pub use conv::conv2d_sparse_s8;
 pub use depthwise::depthwise_conv2d_sparse_s8;

@@ -1,0 +1,496 @@
+//! The tiled path of the sparse convolution: four output pixels at a time,
+//! each non-zero weight multiplying two pixels per instruction.
+//!
+//! Per block of output channels the bitmap is decoded once into entries
+//! `(slot, weight)`, one per non-zero weight (padded with zero-weight
+//! entries to a multiple of four per channel). Per tile of four output
+//! pixels (raster order over batches, rows and columns) the pixels' windows
+//! are written into `W`: for each filter position `e` (KH·KW·C order) two
+//! words `x0 + x1·2^23` and `x2 + x3·2^23`, the int8 inputs of pixels 0..4
+//! at `e` (padding filled with `-input_offset`, so that `x + offset` is 0
+//! there; the offset term `offset·Σw` is in each channel's bias). One signed
+//! 32×32→64-bit multiply-accumulate (`SMLAL` on Cortex-M) of such a word by
+//! a weight adds `w·x0 + 2^23·w·x1` to a 64-bit accumulator started at
+//! 2^22. With at most [`CHUNK`] products of magnitude at most 2^14 per
+//! chunk, `|Σ w·x0| < 2^22`, so the low 23 bits hold `2^22 + Σ w·x0` and
+//! the bits above hold `Σ w·x1`, both exact. Sums are therefore the exact
+//! integers the reference accumulates, bit for bit after wrapping.
+
+use super::SparseFilter;
+use crate::conv::{ConvParams, Window};
+use crate::fast::{seg, tap_range};
+use crate::requant::Requant;
+use crate::shape::clamp_to_i8;
+
+/// Output pixels per tile.
+const TP: usize = 4;
+/// Largest filter (`KH·KW·C` elements) of the tiled path.
+pub(super) const FL_MAX: usize = 320;
+/// Entries decoded per block of output channels.
+const ENT_MAX: usize = 1024;
+/// Output channels per block at most.
+const OCB: usize = 32;
+/// Entries per accumulation chunk (a multiple of 4, at most 255 products).
+const CHUNK: usize = 252;
+/// The 64-bit accumulators start here, so that the low field is never
+/// negative.
+const BIAS_LO: i64 = 1 << 22;
+
+/// One non-zero weight: where its two window words are, and its value.
+/// On DSP builds `slot` is the address of the words (`LDRD` from the
+/// entry, then from the slot); elsewhere their index in `W`.
+#[derive(Clone, Copy, Default)]
+#[repr(C)]
+struct Ent {
+    slot: usize,
+    w: i32,
+}
+
+/// One output channel of a block.
+#[derive(Clone, Copy, Default)]
+struct Chan {
+    /// First entry.
+    start: usize,
+    /// Entries (a multiple of 4).
+    len: usize,
+    /// `bias + offset·Σw`.
+    bias: i32,
+    /// The channel's requantisation with the output offset, when
+    /// [`band`] applies (and the activation range is the full int8 range).
+    band: Option<[u32; 3]>,
+}
+
+/// Shapes of a non-grouped convolution (validated by the caller).
+pub(super) struct Geom<'a> {
+    pub batches: usize,
+    pub in_h: usize,
+    pub in_w: usize,
+    pub in_c: usize,
+    pub k_h: usize,
+    pub k_w: usize,
+    pub out_h: usize,
+    pub out_w: usize,
+    pub out_c: usize,
+    pub win: &'a Window,
+}
+
+/// One pixel's window as rows: kernel row `ky` is
+/// `src[start + ky·stride ..][.. KW·C]`.
+#[derive(Clone, Copy)]
+struct Src {
+    start: usize,
+    stride: usize,
+    /// Read from the pixel's own padded copy (else from the input).
+    own: bool,
+}
+
+/// Computes the leading output pixels in whole tiles of [`TP`]; returns how
+/// many (0 when the shape, the offset or the requantisation does not fit
+/// this path; the caller computes the rest).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn conv_tiled(
+    p: &ConvParams,
+    rq: &Requant,
+    input: &[i8],
+    filter: &SparseFilter,
+    bias: &[i32],
+    output: &mut [i8],
+    g: &Geom,
+) -> usize {
+    let fl = g.k_h * g.k_w * g.in_c;
+    let total = g.batches * g.out_h * g.out_w;
+    let tiles = total / TP;
+    if tiles == 0 || fl == 0 || fl > FL_MAX {
+        return 0;
+    }
+    let Ok(pad) = i8::try_from(p.input_offset.wrapping_neg()) else {
+        return 0;
+    };
+    if filter.rows != g.out_c || filter.groups != g.k_h * g.k_w || filter.group_len != g.in_c {
+        return 0;
+    }
+    let off = p.input_offset;
+    let kwc = g.k_w * g.in_c;
+    let row_len = g.in_w * g.in_c;
+    let img_len = g.in_h * row_len;
+    let dil = [g.win.dilation[0] as usize, g.win.dilation[1] as usize];
+    let gb = filter.group_bytes();
+    let row_bytes = g.k_h * g.k_w * gb;
+    let full_act = p.act_min == -128 && p.act_max == 127;
+
+    // The windows of one tile; slot `fl` stays zero (padding entries).
+    let mut wbuf = [[0i32; 2]; FL_MAX + 1];
+    let mut rows = [[0i8; FL_MAX]; TP];
+    let mut ents = [Ent::default(); ENT_MAX];
+    let mut chans = [Chan::default(); OCB];
+    let mut vcur = 0usize;
+    let mut oc0 = 0usize;
+    while oc0 < g.out_c {
+        // Decode a block of channels.
+        let slot_of = |e: usize, base: &[[i32; 2]]| -> usize {
+            #[cfg(mote_dsp)]
+            {
+                base.as_ptr() as usize + e * core::mem::size_of::<[i32; 2]>()
+            }
+            #[cfg(not(mote_dsp))]
+            {
+                let _ = base;
+                e
+            }
+        };
+        let mut n_ent = 0usize;
+        let mut nb = 0usize;
+        while oc0 + nb < g.out_c && nb < OCB {
+            let oc = oc0 + nb;
+            let bm = seg(filter.bitmap, oc * row_bytes, row_bytes);
+            let nnz: usize = bm.iter().map(|b| b.count_ones() as usize).sum();
+            let padded = nnz.div_ceil(4) * 4;
+            if n_ent + padded > ENT_MAX {
+                break;
+            }
+            let vals = seg(filter.values, vcur, nnz);
+            let mut vi = vals.iter();
+            let mut sum_w = 0i32;
+            let mut k = n_ent;
+            for (t, group) in bm.chunks_exact(gb.max(1)).enumerate() {
+                for (bi, &byte) in group.iter().enumerate() {
+                    let mut m = byte;
+                    while m != 0 {
+                        let e = t * g.in_c + bi * 8 + m.trailing_zeros() as usize;
+                        m &= m - 1;
+                        let w = vi.next().map_or(0, |&v| i32::from(v as i8));
+                        sum_w = sum_w.wrapping_add(w);
+                        if let Some(slot) = ents.get_mut(k) {
+                            *slot = Ent {
+                                slot: slot_of(e.min(fl), &wbuf),
+                                w,
+                            };
+                        }
+                        k += 1;
+                    }
+                }
+            }
+            for slot in ents.iter_mut().take(n_ent + padded).skip(k) {
+                *slot = Ent {
+                    slot: slot_of(fl, &wbuf),
+                    w: 0,
+                };
+            }
+            let (m, s) = rq.get(oc);
+            if let Some(c) = chans.get_mut(nb) {
+                *c = Chan {
+                    start: n_ent,
+                    len: padded,
+                    bias: bias
+                        .get(oc)
+                        .copied()
+                        .unwrap_or(0)
+                        .wrapping_add(off.wrapping_mul(sum_w)),
+                    band: if full_act {
+                        band(m, s, p.output_offset)
+                    } else {
+                        None
+                    },
+                };
+            }
+            n_ent += padded;
+            vcur += nnz;
+            nb += 1;
+        }
+        if nb == 0 {
+            // A channel larger than the entry buffer: cannot happen for
+            // filters within FL_MAX; leave everything to the caller.
+            return 0;
+        }
+
+        let (mut b, mut oy, mut ox) = (0usize, 0usize, 0usize);
+        let (mut cur_oy, mut yr) = (usize::MAX, (0, 0, 0));
+        for t in 0..tiles {
+            // Where each pixel's window rows come from.
+            let mut srcs = [Src {
+                start: 0,
+                stride: 0,
+                own: false,
+            }; TP];
+            for (pi, src) in srcs.iter_mut().enumerate() {
+                if oy != cur_oy {
+                    cur_oy = oy;
+                    yr = tap_range(
+                        oy,
+                        g.win.stride[0],
+                        g.win.padding[0],
+                        g.win.dilation[0],
+                        g.in_h,
+                        g.k_h,
+                    );
+                }
+                let (ky0, ky1, iy0) = yr;
+                let (kx0, kx1, ix0) = tap_range(
+                    ox,
+                    g.win.stride[1],
+                    g.win.padding[1],
+                    g.win.dilation[1],
+                    g.in_w,
+                    g.k_w,
+                );
+                let full = ky0 == 0 && ky1 == g.k_h && kx0 == 0 && kx1 == g.k_w;
+                let img = b * img_len;
+                if full && dil[1] == 1 {
+                    *src = Src {
+                        start: img + iy0 * row_len + ix0 * g.in_c,
+                        stride: dil[0] * row_len,
+                        own: false,
+                    };
+                } else {
+                    let dst = rows[pi].get_mut(..fl).unwrap_or(&mut []);
+                    dst.fill(pad);
+                    let img = seg(input, img, img_len);
+                    for ky in ky0..ky1 {
+                        let iy = iy0 + (ky - ky0) * dil[0];
+                        let irow = seg(img, iy * row_len, row_len);
+                        for kx in kx0..kx1 {
+                            let ix = ix0 + (kx - kx0) * dil[1];
+                            let d = (ky * g.k_w + kx) * g.in_c;
+                            if let Some(dd) = dst.get_mut(d..d + g.in_c) {
+                                dd.copy_from_slice(seg(irow, ix * g.in_c, g.in_c));
+                            }
+                        }
+                    }
+                    *src = Src {
+                        start: 0,
+                        stride: kwc,
+                        own: true,
+                    };
+                }
+                ox += 1;
+                if ox == g.out_w {
+                    ox = 0;
+                    oy += 1;
+                    if oy == g.out_h {
+                        oy = 0;
+                        b += 1;
+                    }
+                }
+            }
+            // The tile's window words.
+            for (ky, wrow) in wbuf.chunks_exact_mut(kwc.max(1)).take(g.k_h).enumerate() {
+                let s = |pi: usize| -> &[i8] {
+                    let sr = srcs[pi];
+                    let from: &[i8] = if sr.own { &rows[pi] } else { input };
+                    seg(from, sr.start + ky * sr.stride, kwc)
+                };
+                let (s0, s1, s2, s3) = (s(0), s(1), s(2), s(3));
+                for ((((w, &a), &b1), &c), &d) in wrow.iter_mut().zip(s0).zip(s1).zip(s2).zip(s3) {
+                    *w = [
+                        i32::from(a) + (i32::from(b1) << 23),
+                        i32::from(c) + (i32::from(d) << 23),
+                    ];
+                }
+            }
+            // Every channel of the block against the tile.
+            let base = t * TP * g.out_c;
+            for (j, ch) in chans.iter().take(nb).enumerate() {
+                let mut acc = [ch.bias; TP];
+                let list = seg(&ents[..], ch.start, ch.len);
+                for chunk in list.chunks(CHUNK) {
+                    let (x, y) = mac(chunk, &wbuf);
+                    let (l0, h0) = split(x);
+                    let (l1, h1) = split(y);
+                    acc[0] = acc[0].wrapping_add(l0);
+                    acc[1] = acc[1].wrapping_add(h0);
+                    acc[2] = acc[2].wrapping_add(l1);
+                    acc[3] = acc[3].wrapping_add(h1);
+                }
+                let v = if let Some(q) = ch.band {
+                    band4(&q, acc)
+                } else {
+                    let oc = oc0 + j;
+                    acc.map(|a| {
+                        let v = rq.apply(a, oc).wrapping_add(p.output_offset);
+                        clamp_to_i8(v, p.act_min, p.act_max)
+                    })
+                };
+                for (i, &v) in v.iter().enumerate() {
+                    if let Some(o) = output.get_mut(base + i * g.out_c + oc0 + j) {
+                        *o = v;
+                    }
+                }
+            }
+        }
+        oc0 += nb;
+    }
+    tiles * TP
+}
+
+/// The constants `[m, H, e - 1]` of the requantisation of a channel with
+/// multiplier `m` and right shift `e = -shift`, output offset `oo` included:
+/// `H = 2^(e-2) + oo·2^(e-1)`, for `2 <= e <= 21`, `m != i32::MIN` and
+/// `|oo| <= 256` (else `None`). `multiply_by_quantized_multiplier(x, m,
+/// -e)` is `floor((x·m + 2^30 + 2^(30+e) - s·2^31) / 2^(31+e))` with
+/// `s = [x·m < 0]` (the rounding of the doubling high multiply and of the
+/// divide merged; `s` from the sign of `x ^ m` is exact, the two differing
+/// only where both give 0). As a 64-bit value `2^30 + 2^(30+e) - s·2^31`
+/// has low word `2^30 | s·2^31` and high word `2^(e-2) - s`; adding
+/// `oo·2^(e-1)` to the high word before its shift by `e - 1` adds `oo` to
+/// the result, and nothing overflows (the high word stays below
+/// `2^30 + 2^28 + 2^19 + 1` in magnitude).
+fn band(m: i32, shift: i32, oo: i32) -> Option<[u32; 3]> {
+    if m == i32::MIN || !(-21..=-2).contains(&shift) || !(-256..=256).contains(&oo) {
+        return None;
+    }
+    let sh = shift.unsigned_abs() - 1;
+    let h = (1i32 << (sh - 1)) + (oo << sh);
+    Some([m as u32, h as u32, sh])
+}
+
+/// `clamp(requant(a[i]) + oo, -128, 127)` for four accumulators of one
+/// channel by the constants of [`band`].
+#[inline(always)]
+fn band4(q: &[u32; 3], a: [i32; 4]) -> [i8; 4] {
+    #[cfg(mote_dsp)]
+    {
+        use core::arch::asm;
+        let [mut a0, mut a1, mut a2, mut a3] = a;
+        // SAFETY: register arithmetic only (SSAT's Q flag is never read);
+        // per value the sequence of `band`'s formula: low word
+        // `2^30 | (sign of x^m)·2^31`, high word `H - s`, plus `x·m` by
+        // SMLAL, high word shifted right by `e - 1`, saturated to int8.
+        unsafe {
+            asm!(
+                "eor {t}, {a0}, {m}",
+                "add {hi}, {h}, {t}, asr #31",
+                "and {t}, {t}, #0x80000000",
+                "orr {t}, {t}, #0x40000000",
+                "smlal {t}, {hi}, {a0}, {m}",
+                "asr {a0}, {hi}, {sh}",
+                "ssat {a0}, #8, {a0}",
+                "eor {t}, {a1}, {m}",
+                "add {hi}, {h}, {t}, asr #31",
+                "and {t}, {t}, #0x80000000",
+                "orr {t}, {t}, #0x40000000",
+                "smlal {t}, {hi}, {a1}, {m}",
+                "asr {a1}, {hi}, {sh}",
+                "ssat {a1}, #8, {a1}",
+                "eor {t}, {a2}, {m}",
+                "add {hi}, {h}, {t}, asr #31",
+                "and {t}, {t}, #0x80000000",
+                "orr {t}, {t}, #0x40000000",
+                "smlal {t}, {hi}, {a2}, {m}",
+                "asr {a2}, {hi}, {sh}",
+                "ssat {a2}, #8, {a2}",
+                "eor {t}, {a3}, {m}",
+                "add {hi}, {h}, {t}, asr #31",
+                "and {t}, {t}, #0x80000000",
+                "orr {t}, {t}, #0x40000000",
+                "smlal {t}, {hi}, {a3}, {m}",
+                "asr {a3}, {hi}, {sh}",
+                "ssat {a3}, #8, {a3}",
+                a0 = inout(reg) a0,
+                a1 = inout(reg) a1,
+                a2 = inout(reg) a2,
+                a3 = inout(reg) a3,
+                m = in(reg) q[0],
+                h = in(reg) q[1],
+                sh = in(reg) q[2],
+                t = out(reg) _,
+                hi = out(reg) _,
+                options(pure, nomem, nostack),
+            );
+        }
+        [a0 as i8, a1 as i8, a2 as i8, a3 as i8]
+    }
+    #[cfg(not(mote_dsp))]
+    {
+        a.map(|x| {
+            let (m, h, sh) = (q[0] as i32, q[1] as i32, q[2]);
+            let t = x ^ m;
+            let lo = (t as u32 & 0x8000_0000) | 0x4000_0000;
+            let hi = h.wrapping_add(t >> 31);
+            let w = ((i64::from(hi) << 32) | i64::from(lo)) + i64::from(x) * i64::from(m);
+            (((w >> 32) as i32) >> (sh & 31)).clamp(-128, 127) as i8
+        })
+    }
+}
+
+/// `(Σ w·x0 + 2^23·Σ w·x1)` per 64-bit accumulator: the low field read back
+/// as a signed value, the high field.
+#[inline(always)]
+fn split(a: i64) -> (i32, i32) {
+    let lo = (a as i32) & 0x7f_ffff;
+    (lo - (1 << 22), (a >> 23) as i32)
+}
+
+/// The two 64-bit accumulators of one channel over `ents` (at most
+/// [`CHUNK`] entries, a multiple of 4), each started at [`BIAS_LO`].
+#[cfg(not(mote_dsp))]
+#[inline(always)]
+fn mac(ents: &[Ent], w: &[[i32; 2]]) -> (i64, i64) {
+    let (mut a, mut b) = (BIAS_LO, BIAS_LO);
+    for e in ents {
+        let [x, y] = w.get(e.slot).copied().unwrap_or([0, 0]);
+        let wv = i64::from(e.w);
+        a += wv * i64::from(x);
+        b += wv * i64::from(y);
+    }
+    (a, b)
+}
+
+/// [`mac`] on Cortex-M DSP: per entry one `LDRD` of (slot address,
+/// weight), one `LDRD` of the two window words, two `SMLAL`; four entries
+/// per loop iteration.
+#[cfg(mote_dsp)]
+#[inline(always)]
+fn mac(ents: &[Ent], w: &[[i32; 2]]) -> (i64, i64) {
+    use core::arch::asm;
+    let groups = ents.len() / 4;
+    let (mut al, mut ah, mut bl, mut bh) = (BIAS_LO as u32, 0u32, BIAS_LO as u32, 0u32);
+    if groups > 0 {
+        // SAFETY: `ents` holds `4 * groups` entries, read in order (8 bytes
+        // each: `repr(C)` usize address, i32 weight on this 32-bit target).
+        // Every address was made by `conv_tiled` as `w.as_ptr() + 8·e` with
+        // `e <= fl < w.len()` for this same buffer `w` (a local array that
+        // does not move during the call; passed in as `wb` so that the asm
+        // may read it), so each `LDRD` of a slot reads 8 bytes inside `w`.
+        // Register pairs r2/r3 and r4/r5 keep `LDRD` valid in A32 too.
+        unsafe {
+            asm!(
+                "@ window words at {wb}",
+                "2:",
+                "ldrd r2, r3, [{e}], #8",
+                "ldrd r4, r5, [r2]",
+                "smlal {al}, {ah}, r4, r3",
+                "smlal {bl}, {bh}, r5, r3",
+                "ldrd r2, r3, [{e}], #8",
+                "ldrd r4, r5, [r2]",
+                "smlal {al}, {ah}, r4, r3",
+                "smlal {bl}, {bh}, r5, r3",
+                "ldrd r2, r3, [{e}], #8",
+                "ldrd r4, r5, [r2]",
+                "smlal {al}, {ah}, r4, r3",
+                "smlal {bl}, {bh}, r5, r3",
+                "ldrd r2, r3, [{e}], #8",
+                "ldrd r4, r5, [r2]",
+                "smlal {al}, {ah}, r4, r3",
+                "smlal {bl}, {bh}, r5, r3",
+                "subs {n}, {n}, #1",
+                "bne 2b",
+                e = inout(reg) ents.as_ptr() => _,
+                n = inout(reg) groups => _,
+                al = inout(reg) al,
+                ah = inout(reg) ah,
+                bl = inout(reg) bl,
+                bh = inout(reg) bh,
+                wb = in(reg) w.as_ptr(),
+                out("r2") _,
+                out("r3") _,
+                out("r4") _,
+                out("r5") _,
+                options(nostack, readonly),
+            );
+        }
+    }
+    (
+        (i64::from(ah) << 32 | i64::from(al)),
+        (i64::from(bh) << 32 | i64::from(bl)),
+    )
+}
