@@ -693,16 +693,16 @@ fn conv_tiled(
 #[inline(never)]
 fn tile_block(x: &[u32], w: &[i8], cq: &[[u32; 4]; TOC], nb: usize, out: &mut [i8], os: usize) {
     let groups = x.len() / 8;
-    if groups == 0
-        || nb == 0
-        || nb > TOC
-        || w.len() < nb * 4 * groups
-        || out.len() < 3 * os + nb
-    {
+    if groups == 0 || nb == 0 || nb > TOC || w.len() < nb * 4 * groups || out.len() < 3 * os + nb {
         return;
     }
     #[cfg(not(mote_dsp))]
-    for (j, (f, q)) in w.chunks_exact(4 * groups).zip(cq.iter()).take(nb).enumerate() {
+    for (j, (f, q)) in w
+        .chunks_exact(4 * groups)
+        .zip(cq.iter())
+        .take(nb)
+        .enumerate()
+    {
         let (a0, a1, a2, a3) = dot4_px(x, f, q[3] as i32);
         let b = [q[0], q[1], q[2]];
         let v = [a0, a1, a2, a3].map(|a| super::band_one(&b, a) as i8);

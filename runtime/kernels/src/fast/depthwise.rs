@@ -244,6 +244,8 @@ const PL_W: usize = 64;
 const PL_H: usize = 32;
 /// Accumulators of one band.
 const ACC: usize = 512;
+/// Most kernel taps of the planar path.
+const MAX_TAPS: usize = 64;
 
 /// One channel's input window rows as 16-bit values, `PL_W` per row,
 /// word-aligned (the kernels read it with `LDRD`).
@@ -364,7 +366,7 @@ fn planar(
     }
     let span_w = (v.kw - 1) * v.dw + 1;
     let span_h = (v.kh - 1) * v.dh + 1;
-    if span_w + 2 + v.sw > PL_W || span_h > PL_H {
+    if span_w + 2 + v.sw > PL_W || span_h > PL_H || v.kh * v.kw > MAX_TAPS {
         return false;
     }
     // Output columns per tile (even), rows per band.
@@ -440,7 +442,13 @@ fn planar(
                         );
                     }
                     match mac {
-                        Mac::Generic => mac_generic(&plane, accs, &v, rows, tw2, be, &wk),
+                        Mac::Generic => {
+                            let mut wt = [0i16; MAX_TAPS];
+                            for (t, w) in wt.iter_mut().enumerate().take(v.kh * v.kw) {
+                                *w = wk(t / v.kw, t % v.kw) as i16;
+                            }
+                            mac_generic(&plane, accs, &v, rows, tw2, be, &wt)
+                        }
                         _ => {
                             let mut prm = [0u32; 9];
                             for (a, w) in prm.chunks_exact_mut(2).take(3).enumerate() {
@@ -544,7 +552,8 @@ fn cvt_rect(src: &[i8], start: usize, v: &Virt, rows: usize, cols: usize, dst: &
     }
 }
 
-/// `acc[r·tw2 + i] = be + Σ w(a, b) · plane[r·sh + a·dh][i·sw + b·dw]`.
+/// `acc[r·tw2 + i] = be + Σ w(a, b) · plane[r·sh + a·dh][i·sw + b·dw]`,
+/// `wt` holding the taps `w(a, b)` at `a·kw + b`.
 #[inline(never)]
 fn mac_generic(
     plane: &Plane,
@@ -553,20 +562,33 @@ fn mac_generic(
     rows: usize,
     tw2: usize,
     be: i32,
-    wk: &dyn Fn(usize, usize) -> i32,
+    wt: &[i16],
 ) {
-    for r in 0..rows {
-        for i in 0..tw2 {
-            let mut s = be;
-            for a in 0..v.kh {
-                let base = (r * v.sh + a * v.dh) * PL_W + i * v.sw;
-                for b in 0..v.kw {
-                    let x = plane.0.get(base + b * v.dw).copied().unwrap_or(0);
-                    s = s.wrapping_add(i32::from(x).wrapping_mul(wk(a, b)));
+    let kw = v.kw.max(1);
+    let sw = v.sw.max(1);
+    for (r, accr) in acc.chunks_exact_mut(tw2.max(1)).take(rows).enumerate() {
+        accr.fill(be);
+        // One tap at a time over the whole output row (simple loops).
+        for (t, &w) in wt.iter().enumerate().take(v.kh * kw) {
+            let (a, b) = (t / kw, t % kw);
+            let start = (r * v.sh + a * v.dh) * PL_W + b * v.dw;
+            let w = i32::from(w);
+            // The last read, `start + (tw2-1)·sw`, lies inside the plane (the
+            // caller sized the band so); nothing is read otherwise.
+            let n = accr.len();
+            let Some(xs) = plane.0.get(start..start + (n - 1) * sw + 1) else {
+                continue;
+            };
+            if sw == 1 {
+                for (d, &x) in accr.iter_mut().zip(xs) {
+                    *d = d.wrapping_add(i32::from(x) * w);
                 }
-            }
-            if let Some(d) = acc.get_mut(r * tw2 + i) {
-                *d = s;
+            } else {
+                for (i, d) in accr.iter_mut().enumerate() {
+                    if let Some(&x) = xs.get(i * sw) {
+                        *d = d.wrapping_add(i32::from(x) * w);
+                    }
+                }
             }
         }
     }
@@ -605,11 +627,13 @@ fn mac3(
     #[cfg(not(mote_dsp))]
     {
         let _ = s2;
-        let w = |a: usize, b: usize| -> i32 {
-            let word = prm[2 * a + b / 2];
-            i32::from((if b == 1 { word >> 16 } else { word }) as u16 as i16)
-        };
-        mac_generic(plane, acc, v, rows, tw2, be, &w);
+        let mut wt = [0i16; 9];
+        for (a, t) in wt.chunks_exact_mut(3).enumerate() {
+            t[0] = prm[2 * a] as u16 as i16;
+            t[1] = (prm[2 * a] >> 16) as u16 as i16;
+            t[2] = prm[2 * a + 1] as u16 as i16;
+        }
+        mac_generic(plane, acc, v, rows, tw2, be, &wt);
     }
     #[cfg(mote_dsp)]
     {

@@ -331,6 +331,73 @@ impl ChanRq {
     }
 }
 
+/// `clamp(mbqm(a[i]) + oo, -128, 127)` for four values of one channel, by
+/// the constants of [`ChanRq::band_words`] (which hold the output offset).
+/// Used by the sparse tiled kernels.
+#[allow(dead_code)]
+#[inline(always)]
+pub(crate) fn requant4_band(q: &[u32; 3], a: (i32, i32, i32, i32)) -> (i32, i32, i32, i32) {
+    #[cfg(mote_dsp)]
+    {
+        use core::arch::asm;
+        let (mut a0, mut a1, mut a2, mut a3) = a;
+        // SAFETY: register arithmetic only (SSAT's Q flag is never read);
+        // per value the sequence of `ChanRq::band_words`.
+        unsafe {
+            asm!(
+                "eor {t}, {a0}, {m}",
+                "add {hi}, {h}, {t}, asr #31",
+                "and {t}, {t}, #0x80000000",
+                "orr {t}, {t}, #0x40000000",
+                "smlal {t}, {hi}, {a0}, {m}",
+                "asr {a0}, {hi}, {sh}",
+                "ssat {a0}, #8, {a0}",
+                "eor {t}, {a1}, {m}",
+                "add {hi}, {h}, {t}, asr #31",
+                "and {t}, {t}, #0x80000000",
+                "orr {t}, {t}, #0x40000000",
+                "smlal {t}, {hi}, {a1}, {m}",
+                "asr {a1}, {hi}, {sh}",
+                "ssat {a1}, #8, {a1}",
+                "eor {t}, {a2}, {m}",
+                "add {hi}, {h}, {t}, asr #31",
+                "and {t}, {t}, #0x80000000",
+                "orr {t}, {t}, #0x40000000",
+                "smlal {t}, {hi}, {a2}, {m}",
+                "asr {a2}, {hi}, {sh}",
+                "ssat {a2}, #8, {a2}",
+                "eor {t}, {a3}, {m}",
+                "add {hi}, {h}, {t}, asr #31",
+                "and {t}, {t}, #0x80000000",
+                "orr {t}, {t}, #0x40000000",
+                "smlal {t}, {hi}, {a3}, {m}",
+                "asr {a3}, {hi}, {sh}",
+                "ssat {a3}, #8, {a3}",
+                a0 = inout(reg) a0,
+                a1 = inout(reg) a1,
+                a2 = inout(reg) a2,
+                a3 = inout(reg) a3,
+                m = in(reg) q[0],
+                h = in(reg) q[1],
+                sh = in(reg) q[2],
+                t = out(reg) _,
+                hi = out(reg) _,
+                options(pure, nomem, nostack),
+            );
+        }
+        (a0, a1, a2, a3)
+    }
+    #[cfg(not(mote_dsp))]
+    {
+        (
+            band_one(q, a.0),
+            band_one(q, a.1),
+            band_one(q, a.2),
+            band_one(q, a.3),
+        )
+    }
+}
+
 /// `clamp(mbqm(x) + oo, -128, 127)` by the constants of
 /// [`ChanRq::band_words`] (which hold the output offset): the portable twin
 /// of the band requantisation in the conv tiles and the planar depthwise.
