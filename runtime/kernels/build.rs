@@ -7,9 +7,14 @@
 //! when the build names a core whose DSP extension is mandatory
 //! (`-C target-cpu=cortex-m55` or `cortex-m85`) or asks for
 //! `-C target-feature=+dsp` (a Cortex-M33/M35P built with DSP).
+//!
+//! It also enables `mote_mve` (the Helium kernels in `src/mve`) for
+//! `thumbv8m.main-*` built for `cortex-m55` or `cortex-m85`, whose LLVM
+//! models include the MVE integer extension.
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(mote_dsp)");
+    println!("cargo::rustc-check-cfg=cfg(mote_mve)");
     println!("cargo::rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
     let target = std::env::var("TARGET").unwrap_or_default();
     let flags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
@@ -52,6 +57,10 @@ fn main() {
     };
     if dsp {
         println!("cargo::rustc-cfg=mote_dsp");
+    }
+    // Helium (MVE integer): the Cortex-M55 and M85 as LLVM models them.
+    if target.starts_with("thumbv8m.main") && !cpu.is_empty() {
+        println!("cargo::rustc-cfg=mote_mve");
     }
 }
 
