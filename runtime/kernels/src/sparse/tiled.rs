@@ -30,6 +30,8 @@ pub(super) const FL_MAX: usize = 320;
 const ENT_MAX: usize = 1024;
 /// Output channels per block at most.
 const OCB: usize = 32;
+/// Output columns whose taps are computed once per call.
+const COLS: usize = 64;
 /// Entries per accumulation chunk (a multiple of 4, at most 255 products).
 const CHUNK: usize = 252;
 /// The 64-bit accumulators start here, so that the low field is never
@@ -55,8 +57,8 @@ struct Chan {
     len: usize,
     /// `bias + offset·Σw`.
     bias: i32,
-    /// The channel's requantisation with the output offset, when
-    /// [`band`] applies (and the activation range is the full int8 range).
+    /// The channel's requantisation with the output offset, when [`band`]
+    /// applies.
     band: Option<[u32; 3]>,
 }
 
@@ -116,7 +118,36 @@ pub(super) fn conv_tiled(
     let dil = [g.win.dilation[0] as usize, g.win.dilation[1] as usize];
     let gb = filter.group_bytes();
     let row_bytes = g.k_h * g.k_w * gb;
-    let full_act = p.act_min == -128 && p.act_max == 127;
+    let full_act = p.act_min <= -128 && p.act_max >= 127;
+
+    // Column taps of the first output columns, computed once.
+    let mut cols = [(0u32, 0u32, 0u32); COLS];
+    for (ox, c) in cols.iter_mut().enumerate().take(g.out_w) {
+        let (a, b, x) = tap_range(
+            ox,
+            g.win.stride[1],
+            g.win.padding[1],
+            g.win.dilation[1],
+            g.in_w,
+            g.k_w,
+        );
+        *c = (a as u32, b as u32, x as u32);
+    }
+    let col = |ox: usize| -> (usize, usize, usize) {
+        match cols.get(ox) {
+            Some(&(a, b, x)) if g.out_w <= COLS && g.in_w <= u32::MAX as usize => {
+                (a as usize, b as usize, x as usize)
+            }
+            _ => tap_range(
+                ox,
+                g.win.stride[1],
+                g.win.padding[1],
+                g.win.dilation[1],
+                g.in_w,
+                g.k_w,
+            ),
+        }
+    };
 
     // The windows of one tile; slot `fl` stays zero (padding entries).
     let mut wbuf = [[0i32; 2]; FL_MAX + 1];
@@ -127,17 +158,10 @@ pub(super) fn conv_tiled(
     let mut oc0 = 0usize;
     while oc0 < g.out_c {
         // Decode a block of channels.
-        let slot_of = |e: usize, base: &[[i32; 2]]| -> usize {
-            #[cfg(mote_dsp)]
-            {
-                base.as_ptr() as usize + e * core::mem::size_of::<[i32; 2]>()
-            }
-            #[cfg(not(mote_dsp))]
-            {
-                let _ = base;
-                e
-            }
-        };
+        #[cfg(mote_dsp)]
+        let (slot0, slot_size) = (wbuf.as_ptr() as usize, core::mem::size_of::<[i32; 2]>());
+        #[cfg(not(mote_dsp))]
+        let (slot0, slot_size) = (0usize, 1usize);
         let mut n_ent = 0usize;
         let mut nb = 0usize;
         while oc0 + nb < g.out_c && nb < OCB {
@@ -148,49 +172,48 @@ pub(super) fn conv_tiled(
             if n_ent + padded > ENT_MAX {
                 break;
             }
-            let vals = seg(filter.values, vcur, nnz);
-            let mut vi = vals.iter();
+            let list = ents.get_mut(n_ent..n_ent + padded).unwrap_or(&mut []);
+            let mut out = list.iter_mut();
+            let mut vi = seg(filter.values, vcur, nnz).iter();
             let mut sum_w = 0i32;
-            let mut k = n_ent;
             for (t, group) in bm.chunks_exact(gb.max(1)).enumerate() {
                 for (bi, &byte) in group.iter().enumerate() {
+                    let first = t * g.in_c + bi * 8;
                     let mut m = byte;
                     while m != 0 {
-                        let e = t * g.in_c + bi * 8 + m.trailing_zeros() as usize;
+                        let e = first + m.trailing_zeros() as usize;
                         m &= m - 1;
                         let w = vi.next().map_or(0, |&v| i32::from(v as i8));
                         sum_w = sum_w.wrapping_add(w);
-                        if let Some(slot) = ents.get_mut(k) {
+                        if let Some(slot) = out.next() {
+                            // `e < fl` (validated bitmap; bits past a group
+                            // are refused).
                             *slot = Ent {
-                                slot: slot_of(e.min(fl), &wbuf),
+                                slot: slot0 + e.min(fl) * slot_size,
                                 w,
                             };
                         }
-                        k += 1;
                     }
                 }
             }
-            for slot in ents.iter_mut().take(n_ent + padded).skip(k) {
+            for slot in out {
                 *slot = Ent {
-                    slot: slot_of(fl, &wbuf),
+                    slot: slot0 + fl * slot_size,
                     w: 0,
                 };
             }
             let (m, s) = rq.get(oc);
+            let b = bias
+                .get(oc)
+                .copied()
+                .unwrap_or(0)
+                .wrapping_add(off.wrapping_mul(sum_w));
             if let Some(c) = chans.get_mut(nb) {
                 *c = Chan {
                     start: n_ent,
                     len: padded,
-                    bias: bias
-                        .get(oc)
-                        .copied()
-                        .unwrap_or(0)
-                        .wrapping_add(off.wrapping_mul(sum_w)),
-                    band: if full_act {
-                        band(m, s, p.output_offset)
-                    } else {
-                        None
-                    },
+                    bias: b,
+                    band: band(m, s, p.output_offset),
                 };
             }
             n_ent += padded;
@@ -225,14 +248,7 @@ pub(super) fn conv_tiled(
                     );
                 }
                 let (ky0, ky1, iy0) = yr;
-                let (kx0, kx1, ix0) = tap_range(
-                    ox,
-                    g.win.stride[1],
-                    g.win.padding[1],
-                    g.win.dilation[1],
-                    g.in_w,
-                    g.k_w,
-                );
+                let (kx0, kx1, ix0) = col(ox);
                 let full = ky0 == 0 && ky1 == g.k_h && kx0 == 0 && kx1 == g.k_w;
                 let img = b * img_len;
                 if full && dil[1] == 1 {
@@ -248,11 +264,19 @@ pub(super) fn conv_tiled(
                     for ky in ky0..ky1 {
                         let iy = iy0 + (ky - ky0) * dil[0];
                         let irow = seg(img, iy * row_len, row_len);
-                        for kx in kx0..kx1 {
-                            let ix = ix0 + (kx - kx0) * dil[1];
-                            let d = (ky * g.k_w + kx) * g.in_c;
-                            if let Some(dd) = dst.get_mut(d..d + g.in_c) {
-                                dd.copy_from_slice(seg(irow, ix * g.in_c, g.in_c));
+                        if dil[1] == 1 {
+                            let n = (kx1 - kx0) * g.in_c;
+                            let d = (ky * g.k_w + kx0) * g.in_c;
+                            if let Some(dd) = dst.get_mut(d..d + n) {
+                                copy_short(dd, seg(irow, ix0 * g.in_c, n));
+                            }
+                        } else {
+                            for kx in kx0..kx1 {
+                                let ix = ix0 + (kx - kx0) * dil[1];
+                                let d = (ky * g.k_w + kx) * g.in_c;
+                                if let Some(dd) = dst.get_mut(d..d + g.in_c) {
+                                    copy_short(dd, seg(irow, ix * g.in_c, g.in_c));
+                                }
                             }
                         }
                     }
@@ -279,30 +303,35 @@ pub(super) fn conv_tiled(
                     let from: &[i8] = if sr.own { &rows[pi] } else { input };
                     seg(from, sr.start + ky * sr.stride, kwc)
                 };
-                let (s0, s1, s2, s3) = (s(0), s(1), s(2), s(3));
-                for ((((w, &a), &b1), &c), &d) in wrow.iter_mut().zip(s0).zip(s1).zip(s2).zip(s3) {
-                    *w = [
-                        i32::from(a) + (i32::from(b1) << 23),
-                        i32::from(c) + (i32::from(d) << 23),
-                    ];
-                }
+                pack_row(wrow, [s(0), s(1), s(2), s(3)]);
             }
             // Every channel of the block against the tile.
-            let base = t * TP * g.out_c;
+            let base = t * TP * g.out_c + oc0;
+            let oc = g.out_c;
             for (j, ch) in chans.iter().take(nb).enumerate() {
-                let mut acc = [ch.bias; TP];
                 let list = seg(&ents[..], ch.start, ch.len);
-                for chunk in list.chunks(CHUNK) {
-                    let (x, y) = mac(chunk, &wbuf);
-                    let (l0, h0) = split(x);
-                    let (l1, h1) = split(y);
-                    acc[0] = acc[0].wrapping_add(l0);
-                    acc[1] = acc[1].wrapping_add(h0);
-                    acc[2] = acc[2].wrapping_add(l1);
-                    acc[3] = acc[3].wrapping_add(h1);
-                }
+                let acc = if list.len() <= CHUNK {
+                    sums(list, &wbuf, ch.bias)
+                } else {
+                    let mut acc = [ch.bias; TP];
+                    for chunk in list.chunks(CHUNK) {
+                        let s = sums(chunk, &wbuf, 0);
+                        for (a, s) in acc.iter_mut().zip(s) {
+                            *a = a.wrapping_add(s);
+                        }
+                    }
+                    acc
+                };
                 let v = if let Some(q) = ch.band {
-                    band4(&q, acc)
+                    let v = band4(&q, acc);
+                    if full_act {
+                        v
+                    } else {
+                        // The activation range lies inside int8: clamping
+                        // the saturated value is clamping the value.
+                        let (lo, hi) = (p.act_min as i8, p.act_max as i8);
+                        v.map(|x| x.clamp(lo, hi))
+                    }
                 } else {
                     let oc = oc0 + j;
                     acc.map(|a| {
@@ -310,9 +339,18 @@ pub(super) fn conv_tiled(
                         clamp_to_i8(v, p.act_min, p.act_max)
                     })
                 };
-                for (i, &v) in v.iter().enumerate() {
-                    if let Some(o) = output.get_mut(base + i * g.out_c + oc0 + j) {
-                        *o = v;
+                if let Some(dst) = output.get_mut(base + j..base + j + 3 * oc + 1) {
+                    if let Some(d) = dst.first_mut() {
+                        *d = v[0];
+                    }
+                    if let Some(d) = dst.get_mut(oc) {
+                        *d = v[1];
+                    }
+                    if let Some(d) = dst.get_mut(2 * oc) {
+                        *d = v[2];
+                    }
+                    if let Some(d) = dst.last_mut() {
+                        *d = v[3];
                     }
                 }
             }
@@ -320,6 +358,94 @@ pub(super) fn conv_tiled(
         oc0 += nb;
     }
     tiles * TP
+}
+
+/// `dst.copy_from_slice(src)` for short window rows (word copies instead of
+/// a `memcpy` call); copies the common prefix if the lengths differ.
+#[inline(always)]
+fn copy_short(dst: &mut [i8], src: &[i8]) {
+    let mut d = dst.chunks_exact_mut(4);
+    let mut s = src.chunks_exact(4);
+    for (a, b) in (&mut d).zip(&mut s) {
+        a.copy_from_slice(b);
+    }
+    for (a, b) in d.into_remainder().iter_mut().zip(s.remainder()) {
+        *a = *b;
+    }
+}
+
+/// One kernel row of the tile's windows: `dst[e] = [x0 + x1·2^23,
+/// x2 + x3·2^23]` from the four pixels' rows (the shortest length bounds).
+#[cfg(not(mote_dsp))]
+#[inline(always)]
+fn pack_row(dst: &mut [[i32; 2]], s: [&[i8]; TP]) {
+    let [s0, s1, s2, s3] = s;
+    for ((((w, &a), &b), &c), &d) in dst.iter_mut().zip(s0).zip(s1).zip(s2).zip(s3) {
+        *w = [
+            i32::from(a) + (i32::from(b) << 23),
+            i32::from(c) + (i32::from(d) << 23),
+        ];
+    }
+}
+
+/// [`pack_row`] on Cortex-M DSP: four `LDRSB`, two shifted adds and one
+/// `STRD` per position.
+#[cfg(mote_dsp)]
+#[inline(always)]
+fn pack_row(dst: &mut [[i32; 2]], s: [&[i8]; TP]) {
+    use core::arch::asm;
+    let [s0, s1, s2, s3] = s;
+    let n = dst
+        .len()
+        .min(s0.len())
+        .min(s1.len())
+        .min(s2.len())
+        .min(s3.len());
+    if n == 0 {
+        return;
+    }
+    // SAFETY: each source pointer is read for `n` bytes and `dst` written
+    // for `n` 8-byte elements, all within their slices (`n` is the least
+    // length); r4/r5 keep `STRD` valid in A32 too.
+    unsafe {
+        asm!(
+            "2:",
+            "ldrsb r4, [{a}], #1",
+            "ldrsb r5, [{b}], #1",
+            "add r4, r4, r5, lsl #23",
+            "ldrsb r5, [{c}], #1",
+            "ldrsb {t}, [{d}], #1",
+            "add r5, r5, {t}, lsl #23",
+            "strd r4, r5, [{o}], #8",
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            a = inout(reg) s0.as_ptr() => _,
+            b = inout(reg) s1.as_ptr() => _,
+            c = inout(reg) s2.as_ptr() => _,
+            d = inout(reg) s3.as_ptr() => _,
+            o = inout(reg) dst.as_mut_ptr() => _,
+            n = inout(reg) n => _,
+            t = out(reg) _,
+            out("r4") _,
+            out("r5") _,
+            options(nostack),
+        );
+    }
+}
+
+/// `bias + Σ w·x_p` for the four pixels `p` of the tile over one channel's
+/// entries (at most [`CHUNK`], a multiple of 4).
+#[inline(always)]
+fn sums(ents: &[Ent], w: &[[i32; 2]], bias: i32) -> [i32; TP] {
+    let (x, y) = mac(ents, w);
+    let (l0, h0) = split(x);
+    let (l1, h1) = split(y);
+    [
+        bias.wrapping_add(l0),
+        bias.wrapping_add(h0),
+        bias.wrapping_add(l1),
+        bias.wrapping_add(h1),
+    ]
 }
 
 /// The constants `[m, H, e - 1]` of the requantisation of a channel with
