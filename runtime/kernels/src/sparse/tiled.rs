@@ -50,13 +50,17 @@ struct Ent {
 
 /// One output channel of a block.
 #[derive(Clone, Copy, Default)]
+#[repr(C)]
 struct Chan {
+    /// `bias + offset·Σw - 2^22`: the first field's bias with the start
+    /// value of the accumulators taken out.
+    bias_lo: i32,
+    /// `bias + offset·Σw`.
+    bias: i32,
     /// First entry.
     start: usize,
     /// Entries (a multiple of 4).
     len: usize,
-    /// `bias + offset·Σw`.
-    bias: i32,
     /// The channel's requantisation with the output offset, when [`band`]
     /// applies.
     band: Option<[u32; 3]>,
@@ -210,9 +214,10 @@ pub(super) fn conv_tiled(
                 .wrapping_add(off.wrapping_mul(sum_w));
             if let Some(c) = chans.get_mut(nb) {
                 *c = Chan {
+                    bias_lo: b.wrapping_sub(1 << 22),
+                    bias: b,
                     start: n_ent,
                     len: padded,
-                    bias: b,
                     band: band(m, s, p.output_offset),
                 };
             }
@@ -311,11 +316,15 @@ pub(super) fn conv_tiled(
             for (j, ch) in chans.iter().take(nb).enumerate() {
                 let list = seg(&ents[..], ch.start, ch.len);
                 let acc = if list.len() <= CHUNK {
-                    sums(list, &wbuf, ch.bias)
+                    sums(list, &wbuf, ch)
                 } else {
                     let mut acc = [ch.bias; TP];
+                    let zero = Chan {
+                        bias_lo: -(1 << 22),
+                        ..Chan::default()
+                    };
                     for chunk in list.chunks(CHUNK) {
-                        let s = sums(chunk, &wbuf, 0);
+                        let s = sums(chunk, &wbuf, &zero);
                         for (a, s) in acc.iter_mut().zip(s) {
                             *a = a.wrapping_add(s);
                         }
@@ -339,18 +348,15 @@ pub(super) fn conv_tiled(
                         clamp_to_i8(v, p.act_min, p.act_max)
                     })
                 };
-                if let Some(dst) = output.get_mut(base + j..base + j + 3 * oc + 1) {
-                    if let Some(d) = dst.first_mut() {
-                        *d = v[0];
-                    }
-                    if let Some(d) = dst.get_mut(oc) {
-                        *d = v[1];
-                    }
-                    if let Some(d) = dst.get_mut(2 * oc) {
-                        *d = v[2];
-                    }
-                    if let Some(d) = dst.last_mut() {
-                        *d = v[3];
+                let first = base + j;
+                if first + 3 * oc < output.len() {
+                    // SAFETY: the four indices are at most `first + 3·oc`,
+                    // checked to lie inside `output` just above.
+                    unsafe {
+                        *output.get_unchecked_mut(first) = v[0];
+                        *output.get_unchecked_mut(first + oc) = v[1];
+                        *output.get_unchecked_mut(first + 2 * oc) = v[2];
+                        *output.get_unchecked_mut(first + 3 * oc) = v[3];
                     }
                 }
             }
@@ -435,16 +441,17 @@ fn pack_row(dst: &mut [[i32; 2]], s: [&[i8]; TP]) {
 
 /// `bias + Σ w·x_p` for the four pixels `p` of the tile over one channel's
 /// entries (at most [`CHUNK`], a multiple of 4).
+#[cfg(not(mote_dsp))]
 #[inline(always)]
-fn sums(ents: &[Ent], w: &[[i32; 2]], bias: i32) -> [i32; TP] {
+fn sums(ents: &[Ent], w: &[[i32; 2]], ch: &Chan) -> [i32; TP] {
     let (x, y) = mac(ents, w);
     let (l0, h0) = split(x);
     let (l1, h1) = split(y);
     [
-        bias.wrapping_add(l0),
-        bias.wrapping_add(h0),
-        bias.wrapping_add(l1),
-        bias.wrapping_add(h1),
+        ch.bias.wrapping_add(l0),
+        ch.bias.wrapping_add(h0),
+        ch.bias.wrapping_add(l1),
+        ch.bias.wrapping_add(h1),
     ]
 }
 
@@ -540,6 +547,7 @@ fn band4(q: &[u32; 3], a: [i32; 4]) -> [i8; 4] {
 
 /// `(Σ w·x0 + 2^23·Σ w·x1)` per 64-bit accumulator: the low field read back
 /// as a signed value, the high field.
+#[cfg(not(mote_dsp))]
 #[inline(always)]
 fn split(a: i64) -> (i32, i32) {
     let lo = (a as i32) & 0x7f_ffff;
@@ -561,62 +569,74 @@ fn mac(ents: &[Ent], w: &[[i32; 2]]) -> (i64, i64) {
     (a, b)
 }
 
-/// [`mac`] on Cortex-M DSP: per entry one `LDRD` of (slot address,
-/// weight), one `LDRD` of the two window words, two `SMLAL`; four entries
-/// per loop iteration.
+/// [`sums`] on Cortex-M DSP: per entry one `LDRD` of (slot address,
+/// weight), one `LDRD` of the two window words, two `SMLAL` into the 64-bit
+/// accumulators; four entries per loop iteration; then each accumulator
+/// split into its two fields (low 23 bits minus 2^22, bits from 23 up) and
+/// the channel's bias added.
 #[cfg(mote_dsp)]
 #[inline(always)]
-fn mac(ents: &[Ent], w: &[[i32; 2]]) -> (i64, i64) {
+fn sums(ents: &[Ent], w: &[[i32; 2]], ch: &Chan) -> [i32; TP] {
     use core::arch::asm;
     let groups = ents.len() / 4;
     let (mut al, mut ah, mut bl, mut bh) = (BIAS_LO as u32, 0u32, BIAS_LO as u32, 0u32);
-    if groups > 0 {
-        // SAFETY: `ents` holds `4 * groups` entries, read in order (8 bytes
-        // each: `repr(C)` usize address, i32 weight on this 32-bit target).
-        // Every address was made by `conv_tiled` as `w.as_ptr() + 8·e` with
-        // `e <= fl < w.len()` for this same buffer `w` (a local array that
-        // does not move during the call; passed in as `wb` so that the asm
-        // may read it), so each `LDRD` of a slot reads 8 bytes inside `w`.
-        // Register pairs r2/r3 and r4/r5 keep `LDRD` valid in A32 too.
-        unsafe {
-            asm!(
-                "@ window words at {wb}",
-                "2:",
-                "ldrd r2, r3, [{e}], #8",
-                "ldrd r4, r5, [r2]",
-                "smlal {al}, {ah}, r4, r3",
-                "smlal {bl}, {bh}, r5, r3",
-                "ldrd r2, r3, [{e}], #8",
-                "ldrd r4, r5, [r2]",
-                "smlal {al}, {ah}, r4, r3",
-                "smlal {bl}, {bh}, r5, r3",
-                "ldrd r2, r3, [{e}], #8",
-                "ldrd r4, r5, [r2]",
-                "smlal {al}, {ah}, r4, r3",
-                "smlal {bl}, {bh}, r5, r3",
-                "ldrd r2, r3, [{e}], #8",
-                "ldrd r4, r5, [r2]",
-                "smlal {al}, {ah}, r4, r3",
-                "smlal {bl}, {bh}, r5, r3",
-                "subs {n}, {n}, #1",
-                "bne 2b",
-                e = inout(reg) ents.as_ptr() => _,
-                n = inout(reg) groups => _,
-                al = inout(reg) al,
-                ah = inout(reg) ah,
-                bl = inout(reg) bl,
-                bh = inout(reg) bh,
-                wb = in(reg) w.as_ptr(),
-                out("r2") _,
-                out("r3") _,
-                out("r4") _,
-                out("r5") _,
-                options(nostack, readonly),
-            );
-        }
+    let _ = w;
+    // SAFETY: `ents` holds `4 * groups` entries, read in order (8 bytes
+    // each: `repr(C)` usize address, i32 weight on this 32-bit target).
+    // Every address was made by `conv_tiled` as `w.as_ptr() + 8·e` with
+    // `e <= fl < w.len()` for this same buffer `w` (a local array of the
+    // caller that does not move during the call and is borrowed here), so
+    // each `LDRD` of a slot reads 8 bytes inside `w`. `ch` points to a
+    // `repr(C)` `Chan` (8 bytes read: `bias_lo`, `bias`). Register pairs
+    // r2/r3 and r4/r5 keep `LDRD` valid in A32 too.
+    unsafe {
+        asm!(
+            "cmp {n}, #0",
+            "beq 3f",
+            "2:",
+            "ldrd r2, r3, [{e}], #8",
+            "ldrd r4, r5, [r2]",
+            "smlal {al}, {ah}, r4, r3",
+            "smlal {bl}, {bh}, r5, r3",
+            "ldrd r2, r3, [{e}], #8",
+            "ldrd r4, r5, [r2]",
+            "smlal {al}, {ah}, r4, r3",
+            "smlal {bl}, {bh}, r5, r3",
+            "ldrd r2, r3, [{e}], #8",
+            "ldrd r4, r5, [r2]",
+            "smlal {al}, {ah}, r4, r3",
+            "smlal {bl}, {bh}, r5, r3",
+            "ldrd r2, r3, [{e}], #8",
+            "ldrd r4, r5, [r2]",
+            "smlal {al}, {ah}, r4, r3",
+            "smlal {bl}, {bh}, r5, r3",
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            "3:",
+            "ldrd r2, r3, [{c}]",
+            "lsr r4, {al}, #23",
+            "orr r4, r4, {ah}, lsl #9",
+            "add {ah}, r4, r3",
+            "ubfx r4, {al}, #0, #23",
+            "add {al}, r4, r2",
+            "lsr r4, {bl}, #23",
+            "orr r4, r4, {bh}, lsl #9",
+            "add {bh}, r4, r3",
+            "ubfx r4, {bl}, #0, #23",
+            "add {bl}, r4, r2",
+            e = inout(reg) ents.as_ptr() => _,
+            n = inout(reg) groups => _,
+            c = in(reg) ch as *const Chan,
+            al = inout(reg) al,
+            ah = inout(reg) ah,
+            bl = inout(reg) bl,
+            bh = inout(reg) bh,
+            out("r2") _,
+            out("r3") _,
+            out("r4") _,
+            out("r5") _,
+            options(nostack, readonly),
+        );
     }
-    (
-        (i64::from(ah) << 32 | i64::from(al)),
-        (i64::from(bh) << 32 | i64::from(bl)),
-    )
+    [al as i32, ah as i32, bl as i32, bh as i32]
 }
