@@ -123,6 +123,8 @@ pub(super) fn conv_tiled(
     let gb = filter.group_bytes();
     let row_bytes = g.k_h * g.k_w * gb;
     let full_act = p.act_min <= -128 && p.act_max >= 127;
+    let lo4 = u32::from(p.act_min as u8) * 0x0101_0101;
+    let hi4 = u32::from(p.act_max as u8) * 0x0101_0101;
 
     // Column taps of the first output columns, computed once.
     let mut cols = [(0u32, 0u32, 0u32); COLS];
@@ -338,8 +340,7 @@ pub(super) fn conv_tiled(
                     } else {
                         // The activation range lies inside int8: clamping
                         // the saturated value is clamping the value.
-                        let (lo, hi) = (p.act_min as i8, p.act_max as i8);
-                        v.map(|x| x.clamp(lo, hi))
+                        clamp4(v, lo4, hi4)
                     }
                 } else {
                     let oc = oc0 + j;
@@ -436,6 +437,41 @@ fn pack_row(dst: &mut [[i32; 2]], s: [&[i8]; TP]) {
             out("r5") _,
             options(nostack),
         );
+    }
+}
+
+/// Each of four int8 values clamped to `[lo, hi]` (both given in every
+/// byte of `lo4`, `hi4`; `lo <= hi`).
+#[inline(always)]
+fn clamp4(v: [i8; 4], lo4: u32, hi4: u32) -> [i8; 4] {
+    #[cfg(mote_dsp)]
+    {
+        use core::arch::asm;
+        let mut x = u32::from_le_bytes(v.map(|b| b as u8));
+        // SAFETY: register arithmetic only (the GE flags are set and read
+        // here). SSUB8 sets each byte's GE flag when `x - lo >= 0` (signed),
+        // SEL then keeps `x` there and takes `lo` elsewhere: a bytewise
+        // signed max; the same against `hi` with the operands swapped is
+        // the bytewise min.
+        unsafe {
+            asm!(
+                "ssub8 {t}, {x}, {lo}",
+                "sel {x}, {x}, {lo}",
+                "ssub8 {t}, {x}, {hi}",
+                "sel {x}, {hi}, {x}",
+                x = inout(reg) x,
+                lo = in(reg) lo4,
+                hi = in(reg) hi4,
+                t = out(reg) _,
+                options(pure, nomem, nostack),
+            );
+        }
+        x.to_le_bytes().map(|b| b as i8)
+    }
+    #[cfg(not(mote_dsp))]
+    {
+        let (lo, hi) = (lo4 as u8 as i8, hi4 as u8 as i8);
+        v.map(|x| x.clamp(lo, hi))
     }
 }
 
