@@ -517,3 +517,244 @@ fn sparse_conv_host_timing() {
         );
     }
 }
+
+/// Shapes of the tiled sparse convolution: larger channel counts (several
+/// channel blocks, channels with more than 252 non-zero weights, so more
+/// than one accumulation chunk), the full activation range or a ReLU-like
+/// one, right shifts inside and outside the band requantisation, and
+/// zero points at the int8 extremes.
+#[derive(Debug, Clone)]
+struct TileCase {
+    hw: [usize; 2],
+    in_c: usize,
+    out_c: usize,
+    k: [usize; 2],
+    stride: [usize; 2],
+    dil: [usize; 2],
+    pad: [usize; 2],
+    in_zp: i32,
+    out_zp: i32,
+    relu: bool,
+    shift: (i32, i32),
+    density: f64,
+    extreme: bool,
+    seed: u64,
+}
+
+fn tile_case() -> impl Strategy<Value = TileCase> {
+    (
+        (1usize..=6, 1usize..=9, 1usize..=40, 1usize..=40),
+        (1usize..=3, 1usize..=3, 1usize..=2, 1usize..=2, 1usize..=2),
+        (0usize..=2, 0usize..=2, zp(), zp(), any::<bool>()),
+        (
+            prop_oneof![Just((-12, -2)), Just((-25, 2)), Just((-1, 1))],
+            density(),
+            any::<bool>(),
+            any::<u64>(),
+        ),
+    )
+        .prop_map(
+            |(
+                (h, w, in_c, out_c),
+                (kh, kw, s, d, _),
+                (ph, pw, in_zp, out_zp, relu),
+                (shift, density, extreme, seed),
+            )| TileCase {
+                hw: [h, w],
+                in_c,
+                out_c,
+                k: [kh, kw],
+                stride: [s, 1],
+                dil: [1, d],
+                pad: [ph, pw],
+                in_zp,
+                out_zp,
+                relu,
+                shift,
+                density,
+                extreme,
+                seed: seed | 1,
+            },
+        )
+}
+
+fn tile_check(c: &TileCase) -> Result<(), TestCaseError> {
+    let mut rng = Rng(c.seed);
+    let base = Case {
+        n: 1,
+        hw: c.hw,
+        in_c: c.in_c,
+        out_c: c.out_c,
+        grouped: false,
+        k: c.k,
+        stride: c.stride,
+        dil: c.dil,
+        pad: c.pad,
+        in_zp: c.in_zp,
+        out_zp: c.out_zp,
+        act: if c.relu { (c.out_zp, 127) } else { (-128, 127) },
+        per_channel: true,
+        bias: true,
+        density: c.density,
+        seed: c.seed,
+    };
+    let in_dims = [1, c.hw[0], c.hw[1], c.in_c];
+    let f_dims = [c.out_c, c.k[0], c.k[1], c.in_c];
+    let out_dims = base.out_dims(c.out_c);
+    // Extreme: every input and weight -128 (largest products, 2^14 each).
+    let input = if c.extreme {
+        vec![-128i8; in_dims.iter().product()]
+    } else {
+        rng.i8s(in_dims.iter().product(), -128, 127)
+    };
+    let mut filter = if c.extreme {
+        vec![-128i8; f_dims.iter().product()]
+    } else {
+        rng.i8s(f_dims.iter().product(), -128, 127)
+    };
+    sparsify(&mut filter, c.density, &mut rng);
+    let bias = rng.i32s(c.out_c, -100_000, 100_000);
+    let m = rng.i32s(c.out_c, 1 << 30, i32::MAX as i64);
+    let s = rng.i32s(c.out_c, c.shift.0 as i64, c.shift.1 as i64);
+    let rq = Requant {
+        multiplier: &m,
+        shift: &s,
+    };
+    let n_out: usize = out_dims.iter().product();
+    let (mut want, mut got) = (vec![0i8; n_out], vec![0i8; n_out]);
+    let p = base.params();
+    let r1 = conv2d_s8(
+        &p, &rq, &input, in_dims, &filter, f_dims, &bias, &mut want, out_dims,
+    );
+    let taps = c.k[0] * c.k[1];
+    let enc = encode(c.out_c, taps, c.in_c, |r, g, e| {
+        filter[(r * taps + g) * c.in_c + e]
+    });
+    let sf = SparseFilter::new(&enc, c.out_c, taps, c.in_c).unwrap();
+    let r2 = conv2d_sparse_s8(
+        &p, &rq, &input, in_dims, &sf, f_dims, &bias, &mut got, out_dims,
+    );
+    prop_assert_eq!(r1, Ok(()));
+    prop_assert_eq!(r2, Ok(()));
+    prop_assert_eq!(got, want);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn sparse_conv_tiles_match_dense_reference(c in tile_case()) {
+        tile_check(&c)?;
+    }
+}
+
+/// An input offset whose padding value does not fit int8 (not a TFLite
+/// zero point, but accepted by the kernels) takes the per-pixel path.
+#[test]
+fn sparse_conv_wide_input_offset() {
+    let mut rng = Rng(77);
+    let (h, w, c, oc) = (5usize, 6usize, 7usize, 9usize);
+    let input = rng.i8s(h * w * c, -128, 127);
+    let mut filter = rng.i8s(oc * 9 * c, -128, 127);
+    sparsify(&mut filter, 0.5, &mut rng);
+    let enc = encode(oc, 9, c, |r, g, e| filter[(r * 9 + g) * c + e]);
+    let sf = SparseFilter::new(&enc, oc, 9, c).unwrap();
+    for off in [-300, 129, 1000] {
+        let p = ConvParams {
+            stride: [1, 1],
+            dilation: [1, 1],
+            padding: [1, 1],
+            input_offset: off,
+            output_offset: 3,
+            act_min: -128,
+            act_max: 127,
+        };
+        let rq = Requant {
+            multiplier: &[1 << 30],
+            shift: &[-12],
+        };
+        let (id, fd, od) = ([1, h, w, c], [oc, 3, 3, c], [1, h, w, oc]);
+        let (mut want, mut got) = (vec![0i8; h * w * oc], vec![0i8; h * w * oc]);
+        conv2d_s8(&p, &rq, &input, id, &filter, fd, &[], &mut want, od).unwrap();
+        conv2d_sparse_s8(&p, &rq, &input, id, &sf, fd, &[], &mut got, od).unwrap();
+        assert_eq!(got, want, "input offset {off}");
+    }
+}
+
+/// The largest products (-128 · -128) in every position of a 3×3×32
+/// filter: 288 non-zero weights per channel, more than one accumulation
+/// chunk, each chunk at its largest sum.
+#[test]
+fn sparse_conv_tiles_extreme_sums() {
+    for (zp, x, wv) in [
+        (-128, -128i8, -128i8),
+        (0, -128, -128),
+        (5, 127, -128),
+        (-1, -128, 127),
+    ] {
+        let base = TileCase {
+            hw: [4, 5],
+            in_c: 32,
+            out_c: 3,
+            k: [3, 3],
+            stride: [1, 1],
+            dil: [1, 1],
+            pad: [1, 1],
+            in_zp: zp,
+            out_zp: 0,
+            relu: false,
+            shift: (-25, -20),
+            density: 1.0,
+            extreme: true,
+            seed: 1,
+        };
+        let c = &base;
+        let in_dims = [1, 4, 5, 32];
+        let f_dims = [3, 3, 3, 32];
+        let input = vec![x; 4 * 5 * 32];
+        let filter = vec![wv; 3 * 9 * 32];
+        let out_dims = [1, 4, 5, 3];
+        let rq = Requant {
+            multiplier: &[1 << 30, i32::MAX, 1 << 30],
+            shift: &[-23, -25, -1],
+        };
+        let p = ConvParams {
+            stride: c.stride,
+            dilation: c.dil,
+            padding: c.pad,
+            input_offset: -zp,
+            output_offset: 0,
+            act_min: -128,
+            act_max: 127,
+        };
+        let (mut want, mut got) = (vec![0i8; 60], vec![0i8; 60]);
+        conv2d_s8(
+            &p,
+            &rq,
+            &input,
+            in_dims,
+            &filter,
+            f_dims,
+            &[],
+            &mut want,
+            out_dims,
+        )
+        .unwrap();
+        let enc = encode(3, 9, 32, |r, g, e| filter[(r * 9 + g) * 32 + e]);
+        let sf = SparseFilter::new(&enc, 3, 9, 32).unwrap();
+        conv2d_sparse_s8(
+            &p,
+            &rq,
+            &input,
+            in_dims,
+            &sf,
+            f_dims,
+            &[],
+            &mut got,
+            out_dims,
+        )
+        .unwrap();
+        assert_eq!(got, want, "zp {zp}, x {x}, w {wv}");
+    }
+}

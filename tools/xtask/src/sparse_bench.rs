@@ -128,10 +128,11 @@ pub fn sparse_qemu(args: &[String]) -> Result<()> {
         "ResNet-8 (tests/data/ic) 50 % pruned on {} ({}), {} inputs:",
         m4.name, m4.core, d.samples
     );
-    println!("| # | op (dense) | op (sparse) | MACs | dense instr | sparse instr | sparse / dense |");
+    println!(
+        "| # | op (dense) | op (sparse) | MACs | dense instr | sparse instr | sparse / dense |"
+    );
     println!("|---:|---|---|---:|---:|---:|---:|");
-    for (i, ((op_d, macs), (op_s, _))) in compiled[0].ops.iter().zip(&compiled[1].ops).enumerate()
-    {
+    for (i, ((op_d, macs), (op_s, _))) in compiled[0].ops.iter().zip(&compiled[1].ops).enumerate() {
         let (a, b) = (
             d.layers.get(i).copied().unwrap_or(0),
             sp.layers.get(i).copied().unwrap_or(0),
