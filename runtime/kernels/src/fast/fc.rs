@@ -1,7 +1,10 @@
 //! Optimised twin of [`crate::fully_connected_s8`].
 
-use super::dot::{dot2_off, dot_off, sum};
-use super::{requant, seg};
+use super::dot::{add16, dot2_off, dot2_x16, dot_off, ext_pair, off_fits_i16, sum};
+use super::{requant, seg, DSP_SHAPED};
+
+/// Most groups of four inputs extended once per row (`in_features <= 1024`).
+const XG_MAX: usize = 256;
 use crate::error::KernelError;
 use crate::fully_connected::FcParams;
 use crate::requant::Requant;
@@ -60,6 +63,15 @@ pub fn fully_connected_s8_fast(
         clamp_to_i8(v, p.act_min, p.act_max)
     };
 
+    // DSP-shaped builds: the input row plus its offset, sign-extended once
+    // into 16-bit pairs (`SXTB16` order) for every pair of filter rows --
+    // worth the buffer's zeroing only for enough rows and groups.
+    let groups = in_features / 4;
+    let extend = DSP_SHAPED
+        && off_fits_i16(io)
+        && groups > 0
+        && groups <= XG_MAX
+        && out_features.saturating_mul(groups) >= 512;
     for (b, out_row) in output.chunks_exact_mut(out_features.max(1)).enumerate() {
         let x = seg(input, b * in_features, in_features);
         let xterm = if fo != 0 {
@@ -67,20 +79,81 @@ pub fn fully_connected_s8_fast(
         } else {
             0
         };
-        let mut o = 0;
-        let mut pairs = out_row.chunks_exact_mut(2);
-        for pair in &mut pairs {
-            let w0 = seg(filter, o * in_features, in_features);
-            let w1 = seg(filter, (o + 1) * in_features, in_features);
-            let (d0, d1) = dot2_off(x, w0, w1, io);
-            pair[0] = finish(d0, xterm, o);
-            pair[1] = finish(d1, xterm, o + 1);
-            o += 2;
-        }
-        if let [last] = pairs.into_remainder() {
-            let w0 = seg(filter, o * in_features, in_features);
-            *last = finish(dot_off(x, w0, io), xterm, o);
+        let r = Row {
+            x,
+            filter,
+            in_features,
+            io,
+            xterm,
+        };
+        if extend {
+            extended_row(&r, out_row, &finish);
+        } else {
+            rows(&r, &[], out_row, &finish);
         }
     }
     Ok(())
+}
+
+/// One batch row's input and what every output of it shares.
+struct Row<'a> {
+    x: &'a [i8],
+    filter: &'a [i8],
+    in_features: usize,
+    io: i32,
+    xterm: i32,
+}
+
+/// [`rows`] over the input extended once (`x + io` as 16-bit pairs in a
+/// stack buffer of up to [`XG_MAX`] groups).
+#[inline(never)]
+fn extended_row<F: Fn(i32, i32, usize) -> i8>(r: &Row, out_row: &mut [i8], finish: &F) {
+    let groups = (r.in_features / 4).min(XG_MAX);
+    let mut xbuf = [0u32; 2 * XG_MAX];
+    let iop = (r.io as u32 & 0xffff) | ((r.io as u32) << 16);
+    for (c, d) in r.x.chunks_exact(4).zip(xbuf.chunks_exact_mut(2)) {
+        let (e, o) = ext_pair(c);
+        d[0] = add16(e, iop);
+        d[1] = add16(o, iop);
+    }
+    rows(r, xbuf.get(..2 * groups).unwrap_or(&[]), out_row, finish);
+}
+
+/// Every output of one batch row, two filter rows per pass: over `x16`
+/// (the first `x16.len() / 2` groups extended, the rest by `dot2_off`) when
+/// given, else `dot2_off` over the whole input.
+#[inline(always)]
+fn rows<F: Fn(i32, i32, usize) -> i8>(r: &Row, x16: &[u32], out_row: &mut [i8], finish: &F) {
+    let n = r.in_features;
+    let done = 2 * x16.len();
+    let tail = seg(r.x, done, n.saturating_sub(done));
+    let mut o = 0;
+    let mut pairs = out_row.chunks_exact_mut(2);
+    for pair in &mut pairs {
+        let w0 = seg(r.filter, o * n, n);
+        let w1 = seg(r.filter, (o + 1) * n, n);
+        let (d0, d1) = if x16.is_empty() {
+            dot2_off(r.x, w0, w1, r.io)
+        } else {
+            let (s0, s1) = dot2_x16(x16, w0, w1);
+            if tail.is_empty() {
+                (s0, s1)
+            } else {
+                let (t0, t1) = dot2_off(
+                    tail,
+                    w0.get(done..).unwrap_or(&[]),
+                    w1.get(done..).unwrap_or(&[]),
+                    r.io,
+                );
+                (s0.wrapping_add(t0), s1.wrapping_add(t1))
+            }
+        };
+        pair[0] = finish(d0, r.xterm, o);
+        pair[1] = finish(d1, r.xterm, o + 1);
+        o += 2;
+    }
+    if let [last] = pairs.into_remainder() {
+        let w0 = seg(r.filter, o * n, n);
+        *last = finish(dot_off(r.x, w0, r.io), r.xterm, o);
+    }
 }
