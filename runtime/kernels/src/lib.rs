@@ -25,9 +25,8 @@
 //! and FullyConnected for the host; on x86_64 `conv2d_s8_fast`,
 //! `depthwise_conv2d_s8_fast` and `fully_connected_s8_fast` name them.
 //!
-//! Module `mve` (Cortex-M55/M85 builds) holds Helium twins of Conv2D and
-//! FullyConnected, which `conv2d_s8_fast` and `fully_connected_s8_fast` name
-//! there.
+//! Module `mve` (Cortex-M55/M85 builds) holds Helium twins of Conv2D,
+//! DepthwiseConv2D and FullyConnected, which the `*_fast` names name there.
 //!
 //! The `std` feature adds the `prepare` module, the host-side computation of the
 //! quantised parameters (multipliers, shifts, clamp ranges) exactly as TFLite's
@@ -49,6 +48,8 @@ pub mod layout;
 pub mod mean;
 #[cfg(mote_mve)]
 pub mod mve;
+#[cfg(any(target_arch = "x86_64", mote_mve))]
+mod padded;
 pub mod pool;
 #[cfg(feature = "std")]
 pub mod prepare;
@@ -67,13 +68,16 @@ pub use depthwise::depthwise_conv2d_s8;
 pub use elementwise::{add_s8, mul_s8, AddParams, MulParams};
 pub use error::KernelError;
 pub use fast::add_s8_fast;
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(not(any(target_arch = "x86_64", mote_mve)))]
 pub use fast::depthwise_conv2d_s8_fast;
 #[cfg(not(any(target_arch = "x86_64", mote_mve)))]
 pub use fast::{conv2d_s8_fast, fully_connected_s8_fast};
 // On Helium cores the optimised Conv2D and FullyConnected are the MVE twins.
 #[cfg(mote_mve)]
-pub use mve::{conv2d_s8_mve as conv2d_s8_fast, fully_connected_s8_mve as fully_connected_s8_fast};
+pub use mve::{
+    conv2d_s8_mve as conv2d_s8_fast, depthwise_conv2d_s8_mve as depthwise_conv2d_s8_fast,
+    fully_connected_s8_mve as fully_connected_s8_fast,
+};
 // On x86_64 the optimised Conv2D and FullyConnected are the AVX2 twins
 // (which hand what they do not cover to the portable ones).
 pub use float::{

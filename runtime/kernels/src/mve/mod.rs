@@ -1,4 +1,5 @@
-//! Cortex-M55/M85 Helium (MVE) twins of Conv2D and FullyConnected.
+//! Cortex-M55/M85 Helium (MVE) twins of Conv2D, DepthwiseConv2D and
+//! FullyConnected.
 //!
 //! Built when the build script sets `mote_mve` (`thumbv8m.main` with
 //! `-C target-cpu=cortex-m55` or `cortex-m85`). Each twin has the signature
@@ -13,10 +14,12 @@
 //! Calls the twins do not cover go to the DSP twins in [`crate::fast`].
 
 mod conv;
+mod depthwise;
 mod fc;
 mod vec;
 
 pub use conv::conv2d_s8_mve;
+pub use depthwise::depthwise_conv2d_s8_mve;
 pub use fc::fully_connected_s8_mve;
 
 /// Longest window (`KH * KW * C`) the conv twin copies into its buffer.

@@ -1,11 +1,12 @@
 //! x86_64 twin of [`crate::conv2d_s8`].
 
 use super::simd::{dot4x2, has_avx2, Finish, WinDot};
-use super::window::{copy16, Padded, Walk, SLACK};
+use super::window::copy16;
 use super::{widen, KMAX, OCMAX, OFF_MAX};
 use crate::conv::{ConvParams, Window};
 use crate::error::KernelError;
 use crate::fast::tap_range;
+use crate::padded::{Padded, Walk, SLACK};
 use crate::requant::Requant;
 use crate::shape::{check_act_range, check_len, Dims4};
 

@@ -6,11 +6,11 @@ use core::arch::x86_64::{
 };
 
 use super::simd::{has_avx2, Finish};
-use super::window::{Padded, Walk};
 use super::{OCMAX, OFF_MAX};
 use crate::conv::{ConvParams, Window};
 use crate::error::KernelError;
 use crate::fast::tap_range;
+use crate::padded::{Padded, Walk};
 use crate::requant::Requant;
 use crate::shape::{check_act_range, check_len, Dims4};
 
