@@ -12,6 +12,18 @@ use crate::qemu;
 use crate::util::{cargo, root, run};
 use crate::verify;
 
+/// The `tests/data` single-op oracles CI runs on the emulated cores.
+const OP_MODELS: [&str; 8] = [
+    "op_concat",
+    "op_dwmult",
+    "op_logistic",
+    "op_maxpool",
+    "op_mean",
+    "op_mul",
+    "op_pad",
+    "op_tanh",
+];
+
 /// Crates that must build for a bare-metal target with no std anywhere.
 const NO_STD_CRATES: &[&str] = &[
     "mote-format",
@@ -112,6 +124,19 @@ pub fn ci() -> Result<()> {
     if let Some(model) = compiled.first() {
         boards_lints(model)?;
     }
+    // The single-op oracles on the two cores with their own kernels (DSP
+    // twins on the M4, Helium twins on the M55): shapes the five models do
+    // not have (depth multiplier 2, dilation, concat, pad, pooling, ...).
+    eprintln!(
+        "==> single-op models on emulated Cortex-M4F and M55 (cargo xtask qemu --model op_*)"
+    );
+    let ops = qemu::Options {
+        models: OP_MODELS.iter().map(|m| m.to_string()).collect(),
+        machines: vec!["mps2-an386".into(), "mps3-an547".into()],
+        ..qemu::Options::default()
+    };
+    let (_, results) = qemu::run_all(&ops)?;
+    qemu::report(&results)?;
 
     // The models/ examples on the emulated Cortex-M4: bit-exact with the
     // host runtime, instruction counts as models/README.md lists them.

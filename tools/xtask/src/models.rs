@@ -134,7 +134,8 @@ pub fn data_source(name: &str) -> Source {
 }
 
 /// The models to run: the bench's when it is present (and has any), else
-/// `tests/data`'s five. `only` filters by name.
+/// `tests/data`'s five. `only` filters by name, and may also name any other
+/// `tests/data` oracle (the single-op models `op_*`).
 pub fn sources(only: &[String]) -> Result<Vec<Source>> {
     let mut all = match bench_dir() {
         Some(b) => bench_sources(&b),
@@ -144,10 +145,22 @@ pub fn sources(only: &[String]) -> Result<Vec<Source>> {
         all = DATA_MODELS.iter().map(|m| data_source(m)).collect();
     }
     if !only.is_empty() {
+        // Any other `tests/data` oracle (the single-op models) by name.
+        for o in only {
+            let dir = root().join("tests/data").join(o);
+            let oracle =
+                dir.join("model_qdq.onnx").is_file() && dir.join("outputs_tflm.npy").is_file();
+            if oracle && !all.iter().any(|m| &m.name == o) {
+                all.push(data_source(o));
+            }
+        }
         let known: Vec<String> = all.iter().map(|m| m.name.clone()).collect();
         for o in only {
             if !known.iter().any(|k| k == o) {
-                bail!("unknown model {o}; known: {}", known.join(", "));
+                bail!(
+                    "unknown model {o}; known: {} and the tests/data op models",
+                    known.join(", ")
+                );
             }
         }
         all.retain(|m| only.contains(&m.name));
