@@ -109,6 +109,44 @@ proptest! {
     }
 
     #[test]
+    fn conv_gemm_1x1_matches_reference(
+        n in 1usize..=2,
+        hw in (1usize..=9, 1usize..=9),
+        in_c in prop_oneof![Just(4usize), Just(8), Just(24), Just(32), (1usize..=16).prop_map(|g| 4 * g)],
+        out_c in prop_oneof![Just(1usize), Just(24), Just(64), Just(65), 1usize..=40],
+        zps in (zp(), zp()),
+        relu in any::<bool>(),
+        extreme in any::<bool>(),
+        seed in any::<u64>(),
+    ) {
+        let (h, w) = hw;
+        let input = bytes(seed, n * h * w * in_c, extreme);
+        let filter = bytes(seed ^ 0xf, out_c * in_c, extreme);
+        let bias: Vec<i32> = (0..out_c as i32).map(|i| i * 977 - 20_000).collect();
+        let (m, s) = mults(seed ^ 0x77, out_c);
+        let q = Requant { multiplier: &m, shift: &s };
+        let p = ConvParams {
+            stride: [1, 1],
+            dilation: [1, 1],
+            padding: [0, 0],
+            input_offset: -zps.0,
+            output_offset: zps.1,
+            act_min: if relu { zps.1 } else { -128 },
+            act_max: 127,
+        };
+        let idims = [n, h, w, in_c];
+        let fdims = [out_c, 1, 1, in_c];
+        let odims = [n, h, w, out_c];
+        let mut a = vec![0x5ai8; n * h * w * out_c];
+        let mut b = a.clone();
+        let ra = conv2d_s8(&p, &q, &input, idims, &filter, fdims, &bias, &mut a, odims);
+        let rb = conv2d_s8_fast(&p, &q, &input, idims, &filter, fdims, &bias, &mut b, odims);
+        prop_assert!(ra.is_ok(), "{:?}", ra);
+        prop_assert_eq!(ra, rb);
+        prop_assert_eq!(a, b);
+    }
+
+    #[test]
     fn depthwise_tables_match_reference(
         hw in (1usize..=9, 1usize..=9),
         c in prop_oneof![Just(4usize), Just(8), Just(24), Just(33), Just(64), 1usize..=40],

@@ -531,6 +531,15 @@ fn conv_tiled(
     let seg_len = g.k_w * g.in_c;
     let seg_groups = seg_len / 4;
     let direct_rows = dil[1] == 1 && seg_len % 4 == 0 && !padded;
+    // A 1x1 convolution over every pixel (stride 1, no padding, output the
+    // size of the input): a plain GEMM over consecutive pixels.
+    let gemm = g.k_h == 1
+        && g.k_w == 1
+        && g.win.stride == [1, 1]
+        && g.win.padding == [0, 0]
+        && g.out_h == g.in_h
+        && g.out_w == g.in_w
+        && g.in_c % 4 == 0;
     let mut rows = [[0i8; TK_MAX]; TP];
     let mut xbuf = [0u32; 2 * TK_MAX];
     let mut wbuf = [0i8; WBUF];
@@ -583,65 +592,72 @@ fn conv_tiled(
         let (mut b, mut oy, mut ox) = (0usize, 0usize, 0usize);
         let (mut cur_oy, mut yr) = (usize::MAX, (0, 0, 0));
         for t in 0..tiles {
-            for (pi, row) in rows.iter_mut().enumerate() {
-                let img = seg(input, b * img_len, img_len);
-                let slot = xbuf.get_mut(2 * pi..xlen).unwrap_or(&mut []);
-                if oy != cur_oy {
-                    cur_oy = oy;
-                    yr = tap_range(
-                        oy,
-                        g.win.stride[0],
-                        g.win.padding[0],
-                        g.win.dilation[0],
-                        g.in_h,
-                        g.k_h,
-                    );
-                }
-                let (ky0, ky1, iy0) = yr;
-                let (kx0, kx1, ix0) = cols.get(ox);
-                let full = ky0 == 0 && ky1 == g.k_h && kx0 == 0 && kx1 == g.k_w;
-                if full && direct_rows {
-                    // Each kernel row is one contiguous, 4-aligned segment:
-                    // extend it straight from the input.
-                    for ky in 0..g.k_h {
-                        let iy = iy0 + ky * dil[0];
-                        let src = seg(img, iy * row_len + ix0 * g.in_c, seg_len);
-                        let d = slot.get_mut(ky * seg_groups * 8..).unwrap_or(&mut []);
-                        ext_row(src, d, seg_groups);
+            if gemm {
+                // 1x1, stride 1, no padding: the tile's four pixels are
+                // consecutive in the input.
+                let src = seg(input, t * TP * g.in_c, TP * g.in_c);
+                ext_tile(src, xbuf.get_mut(..xlen).unwrap_or(&mut []), g.in_c);
+            } else {
+                for (pi, row) in rows.iter_mut().enumerate() {
+                    let img = seg(input, b * img_len, img_len);
+                    let slot = xbuf.get_mut(2 * pi..xlen).unwrap_or(&mut []);
+                    if oy != cur_oy {
+                        cur_oy = oy;
+                        yr = tap_range(
+                            oy,
+                            g.win.stride[0],
+                            g.win.padding[0],
+                            g.win.dilation[0],
+                            g.in_h,
+                            g.k_h,
+                        );
                     }
-                } else {
-                    let dst = row.get_mut(..filter_len).unwrap_or(&mut []);
-                    if !full {
-                        dst.fill(g.pad_value);
-                    }
-                    for ky in ky0..ky1 {
-                        let iy = iy0 + (ky - ky0) * dil[0];
-                        let irow = seg(img, iy * row_len, row_len);
-                        if dil[1] == 1 {
-                            let n = (kx1 - kx0) * g.in_c;
-                            let d = (ky * g.k_w + kx0) * g.in_c;
-                            if let Some(dd) = dst.get_mut(d..d + n) {
-                                copy_short(dd, seg(irow, ix0 * g.in_c, n));
-                            }
-                        } else {
-                            for kx in kx0..kx1 {
-                                let ix = ix0 + (kx - kx0) * dil[1];
-                                let d = (ky * g.k_w + kx) * g.in_c;
-                                if let Some(dd) = dst.get_mut(d..d + g.in_c) {
-                                    copy_short(dd, seg(irow, ix * g.in_c, g.in_c));
+                    let (ky0, ky1, iy0) = yr;
+                    let (kx0, kx1, ix0) = cols.get(ox);
+                    let full = ky0 == 0 && ky1 == g.k_h && kx0 == 0 && kx1 == g.k_w;
+                    if full && direct_rows {
+                        // Each kernel row is one contiguous, 4-aligned segment:
+                        // extend it straight from the input.
+                        for ky in 0..g.k_h {
+                            let iy = iy0 + ky * dil[0];
+                            let src = seg(img, iy * row_len + ix0 * g.in_c, seg_len);
+                            let d = slot.get_mut(ky * seg_groups * 8..).unwrap_or(&mut []);
+                            ext_row(src, d, seg_groups);
+                        }
+                    } else {
+                        let dst = row.get_mut(..filter_len).unwrap_or(&mut []);
+                        if !full {
+                            dst.fill(g.pad_value);
+                        }
+                        for ky in ky0..ky1 {
+                            let iy = iy0 + (ky - ky0) * dil[0];
+                            let irow = seg(img, iy * row_len, row_len);
+                            if dil[1] == 1 {
+                                let n = (kx1 - kx0) * g.in_c;
+                                let d = (ky * g.k_w + kx0) * g.in_c;
+                                if let Some(dd) = dst.get_mut(d..d + n) {
+                                    copy_short(dd, seg(irow, ix0 * g.in_c, n));
+                                }
+                            } else {
+                                for kx in kx0..kx1 {
+                                    let ix = ix0 + (kx - kx0) * dil[1];
+                                    let d = (ky * g.k_w + kx) * g.in_c;
+                                    if let Some(dd) = dst.get_mut(d..d + g.in_c) {
+                                        copy_short(dd, seg(irow, ix * g.in_c, g.in_c));
+                                    }
                                 }
                             }
                         }
+                        ext_row(row.get(..k_pad).unwrap_or(&[]), slot, k_pad / 4);
                     }
-                    ext_row(row.get(..k_pad).unwrap_or(&[]), slot, k_pad / 4);
-                }
-                ox += 1;
-                if ox == g.out_w {
-                    ox = 0;
-                    oy += 1;
-                    if oy == g.out_h {
-                        oy = 0;
-                        b += 1;
+                    ox += 1;
+                    if ox == g.out_w {
+                        ox = 0;
+                        oy += 1;
+                        if oy == g.out_h {
+                            oy = 0;
+                            b += 1;
+                        }
                     }
                 }
             }
@@ -856,6 +872,69 @@ fn tile_block(x: &[u32], w: &[i8], cq: &[[u32; 4]; TOC], nb: usize, out: &mut [i
                 out("r0") _,
                 out("r1") _,
             );
+        }
+    }
+}
+
+/// Sign-extends four consecutive pixels of `c` channels (`c % 4 == 0`,
+/// `src` holding `4c` bytes) into the [`dot4_px`] layout: group `g` of
+/// pixel `p` to words `8g + 2p` (`(v0, v2)`) and `8g + 2p + 1` (`(v1, v3)`)
+/// of `dst`. Does nothing unless `src` and `dst` hold that much.
+#[inline(never)]
+fn ext_tile(src: &[i8], dst: &mut [u32], c: usize) {
+    let groups = c / 4;
+    if groups == 0 || src.len() < 4 * c || dst.len() < 8 * groups {
+        return;
+    }
+    #[cfg(mote_dsp)]
+    {
+        use core::arch::asm;
+        // SAFETY: per group `g < groups`, the words at byte `4g + p·c`
+        // (`p < 4`, the last ending at `4c <= src.len()`) are read
+        // (unaligned LDR is allowed for normal memory) and words `8g..8g+8`
+        // of `dst` written (`8·groups <= dst.len()`; `u32` slice, 4-aligned
+        // for STRD; r0/r1 the even pair A32 needs).
+        unsafe {
+            asm!(
+                "2:",
+                "ldr {t}, [{ps}]",
+                "sxtb16 r0, {t}",
+                "sxtb16 r1, {t}, ror #8",
+                "strd r0, r1, [{pd}]",
+                "ldr {t}, [{ps}, {c}]",
+                "sxtb16 r0, {t}",
+                "sxtb16 r1, {t}, ror #8",
+                "strd r0, r1, [{pd}, #8]",
+                "ldr {t}, [{ps}, {c}, lsl #1]",
+                "sxtb16 r0, {t}",
+                "sxtb16 r1, {t}, ror #8",
+                "strd r0, r1, [{pd}, #16]",
+                "ldr {t}, [{ps}, {c3}]",
+                "sxtb16 r0, {t}",
+                "sxtb16 r1, {t}, ror #8",
+                "strd r0, r1, [{pd}, #24]",
+                "add {ps}, {ps}, #4",
+                "add {pd}, {pd}, #32",
+                "subs {n}, {n}, #1",
+                "bne 2b",
+                ps = inout(reg) src.as_ptr() => _,
+                pd = inout(reg) dst.as_mut_ptr() => _,
+                n = inout(reg) groups => _,
+                c = in(reg) c,
+                c3 = in(reg) 3 * c,
+                t = out(reg) _,
+                out("r0") _,
+                out("r1") _,
+                options(nostack),
+            );
+        }
+    }
+    #[cfg(not(mote_dsp))]
+    for (g, d) in dst.chunks_exact_mut(8).take(groups).enumerate() {
+        for (p, pd) in d.chunks_exact_mut(2).enumerate() {
+            let (e, o) = super::dot::ext_pair(seg(src, p * c + 4 * g, 4));
+            pd[0] = e;
+            pd[1] = o;
         }
     }
 }
