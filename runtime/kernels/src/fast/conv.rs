@@ -558,9 +558,9 @@ fn conv_tiled(
     let mut oc0 = 0;
     while oc0 < g.out_c {
         let nb = (g.out_c - oc0).min(ocb);
-        let mut chans = [(ChanRq::default(), 0i32); TOC];
-        // `[m, H, e - 1, bias + off·Σw]` per channel for `tile_block`, when
-        // every channel of the block has band constants.
+        let mut chans = [ChanRq::default(); TOC];
+        // `[m, H, e - 1, bias + off·Σw]` per channel (the band constants for
+        // `tile_block` when every channel of the block has them).
         let mut cq = [[0u32; 4]; TOC];
         let mut banded = full_act;
         for ((j, c), q) in chans.iter_mut().enumerate().take(nb).zip(cq.iter_mut()) {
@@ -568,12 +568,14 @@ fn conv_tiled(
             let (m, s) = rq.get(oc);
             let w = seg(filter, oc * filter_len, filter_len);
             let b = bias.get(oc).copied().unwrap_or(0);
-            *c = (
-                ChanRq::new(m, s).unwrap_or_default(),
-                b.wrapping_add(off.wrapping_mul(sum(w))),
-            );
-            match c.0.band_words(p.output_offset) {
-                Some([m, h, sh]) => *q = [m, h, sh, c.1 as u32],
+            *c = ChanRq::new(m, s).unwrap_or_default();
+            q[3] = b.wrapping_add(off.wrapping_mul(sum(w))) as u32;
+            match c.band_words(p.output_offset) {
+                Some([m, h, sh]) => {
+                    q[0] = m;
+                    q[1] = h;
+                    q[2] = sh;
+                }
                 None => banded = false,
             }
         }
@@ -679,10 +681,12 @@ fn conv_tiled(
                 .zip(o2.iter_mut())
                 .zip(o3.iter_mut());
             let ws = wsrc.chunks_exact(wstride.max(1));
-            for ((w, &(c, be)), (((y0, y1), y2), y3)) in ws.zip(chans.iter().take(nb)).zip(outs) {
-                let (a0, a1, a2, a3) = dot4_px(x, w, be);
+            for ((w, (c, q)), (((y0, y1), y2), y3)) in
+                ws.zip(chans.iter().zip(cq.iter()).take(nb)).zip(outs)
+            {
+                let (a0, a1, a2, a3) = dot4_px(x, w, q[3] as i32);
                 let v = if c.is_right() {
-                    requant4_same(&c, (a0, a1, a2, a3))
+                    requant4_same(c, (a0, a1, a2, a3))
                 } else {
                     (c.apply(a0), c.apply(a1), c.apply(a2), c.apply(a3))
                 };
