@@ -512,7 +512,11 @@ fn conv_tiled(
         return 0;
     }
     let padded = k_pad != filter_len;
-    let ocb = if padded { (WBUF / k_pad).min(TOC) } else { TOC };
+    let ocb = if padded {
+        (WBUF / k_pad.max(1)).min(TOC)
+    } else {
+        TOC
+    };
     if ocb == 0 {
         return 0;
     }

@@ -140,28 +140,32 @@ pub fn depthwise_conv2d_s8_fast(
                         None => {
                             let i = next_slot;
                             next_slot = (next_slot + 1) % PATTERNS;
-                            let (k, bias_eff) = &mut cache[i];
-                            for (j, be) in bias_eff.iter_mut().enumerate().take(nb) {
-                                *be = bias.get(c0 + j).copied().unwrap_or(0);
-                            }
-                            if off != 0 {
-                                for ky in ky0..ky1 {
-                                    for kx in kx0..kx1 {
-                                        let w = seg(filter, (ky * k_w + kx) * in_c + c0, nb);
-                                        for (be, &wv) in bias_eff.iter_mut().zip(w) {
-                                            *be = be.wrapping_add(off.wrapping_mul(i32::from(wv)));
+                            if let Some((k, bias_eff)) = cache.get_mut(i) {
+                                for (j, be) in bias_eff.iter_mut().enumerate().take(nb) {
+                                    *be = bias.get(c0 + j).copied().unwrap_or(0);
+                                }
+                                if off != 0 {
+                                    for ky in ky0..ky1 {
+                                        for kx in kx0..kx1 {
+                                            let w = seg(filter, (ky * k_w + kx) * in_c + c0, nb);
+                                            for (be, &wv) in bias_eff.iter_mut().zip(w) {
+                                                *be = be
+                                                    .wrapping_add(off.wrapping_mul(i32::from(wv)));
+                                            }
                                         }
                                     }
                                 }
+                                *k = Some(key);
                             }
-                            *k = Some(key);
                             i
                         }
                     };
                     let ob = ((b * out_h + oy) * out_w + ox) * out_c + c0;
                     let mut acc = [0i32; C_BLOCK];
-                    acc[..nb].copy_from_slice(&cache[slot].1[..nb]);
-                    let acc = &mut acc[..nb];
+                    if let Some((_, be)) = cache.get(slot) {
+                        acc = *be;
+                    }
+                    let acc = acc.get_mut(..nb).unwrap_or(&mut []);
                     let t = Taps {
                         ky: (ky0, ky1),
                         kx: (kx0, kx1),
@@ -399,15 +403,15 @@ fn planar(
             let rows_max = ((PL_H - span_h) / v.sh.max(1) + 1).min(ACC / tw2.max(1));
             let x0 = (ox0 * v.sw) as i64 - v.pw as i64;
             // Valid columns: 0 <= x0 + j < w.
-            let c_lo = (-x0).clamp(0, ncols as i64) as usize;
-            let c_hi = (v.w as i64 - x0).clamp(c_lo as i64, ncols as i64) as usize;
+            let c_lo = (-x0).max(0).min(ncols as i64) as usize;
+            let c_hi = (v.w as i64 - x0).min(ncols as i64).max(c_lo as i64) as usize;
             let mut oy0 = 0;
             while oy0 < v.oh {
                 let rows = (v.oh - oy0).min(rows_max);
                 let nrows = (rows - 1) * v.sh + span_h;
                 let y0 = (oy0 * v.sh) as i64 - v.ph as i64;
-                let r_lo = (-y0).clamp(0, nrows as i64) as usize;
-                let r_hi = (v.h as i64 - y0).clamp(r_lo as i64, nrows as i64) as usize;
+                let r_lo = (-y0).max(0).min(nrows as i64) as usize;
+                let r_hi = (v.h as i64 - y0).min(nrows as i64).max(r_lo as i64) as usize;
                 // The padding, once for every channel (the valid rectangle
                 // is overwritten per channel).
                 if let Some(used) = plane.0.get_mut(..nrows * PL_W) {
