@@ -515,18 +515,30 @@ fn cvt_rect(src: &[i8], start: usize, v: &Virt, rows: usize, cols: usize, dst: &
         // SAFETY: `rows·cols >= 1` bytes are read at `start + r·in_rs +
         // j·in_cs`, the last of which is inside `src` (checked above) and
         // the others below it; halfwords written at `r·PL_W + j` of `dst`,
-        // all below `(rows-1)·PL_W + cols <= dst.len()`.
+        // all below `(rows-1)·PL_W + cols <= dst.len()` (two at a time by a
+        // word store, unaligned when `j` is odd: allowed for normal memory).
         unsafe {
             asm!(
                 "2:",
+                "movs {n}, {np}",
+                "beq 4f",
+                "3:",
+                "ldrsb {t}, [{ps}]",
+                "ldrsb {u}, [{ps}, {cs}]",
+                "add {ps}, {ps}, {cs}, lsl #1",
+                "pkhbt {t}, {t}, {u}, lsl #16",
+                "str {t}, [{pd}], #4",
+                "subs {n}, {n}, #1",
+                "bne 3b",
+                "4:",
+                "cmp {od}, #0",
+                "beq 5f",
                 "ldrsb {t}, [{ps}]",
                 "add {ps}, {ps}, {cs}",
                 "strh {t}, [{pd}], #2",
-                "subs {n}, {n}, #1",
-                "bne 2b",
+                "5:",
                 "add {ps}, {ps}, {ss}",
                 "add {pd}, {pd}, {ds}",
-                "mov {n}, {n0}",
                 "subs {r}, {r}, #1",
                 "bne 2b",
                 ps = inout(reg) src.as_ptr().add(start) => _,
@@ -534,10 +546,12 @@ fn cvt_rect(src: &[i8], start: usize, v: &Virt, rows: usize, cols: usize, dst: &
                 cs = in(reg) v.in_cs,
                 ss = in(reg) sskip,
                 ds = in(reg) dskip,
-                n = inout(reg) cols => _,
-                n0 = in(reg) cols,
+                np = in(reg) cols / 2,
+                od = in(reg) cols & 1,
+                n = out(reg) _,
                 r = inout(reg) rows => _,
                 t = out(reg) _,
+                u = out(reg) _,
                 options(nostack),
             );
         }
