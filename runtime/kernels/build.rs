@@ -21,6 +21,7 @@ fn main() {
     let flags: Vec<&str> = flags.split('\x1f').collect();
     let mut cpu = "";
     let mut dsp_feature = false;
+    let mut no_mve = false;
     for (i, f) in flags.iter().enumerate() {
         let next = flags.get(i + 1).copied().unwrap_or("");
         let value = |key: &str| -> Option<String> {
@@ -41,6 +42,7 @@ fn main() {
                 match part {
                     "+dsp" => dsp_feature = true,
                     "-dsp" => dsp_feature = false,
+                    "-mve" => no_mve = true,
                     _ => {}
                 }
             }
@@ -59,7 +61,9 @@ fn main() {
         println!("cargo::rustc-cfg=mote_dsp");
     }
     // Helium (MVE integer): the Cortex-M55 and M85 as LLVM models them.
-    if target.starts_with("thumbv8m.main") && !cpu.is_empty() {
+    // A part built without Helium (`-C target-feature=-mve`) gets the DSP
+    // kernels only.
+    if target.starts_with("thumbv8m.main") && !cpu.is_empty() && !no_mve {
         println!("cargo::rustc-cfg=mote_mve");
     }
 }

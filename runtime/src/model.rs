@@ -86,6 +86,9 @@ impl<'a> Model<'a> {
                 return Err(e);
             }
             let (op, r) = take_op::<{ crate::ops::KINDS }>(rest)?;
+            if let Some(e) = crate::ops::refuse_variant(&op.kind, i) {
+                return Err(e);
+            }
             validate::op(&op, arena_len, graph.n_tensors, weights).map_err(|()| Error::BadOp(i))?;
             validate::encoding(&op, weights)
                 .map_err(|error| Error::BadEncoding { op: i, error })?;

@@ -17,6 +17,9 @@ use crate::Error;
 pub fn op_feature(kind: &OpKind) -> Option<&'static str> {
     Some(match kind {
         OpKind::Conv2d(_) => "op-conv",
+        OpKind::DepthwiseConv2d {
+            depth_multiplier, ..
+        } if *depth_multiplier > 1 => "op-depthwise-multiplier",
         OpKind::DepthwiseConv2d { .. } => "op-depthwise",
         OpKind::FullyConnected(_) => "op-fc",
         OpKind::Conv2dPacked { .. }
@@ -40,9 +43,13 @@ pub fn op_feature(kind: &OpKind) -> Option<&'static str> {
 
 /// Every op feature and whether this build has it.
 #[cfg(test)]
-const FEATURES: [(&str, bool); 12] = [
+const FEATURES: [(&str, bool); 13] = [
     ("op-conv", cfg!(feature = "op-conv")),
     ("op-depthwise", cfg!(feature = "op-depthwise")),
+    (
+        "op-depthwise-multiplier",
+        cfg!(feature = "op-depthwise-multiplier"),
+    ),
     ("op-fc", cfg!(feature = "op-fc")),
     ("op-packed", cfg!(feature = "op-packed")),
     ("op-add", cfg!(feature = "op-add")),
@@ -138,6 +145,24 @@ pub(crate) fn refuse(index: u32, op: u16) -> Option<Error> {
         Some(feature) => Error::OpNotBuilt { op, feature },
         None => Error::BadOp(op),
     })
+}
+
+/// Why this build refuses a decoded op that its kind's feature runs only
+/// in part: a DepthwiseConv2d with a depth multiplier above 1 needs
+/// `op-depthwise-multiplier` (whose kernel fallback a lean build leaves
+/// out). `None` if this build runs it.
+pub(crate) fn refuse_variant(kind: &OpKind, op: u16) -> Option<Error> {
+    match kind {
+        OpKind::DepthwiseConv2d {
+            depth_multiplier, ..
+        } if *depth_multiplier > 1 && !cfg!(feature = "op-depthwise-multiplier") => {
+            Some(Error::OpNotBuilt {
+                op,
+                feature: "op-depthwise-multiplier",
+            })
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -89,9 +89,9 @@ enum Command {
         #[arg(long)]
         no_reconstruct: bool,
         /// Store each Conv/FC filter sparse (bitmap + non-zero values) where
-        /// that is smaller than dense int8: less flash, but the sparse
-        /// kernels are slower than the dense ones (about 10x the
-        /// instructions on a Cortex-M4 at 50 % density).
+        /// that is smaller than dense int8: less flash; on a Cortex-M4 about
+        /// as many instructions as dense at 50 % unstructured density, and
+        /// slower on the host.
         #[arg(long)]
         sparse_weights: bool,
     },

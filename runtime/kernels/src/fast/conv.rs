@@ -58,6 +58,9 @@ pub fn conv2d_s8_fast(
         return Err(KernelError::ShapeMismatch);
     }
     if groups != 1 {
+        #[cfg(not(feature = "grouped-conv"))]
+        return Err(KernelError::InvalidParameter);
+        #[cfg(feature = "grouped-conv")]
         return crate::conv::conv2d_s8(
             p,
             rq,
@@ -527,7 +530,7 @@ fn conv_tiled(
         }
     }
     let off = p.input_offset;
-    let row_len = g.in_w * g.in_c;
+    let row_len = g.in_w.saturating_mul(g.in_c);
     let img_len = g.in_h * row_len;
     let dil = [g.win.dilation[0] as usize, g.win.dilation[1] as usize];
     // Full windows whose kernel rows are contiguous, 4-aligned input

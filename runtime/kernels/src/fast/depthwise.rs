@@ -57,6 +57,9 @@ pub fn depthwise_conv2d_s8_fast(
         return Ok(());
     }
     if depth_multiplier != 1 {
+        #[cfg(not(feature = "depth-multiplier"))]
+        return Err(KernelError::InvalidParameter);
+        #[cfg(feature = "depth-multiplier")]
         return crate::depthwise::depthwise_conv2d_s8(
             p,
             depth_multiplier,
@@ -84,6 +87,8 @@ pub fn depthwise_conv2d_s8_fast(
         ) {
             return Ok(());
         }
+        // Shapes the planar path does not take (its stack buffers bound the
+        // plane): the reference kernel, smaller than the portable loops.
         return crate::depthwise::depthwise_conv2d_s8(
             p,
             1,
@@ -336,7 +341,7 @@ fn planar(
             oh: out_w,
             ow: out_h,
             in_rs: c_n,
-            in_cs: in_w * c_n,
+            in_cs: in_w.saturating_mul(c_n),
             out_rs: c_n,
             out_cs: out_w * c_n,
             swapped,
@@ -355,7 +360,7 @@ fn planar(
             pw: p.padding[1],
             oh: out_h,
             ow: out_w,
-            in_rs: in_w * c_n,
+            in_rs: in_w.saturating_mul(c_n),
             in_cs: c_n,
             out_rs: out_w * c_n,
             out_cs: c_n,

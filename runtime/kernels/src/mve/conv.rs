@@ -118,7 +118,7 @@ fn conv(
     let mut buf = [0i8; KMAX];
     let mut accs = [0i32; OCMAX];
     let lanes = Scales::new(rq, 0, out_c);
-    let row_len = in_w * c;
+    let row_len = in_w.saturating_mul(c);
     let (dy, dx) = (win.dilation[0] as usize, win.dilation[1] as usize);
     let mut outs = output.chunks_exact_mut(out_c);
     for b in 0..output_dims[0] {

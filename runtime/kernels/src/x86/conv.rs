@@ -230,7 +230,7 @@ impl Geom {
             row.fill(0);
         }
         let c = self.in_c;
-        let row_len = self.in_w * c;
+        let row_len = self.in_w.saturating_mul(c);
         let img = b * self.in_h * row_len;
         let (dy, dx) = (w.dilation[0] as usize, w.dilation[1] as usize);
         for ky in ky0..ky1 {

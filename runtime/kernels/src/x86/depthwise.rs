@@ -149,7 +149,7 @@ unsafe fn dw_avx2(
     let vector = fin.vector_ok();
     let off = p.input_offset;
     let voff = _mm256_set1_epi32(off);
-    let row_len = in_w * c_n;
+    let row_len = in_w.saturating_mul(c_n);
     let (dy, dx) = (win.dilation[0] as usize, win.dilation[1] as usize);
     for (pix, out) in output.chunks_exact_mut(c_n).enumerate() {
         let ox = pix % out_w.max(1);
