@@ -137,3 +137,43 @@ impl Walk {
         base
     }
 }
+
+/// The window of a depthwise call that both SIMD twins take: depth
+/// multiplier 1, shapes and buffer lengths the reference accepts, a
+/// non-empty output, at most `max_c` channels, a valid clamp range and
+/// scales. `None` for every other call (the twins hand it on).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn plain_depthwise(
+    p: &crate::conv::ConvParams,
+    depth_multiplier: usize,
+    rq: &crate::requant::Requant,
+    lens: [usize; 3],
+    input_dims: crate::shape::Dims4,
+    filter_dims: crate::shape::Dims4,
+    bias: &[i32],
+    output_dims: crate::shape::Dims4,
+    max_c: usize,
+) -> Option<Window> {
+    use crate::shape::{check_act_range, check_len};
+    let [batches, _, _, in_c] = input_dims;
+    let [f_one, _, _, f_oc] = filter_dims;
+    let [o_n, _, _, out_c] = output_dims;
+    let [input, filter, output] = lens;
+    let ok = depth_multiplier == 1
+        && f_one == 1
+        && o_n == batches
+        && f_oc == out_c
+        && out_c == in_c
+        && (1..=max_c).contains(&out_c)
+        && (bias.is_empty() || bias.len() == out_c)
+        && check_len(input, input_dims).is_ok()
+        && check_len(filter, filter_dims).is_ok()
+        && check_len(output, output_dims).is_ok()
+        && output > 0
+        && check_act_range(p.act_min, p.act_max).is_ok()
+        && rq.validate(out_c).is_ok();
+    if !ok {
+        return None;
+    }
+    Window::new(p.stride, p.dilation, p.padding).ok()
+}

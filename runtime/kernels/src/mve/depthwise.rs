@@ -7,9 +7,9 @@ use super::OCMAX;
 use crate::conv::{ConvParams, Window};
 use crate::error::KernelError;
 use crate::fast::requant;
-use crate::padded::{Padded, Walk};
+use crate::padded::{plain_depthwise, Padded, Walk};
 use crate::requant::Requant;
-use crate::shape::{check_act_range, check_len, clamp_to_i8, Dims4};
+use crate::shape::{clamp_to_i8, Dims4};
 
 /// Largest padded image (bytes) the twin copies to its stack buffer.
 const IMG_MAX: usize = 12 * 1024;
@@ -37,39 +37,34 @@ pub fn depthwise_conv2d_s8_mve(
     output: &mut [i8],
     output_dims: Dims4,
 ) -> Result<(), KernelError> {
-    let [batches, _, _, in_c] = input_dims;
-    let [f_one, k_h, k_w, f_oc] = filter_dims;
-    let [o_n, _, _, out_c] = output_dims;
-    let covered = depth_multiplier == 1
-        && f_one == 1
-        && o_n == batches
-        && f_oc == out_c
-        && out_c == in_c
-        && (1..=OCMAX).contains(&out_c)
-        && (1..=TAPS_MAX).contains(&k_h.saturating_mul(k_w))
-        && (bias.is_empty() || bias.len() == out_c)
-        && check_len(input.len(), input_dims).is_ok()
-        && check_len(filter.len(), filter_dims).is_ok()
-        && check_len(output.len(), output_dims).is_ok()
-        && !output.is_empty()
-        && check_act_range(p.act_min, p.act_max).is_ok()
-        && rq.validate(out_c).is_ok();
-    if covered {
-        if let Ok(win) = Window::new(p.stride, p.dilation, p.padding) {
-            if padded(
-                p,
-                &win,
-                rq,
-                input,
-                input_dims,
-                filter,
-                filter_dims,
-                bias,
-                output,
-                output_dims,
-            ) {
-                return Ok(());
-            }
+    let [_, k_h, k_w, _] = filter_dims;
+    let lens = [input.len(), filter.len(), output.len()];
+    let win = plain_depthwise(
+        p,
+        depth_multiplier,
+        rq,
+        lens,
+        input_dims,
+        filter_dims,
+        bias,
+        output_dims,
+        OCMAX,
+    )
+    .filter(|_| (1..=TAPS_MAX).contains(&k_h.saturating_mul(k_w)));
+    if let Some(win) = win {
+        if padded(
+            p,
+            &win,
+            rq,
+            input,
+            input_dims,
+            filter,
+            filter_dims,
+            bias,
+            output,
+            output_dims,
+        ) {
+            return Ok(());
         }
     }
     crate::fast::depthwise_conv2d_s8_fast(

@@ -10,9 +10,9 @@ use super::{OCMAX, OFF_MAX};
 use crate::conv::{ConvParams, Window};
 use crate::error::KernelError;
 use crate::fast::tap_range;
-use crate::padded::{Padded, Walk};
+use crate::padded::{plain_depthwise, Padded, Walk};
 use crate::requant::Requant;
-use crate::shape::{check_act_range, check_len, Dims4};
+use crate::shape::Dims4;
 
 /// [`crate::depthwise_conv2d_s8`] on x86_64: same signature, validation and
 /// results bit for bit. With depth multiplier 1 and at most [`OCMAX`]
@@ -32,28 +32,42 @@ pub fn depthwise_conv2d_s8_x86(
     output: &mut [i8],
     output_dims: Dims4,
 ) -> Result<(), KernelError> {
-    let [batches, _, _, in_c] = input_dims;
-    let [f_one, _, _, f_oc] = filter_dims;
-    let [o_n, _, _, out_c] = output_dims;
-    let covered = has_avx2()
-        && depth_multiplier == 1
-        && f_one == 1
-        && o_n == batches
-        && f_oc == out_c
-        && out_c == in_c
-        && (1..=OCMAX).contains(&out_c)
-        && (bias.is_empty() || bias.len() == out_c)
-        && (-OFF_MAX..=OFF_MAX).contains(&p.input_offset)
-        && check_len(input.len(), input_dims).is_ok()
-        && check_len(filter.len(), filter_dims).is_ok()
-        && check_len(output.len(), output_dims).is_ok()
-        && !output.is_empty()
-        && check_act_range(p.act_min, p.act_max).is_ok()
-        && rq.validate(out_c).is_ok();
-    if covered {
-        if let Ok(win) = Window::new(p.stride, p.dilation, p.padding) {
-            let args = Args {
-                win: &win,
+    let lens = [input.len(), filter.len(), output.len()];
+    let win = plain_depthwise(
+        p,
+        depth_multiplier,
+        rq,
+        lens,
+        input_dims,
+        filter_dims,
+        bias,
+        output_dims,
+        OCMAX,
+    )
+    .filter(|_| has_avx2() && (-OFF_MAX..=OFF_MAX).contains(&p.input_offset));
+    if let Some(win) = win {
+        let args = Args {
+            win: &win,
+            p,
+            rq,
+            input,
+            input_dims,
+            filter,
+            filter_dims,
+            bias,
+            output_dims,
+        };
+        // SAFETY: the CPU supports AVX2 (checked above).
+        let done = unsafe {
+            dw_padded::<{ 16 * 1024 }>(&args, output) || dw_padded::<{ 64 * 1024 }>(&args, output)
+        };
+        if done {
+            return Ok(());
+        }
+        // SAFETY: the CPU supports AVX2 (checked above).
+        unsafe {
+            dw_avx2(
+                &win,
                 p,
                 rq,
                 input,
@@ -61,33 +75,11 @@ pub fn depthwise_conv2d_s8_x86(
                 filter,
                 filter_dims,
                 bias,
+                output,
                 output_dims,
-            };
-            // SAFETY: the CPU supports AVX2 (checked above).
-            let done = unsafe {
-                dw_padded::<{ 16 * 1024 }>(&args, output)
-                    || dw_padded::<{ 64 * 1024 }>(&args, output)
-            };
-            if done {
-                return Ok(());
-            }
-            // SAFETY: the CPU supports AVX2 (checked above).
-            unsafe {
-                dw_avx2(
-                    &win,
-                    p,
-                    rq,
-                    input,
-                    input_dims,
-                    filter,
-                    filter_dims,
-                    bias,
-                    output,
-                    output_dims,
-                )
-            };
-            return Ok(());
-        }
+            )
+        };
+        return Ok(());
     }
     crate::fast::depthwise_conv2d_s8_fast(
         p,
