@@ -185,6 +185,11 @@ pub fn size(args: &[String]) -> Result<()> {
         let mut deps: Vec<&str> = deps.iter().map(String::as_str).collect();
         let with_elf = build_bin(&V7EM, &model, 1, &out_dir, "size", false, &deps, &[])?;
         let with = text(&with_elf)?;
+        // Kept for symbol-level inspection (`llvm-nm --size-sort`): every
+        // build below overwrites the probe's ELF copy.
+        let keep = out_dir.join(format!("{}-thumbv7em-size-full.elf", model.src.name));
+        std::fs::copy(&with_elf, &keep)
+            .with_context(|| format!("cannot copy {}", with_elf.display()))?;
         // The probe must also work: one inference on the emulated M4 (run
         // now: every build below overwrites the same ELF copy).
         let probe = run_probe(&with_elf)?;
