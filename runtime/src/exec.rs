@@ -7,7 +7,7 @@
 )]
 
 use mote_format::{
-    ActRef, BlobRef, ConvSpec, FilterShape, Op, OpKind, WeightEncoding, MAX_OP_INPUTS,
+    ActRef, BlobRef, ConvSpec, FilterShape, Op, OpKind, PoolSpec, WeightEncoding, MAX_OP_INPUTS,
 };
 use mote_kernels::{self as k, Dims4, KernelError, Requant};
 
@@ -52,6 +52,16 @@ fn conv_params(c: &ConvSpec) -> k::ConvParams {
         output_offset: c.output_offset,
         act_min: c.act_min,
         act_max: c.act_max,
+    }
+}
+
+fn pool_params(p: &PoolSpec) -> k::PoolParams {
+    k::PoolParams {
+        stride: p.stride.map(usize::from),
+        filter: p.filter.map(usize::from),
+        padding: p.padding.map(usize::from),
+        act_min: p.act_min,
+        act_max: p.act_max,
     }
 }
 
@@ -269,21 +279,10 @@ fn int8(op: &Op<'_>, w: &[u8], out: &mut [i8], ins: &[&[i8]]) -> Result<(), Kern
             };
             k::mul_s8(&params, in0, d0, in1, d1, out, od)
         }
-        #[cfg(feature = "op-pool")]
-        OpKind::AvgPool(p) | OpKind::MaxPool(p) => {
-            let params = k::PoolParams {
-                stride: p.stride.map(usize::from),
-                filter: p.filter.map(usize::from),
-                padding: p.padding.map(usize::from),
-                act_min: p.act_min,
-                act_max: p.act_max,
-            };
-            if matches!(op.kind, OpKind::AvgPool(_)) {
-                k::avg_pool_s8(&params, in0, d0, out, od)
-            } else {
-                k::max_pool_s8(&params, in0, d0, out, od)
-            }
-        }
+        #[cfg(feature = "op-avg-pool")]
+        OpKind::AvgPool(p) => k::avg_pool_s8(&pool_params(p), in0, d0, out, od),
+        #[cfg(feature = "op-max-pool")]
+        OpKind::MaxPool(p) => k::max_pool_s8(&pool_params(p), in0, d0, out, od),
         #[cfg(feature = "op-mean")]
         OpKind::Mean(m) => {
             let params = k::MeanParams {

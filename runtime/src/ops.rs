@@ -27,7 +27,8 @@ pub fn op_feature(kind: &OpKind) -> Option<&'static str> {
         | OpKind::FullyConnectedPacked { .. } => "op-packed",
         OpKind::Add(_) => "op-add",
         OpKind::Mul(_) => "op-mul",
-        OpKind::AvgPool(_) | OpKind::MaxPool(_) => "op-pool",
+        OpKind::AvgPool(_) => "op-avg-pool",
+        OpKind::MaxPool(_) => "op-max-pool",
         OpKind::Mean(_) => "op-mean",
         OpKind::Softmax(_) => "op-softmax",
         OpKind::Logistic(_) | OpKind::Tanh(_) => "op-lut",
@@ -43,7 +44,7 @@ pub fn op_feature(kind: &OpKind) -> Option<&'static str> {
 
 /// Every op feature and whether this build has it.
 #[cfg(test)]
-const FEATURES: [(&str, bool); 13] = [
+const FEATURES: [(&str, bool); 14] = [
     ("op-conv", cfg!(feature = "op-conv")),
     ("op-depthwise", cfg!(feature = "op-depthwise")),
     (
@@ -54,7 +55,8 @@ const FEATURES: [(&str, bool); 13] = [
     ("op-packed", cfg!(feature = "op-packed")),
     ("op-add", cfg!(feature = "op-add")),
     ("op-mul", cfg!(feature = "op-mul")),
-    ("op-pool", cfg!(feature = "op-pool")),
+    ("op-avg-pool", cfg!(feature = "op-avg-pool")),
+    ("op-max-pool", cfg!(feature = "op-max-pool")),
     ("op-mean", cfg!(feature = "op-mean")),
     ("op-softmax", cfg!(feature = "op-softmax")),
     ("op-lut", cfg!(feature = "op-lut")),
@@ -76,8 +78,8 @@ const FEATURE_OF: [Option<&str>; OP_KINDS as usize] = [
     Some("op-fc"),         // FullyConnected
     Some("op-add"),        // Add
     Some("op-mul"),        // Mul
-    Some("op-pool"),       // AvgPool
-    Some("op-pool"),       // MaxPool
+    Some("op-avg-pool"),   // AvgPool
+    Some("op-max-pool"),   // MaxPool
     Some("op-mean"),       // Mean
     Some("op-softmax"),    // Softmax
     Some("op-lut"),        // Logistic
@@ -113,8 +115,8 @@ pub(crate) const KINDS: u32 = bit(0, cfg!(feature = "op-conv"))
     | bit(2, cfg!(feature = "op-fc"))
     | bit(3, cfg!(feature = "op-add"))
     | bit(4, cfg!(feature = "op-mul"))
-    | bit(5, cfg!(feature = "op-pool"))
-    | bit(6, cfg!(feature = "op-pool"))
+    | bit(5, cfg!(feature = "op-avg-pool"))
+    | bit(6, cfg!(feature = "op-max-pool"))
     | bit(7, cfg!(feature = "op-mean"))
     | bit(8, cfg!(feature = "op-softmax"))
     | bit(9, cfg!(feature = "op-lut"))

@@ -380,7 +380,7 @@ pub(crate) fn op(op: &Op<'_>, arena_len: usize, n_tensors: u16, weights: &[u8]) 
             clamp_ok(p.act_min, p.act_max)?;
             broadcastable(&ins[0].dims, &ins[1].dims, &out.dims)
         }
-        #[cfg(feature = "op-pool")]
+        #[cfg(any(feature = "op-avg-pool", feature = "op-max-pool"))]
         OpKind::AvgPool(p) | OpKind::MaxPool(p) => {
             one(1)?;
             let average = matches!(op.kind, OpKind::AvgPool(_));

@@ -1019,7 +1019,7 @@ fn inspect_features_names_the_runtime_features_of_the_model() {
         ic.as_os_str(),
         "--features".as_ref(),
     ]));
-    assert_eq!(out.trim(), "op-add,op-conv,op-fc,op-pool,op-softmax");
+    assert_eq!(out.trim(), "op-add,op-avg-pool,op-conv,op-fc,op-softmax");
     // The f32 model needs the float feature and no int8 op.
     let f32m = s.path("ad-f32.mote");
     succeeds(&mote(&[

@@ -27,6 +27,12 @@ pub use fc::fully_connected_s8_fast;
 /// `0 <= out*stride - pad + dil*k < len`. Matches the reference's per-tap
 /// `inside` test (whose saturating coordinates only saturate far past any
 /// valid index). Empty (`(0, 0, 0)`) if `len == 0`.
+///
+/// `stride`, `pad` and `dil` come from [`crate::conv::Window`] (at most
+/// `i32::MAX`). With those and 32-bit `out` and `len` (always, on a 32-bit
+/// target) every division is a 32-bit one: Cortex-M has no 64-bit divide,
+/// and the library routine would cost about 1 KB of flash. Wider values
+/// (64-bit hosts only) take [`tap_range_wide`].
 #[inline]
 pub(crate) fn tap_range(
     out: usize,
@@ -36,70 +42,82 @@ pub(crate) fn tap_range(
     len: usize,
     taps: usize,
 ) -> (usize, usize, usize) {
-    if len == 0 || taps == 0 || dil <= 0 {
-        return (0, 0, 0);
-    }
-    // Common case without 64-bit division (a library call on Cortex-M):
-    // everything fits comfortably in i32.
-    const SMALL: usize = 1 << 24;
-    if out < SMALL
-        && len < SMALL
-        && taps < SMALL
-        && stride < SMALL as i64
-        && dil < SMALL as i64
-        && pad < SMALL as i64
-    {
-        let (len, taps) = (len as i32, taps as i32);
-        let (stride, dil) = (stride as i32, dil as i32);
-        // |out * stride| < 2^48 would overflow i32: only when small enough.
-        if let Some(base) = (out as i32)
-            .checked_mul(stride)
-            .and_then(|v| v.checked_sub(pad as i32))
-        {
-            if base >= len {
-                return (0, 0, 0);
-            }
-            let (lo, hi) = if dil == 1 {
-                ((-base).max(0), len - base)
-            } else {
-                let lo = if base >= 0 {
-                    0
-                } else {
-                    ((-base) as u32).div_ceil(dil as u32) as i32
-                };
-                (lo, ((len - base) as u32).div_ceil(dil as u32) as i32)
-            };
-            let (lo, hi) = (lo.min(taps), hi.min(taps));
-            return if lo < hi {
-                (lo as usize, hi as usize, (base + dil * lo) as usize)
-            } else {
-                (0, 0, 0)
-            };
-        }
-    }
-    let len = i64::try_from(len).unwrap_or(i64::MAX);
-    let base = i64::try_from(out)
-        .unwrap_or(i64::MAX)
-        .saturating_mul(stride)
-        .saturating_sub(pad);
-    if base >= len {
-        return (0, 0, 0);
-    }
-    let lo = if base >= 0 {
-        0
-    } else {
-        // -base <= i32::MAX (base >= -pad).
-        (base.saturating_neg().saturating_add(dil - 1)) / dil
+    const EMPTY: (usize, usize, usize) = (0, 0, 0);
+    let (Ok(out32), Ok(len32), Ok(stride), Ok(pad), Ok(dil)) = (
+        u32::try_from(out),
+        u32::try_from(len),
+        u32::try_from(stride),
+        u32::try_from(pad),
+        u32::try_from(dil),
+    ) else {
+        return tap_range_wide(out, stride, pad, dil, len, taps);
     };
-    let hi = (len.saturating_sub(base).saturating_add(dil - 1)) / dil;
-    let lo = usize::try_from(lo).unwrap_or(usize::MAX).min(taps);
-    let hi = usize::try_from(hi).unwrap_or(usize::MAX).min(taps);
-    if lo < hi {
-        // base + dil*lo lies in [0, len): no overflow.
-        let first = base.saturating_add(dil.saturating_mul(lo as i64));
-        (lo, hi, usize::try_from(first).unwrap_or(0))
+    if len32 == 0 || taps == 0 || dil == 0 {
+        return EMPTY;
+    }
+    // out * stride < 2^64: exact.
+    let start = u64::from(out32) * u64::from(stride);
+    let pad64 = u64::from(pad);
+    let (lo, first) = if start >= pad64 {
+        (0u32, start - pad64)
     } else {
+        // pad - start <= pad < 2^32, and lo * dil < pad - start + dil < 2^33.
+        let lo = ((pad64 - start) as u32).div_ceil(dil);
+        (lo, start + u64::from(lo) * u64::from(dil) - pad64)
+    };
+    if first >= u64::from(len32) || lo as usize >= taps {
+        return EMPTY;
+    }
+    // first < len < 2^32.
+    let count = (len32 - first as u32).div_ceil(dil);
+    let hi = (lo as usize).saturating_add(count as usize).min(taps);
+    (lo as usize, hi, first as usize)
+}
+
+/// [`tap_range`] for values wider than 32 bits, in 64-bit arithmetic:
+/// reachable only where `usize` or the window parameters exceed `u32`,
+/// which never happens on a 32-bit target (there it is empty, so that no
+/// 64-bit division is linked into firmware).
+#[cfg_attr(target_pointer_width = "32", allow(unused_variables))]
+fn tap_range_wide(
+    out: usize,
+    stride: i64,
+    pad: i64,
+    dil: i64,
+    len: usize,
+    taps: usize,
+) -> (usize, usize, usize) {
+    #[cfg(target_pointer_width = "32")]
+    {
         (0, 0, 0)
+    }
+    #[cfg(not(target_pointer_width = "32"))]
+    {
+        if len == 0 || taps == 0 || dil <= 0 {
+            return (0, 0, 0);
+        }
+        let len = i64::try_from(len).unwrap_or(i64::MAX);
+        let base = i64::try_from(out)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(stride)
+            .saturating_sub(pad);
+        if base >= len {
+            return (0, 0, 0);
+        }
+        let lo = if base >= 0 {
+            0
+        } else {
+            (base.saturating_neg().saturating_add(dil - 1)) / dil
+        };
+        let hi = (len.saturating_sub(base).saturating_add(dil - 1)) / dil;
+        let lo = usize::try_from(lo).unwrap_or(usize::MAX).min(taps);
+        let hi = usize::try_from(hi).unwrap_or(usize::MAX).min(taps);
+        if lo < hi {
+            let first = base.saturating_add(dil.saturating_mul(lo as i64));
+            (lo, hi, usize::try_from(first).unwrap_or(0))
+        } else {
+            (0, 0, 0)
+        }
     }
 }
 
@@ -520,6 +538,68 @@ mod tests {
             let m = (1 << 30) + k - 2;
             prop_assert_eq!(super::mbqm(x, m, s), multiply_by_quantized_multiplier(x, m, s));
             prop_assert_eq!(super::mbqm(x, -m, s), multiply_by_quantized_multiplier(x, -m, s));
+        }
+    }
+
+    /// The taps `tap_range` should return, by trying each one (the
+    /// reference's per-tap test).
+    fn taps_by_enumeration(
+        out: usize,
+        stride: i64,
+        pad: i64,
+        dil: i64,
+        len: usize,
+        taps: usize,
+    ) -> (usize, usize, usize) {
+        let pos = |k: usize| out as i64 * stride - pad + dil * k as i64;
+        let ok: Vec<usize> = (0..taps)
+            .filter(|&k| pos(k) >= 0 && pos(k) < len as i64)
+            .collect();
+        match (ok.first(), ok.last()) {
+            (Some(&a), Some(&b)) => (a, b + 1, pos(a) as usize),
+            _ => (0, 0, 0),
+        }
+    }
+
+    #[test]
+    fn tap_range_matches_enumeration() {
+        for out in 0..12 {
+            for stride in 1..4 {
+                for pad in 0..6 {
+                    for dil in 1..4 {
+                        for len in 0..9 {
+                            for taps in 0..6 {
+                                let want = taps_by_enumeration(out, stride, pad, dil, len, taps);
+                                let got = super::tap_range(out, stride, pad, dil, len, taps);
+                                assert_eq!(got, want, "{out} {stride} {pad} {dil} {len} {taps}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn tap_range_large_values(
+            out in 0usize..1 << 20,
+            stride in 1i64..=i64::from(i32::MAX),
+            pad in 0i64..=i64::from(i32::MAX),
+            dil in 1i64..=i64::from(i32::MAX),
+            len in 0usize..=u32::MAX as usize,
+            taps in 0usize..64,
+        ) {
+            // The 32-bit path against the 64-bit one (itself checked by
+            // enumeration above on small values).
+            prop_assert_eq!(
+                super::tap_range(out, stride, pad, dil, len, taps),
+                super::tap_range_wide(out, stride, pad, dil, len, taps)
+            );
+            prop_assert_eq!(
+                super::tap_range(out, stride, pad, dil, len, taps),
+                taps_by_enumeration(out, stride, pad, dil, len, taps)
+            );
         }
     }
 
