@@ -39,6 +39,7 @@ mod elf;
 mod examples;
 mod fuzz;
 mod models;
+mod profile;
 mod qemu;
 mod size;
 mod sparse_bench;
@@ -48,12 +49,18 @@ mod verify;
 use anyhow::{bail, Result};
 
 const USAGE: &str =
-    "usage: cargo xtask <ci|demo|qemu|bench-qemu|aarch64|boards|fuzz|examples|verify-qemu|bench-host|bench|size> [options]
+    "usage: cargo xtask <ci|demo|qemu|bench-qemu|aarch64|boards|fuzz|examples|verify-qemu|bench-host|bench|size|profile-qemu|sparse-qemu> [options]
   qemu / bench-qemu options:
     --model <name[,name]>      ic, kws, vww, ad, sww (default: all)
     --machine <name[,name]>    mps2-an386, mps2-an500, mps2-an505, mps3-an547 (default: all)
     --samples <N>              golden samples per model (default: 8, or all if fewer)
     --verbose                  print the firmware logs (per-layer instructions)
+  profile-qemu options (instructions per function and source line):
+    --model <name>             the model to profile (required)
+    --machine <name>           default mps2-an386
+    --samples <N>              golden samples in the run (default: 1)
+    --top <N>                  rows per table (default: 30)
+    --function <substring>     only functions whose name contains it, with per-address counts
   fuzz options:
     --minutes <N>              minutes per target (default: 1)
     --target <name[,name]>     parse, invoke, mutate (default: all)
@@ -78,6 +85,7 @@ fn main() -> Result<()> {
         Some("bench-host") => bench_host::bench_host(rest),
         Some("bench") => bench::bench(rest),
         Some("size") => size::size(rest),
+        Some("profile-qemu") => profile::profile(rest),
         Some("sparse-qemu") => sparse_bench::sparse_qemu(rest),
         _ => bail!("{USAGE}"),
     }
