@@ -209,6 +209,70 @@ def build_sww():
     return K.Model(inp, out, name="sww")
 
 
+def build_ic_full():
+    # ResNet-8 exactly as MLPerf Tiny IC (filters 16/32/64): the instruction
+    # counts of these shapes compare with TFLite Micro's on the reference model.
+    inp = K.Input((32, 32, 3))
+    x = conv_bn(inp, 16, 3)
+    y = conv_bn(x, 16, 3)
+    y = L.BatchNormalization(momentum=0.9)(L.Conv2D(16, 3, padding="same")(y))
+    x = L.Activation("relu")(L.Add()([x, y]))
+    for f in (32, 64):
+        y = conv_bn(x, f, 3, s=2)
+        y = L.BatchNormalization(momentum=0.9)(L.Conv2D(f, 3, padding="same")(y))
+        sc = L.Conv2D(f, 1, strides=2, padding="same")(x)
+        x = L.Activation("relu")(L.Add()([sc, y]))
+    x = L.AveragePooling2D(pool_size=8)(x)
+    x = L.Flatten()(x)
+    x = L.Dense(10)(x)
+    out = L.Softmax()(x)
+    return K.Model(inp, out, name="ic_full")
+
+
+def build_kws_full():
+    # DS-CNN exactly as MLPerf Tiny KWS: 64 filters, four dw/pw blocks.
+    f = 64
+    inp = K.Input((49, 10, 1))
+    x = conv_bn(inp, f, (10, 4), s=(2, 2))
+    for _ in range(4):
+        x = dw_bn(x, 3)
+        x = conv_bn(x, f, 1)
+    x = L.AveragePooling2D(pool_size=(x.shape[1], x.shape[2]))(x)
+    x = L.Flatten()(x)
+    x = L.Dense(12)(x)
+    out = L.Softmax()(x)
+    return K.Model(inp, out, name="kws_full")
+
+
+def build_vww_full():
+    # MobileNetV1 alpha 0.25 on 96x96x3, exactly as MLPerf Tiny VWW.
+    inp = K.Input((96, 96, 3))
+    x = conv_bn(inp, 8, 3, s=2, act="relu6")
+    blocks = [(16, 1), (32, 2), (32, 1), (64, 2), (64, 1), (128, 2)]
+    blocks += [(128, 1)] * 5 + [(256, 2), (256, 1)]
+    for f, s in blocks:
+        x = dw_bn(x, 3, s=s, act="relu6")
+        x = conv_bn(x, f, 1, act="relu6")
+    x = L.AveragePooling2D(pool_size=(x.shape[1], x.shape[2]))(x)
+    x = L.Flatten()(x)
+    x = L.Dense(2)(x)
+    out = L.Softmax()(x)
+    return K.Model(inp, out, name="vww_full")
+
+
+def build_ad_full():
+    # FC autoencoder exactly as MLPerf Tiny AD (ToyCar): 640-128x4-8-128x4-640.
+    inp = K.Input((640,))
+    x = inp
+    for _ in range(4):
+        x = L.Dense(128, activation="relu")(x)
+    x = L.Dense(8, activation="relu")(x)
+    for _ in range(4):
+        x = L.Dense(128, activation="relu")(x)
+    out = L.Dense(640)(x)
+    return K.Model(inp, out, name="ad_full")
+
+
 def build_op_maxpool():
     inp = K.Input((16, 16, 4))
     out = L.MaxPooling2D(pool_size=3, strides=2, padding="same")(inp)
@@ -283,6 +347,11 @@ MODELS = collections.OrderedDict([
     ("op_tanh", (build_op_tanh, lambda r: generic_data(r, (8, 8, 4), 2.0), None)),
     ("op_mean", (build_op_mean, lambda r: generic_data(r, (6, 6, 8), 1.0, 0.3), None)),
     ("op_dwmult", (build_op_dwmult, lambda r: generic_data(r, (12, 12, 4)), None)),
+    # Appended last so that the earlier models keep their seeds (1000 + index).
+    ("ic_full", (build_ic_full, lambda r: class_data(r, (32, 32, 3), 10, 0, factor=8), "cls")),
+    ("kws_full", (build_kws_full, lambda r: class_data(r, (49, 10, 1), 12, 0, factor=5), "cls")),
+    ("vww_full", (build_vww_full, lambda r: class_data(r, (96, 96, 3), 2, 0, factor=16, noise=2.5), "cls")),
+    ("ad_full", (build_ad_full, lambda r: ad_data(r), "ae")),
 ])
 
 
