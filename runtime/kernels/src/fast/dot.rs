@@ -89,7 +89,49 @@ fn sum_tail(a: &[i8], mut acc: i32) -> i32 {
     acc
 }
 
+/// `Σ a[i]` (wrapping): on DSP cores, four bytes per `LDR` into two 16-bit
+/// lanes by two `SXTAB16` (each word adds at most 2·128 to a lane, so a
+/// block of 64 words stays inside `i16`), the lanes folded into the `i32`
+/// sum once per block.
+#[cfg(mote_dsp)]
+#[inline]
+pub(crate) fn sum(a: &[i8]) -> i32 {
+    use core::arch::asm;
+    /// Bytes per block of 16-bit lane sums.
+    const BLOCK: usize = 256;
+    let mut acc = 0i32;
+    let mut blocks = a.chunks(BLOCK);
+    for b in &mut blocks {
+        let words = b.len() / 4;
+        let mut lanes = 0u32;
+        if words > 0 {
+            // SAFETY: reads `words` words from `b` (`4·words <= b.len()`);
+            // unaligned LDR is allowed for normal memory. SXTAB16 is lane
+            // arithmetic; the lanes stay within ±2·128·64.
+            unsafe {
+                asm!(
+                    "2:",
+                    "ldr {w}, [{p}], #4",
+                    "sxtab16 {l}, {l}, {w}",
+                    "sxtab16 {l}, {l}, {w}, ror #8",
+                    "subs {n}, {n}, #1",
+                    "bne 2b",
+                    p = inout(reg) b.as_ptr() => _,
+                    n = inout(reg) words => _,
+                    l = inout(reg) lanes,
+                    w = out(reg) _,
+                    options(nostack, readonly),
+                );
+            }
+        }
+        let folded = i32::from(lanes as u16 as i16) + i32::from((lanes >> 16) as u16 as i16);
+        acc = sum_tail(b.get(4 * words..).unwrap_or(&[]), acc.wrapping_add(folded));
+    }
+    acc
+}
+
 /// `Σ a[i]` (wrapping).
+#[cfg(not(mote_dsp))]
 #[inline]
 pub(crate) fn sum(a: &[i8]) -> i32 {
     let mut acc = 0i32;

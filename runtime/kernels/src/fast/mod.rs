@@ -561,6 +561,31 @@ mod tests {
         }
     }
 
+    proptest! {
+        #[test]
+        fn sum_matches_plain_sum(
+            len in 0usize..1100,
+            extreme in any::<bool>(),
+            start in 0usize..4,
+            seed in any::<u64>(),
+        ) {
+            // All -128 (the lanes' worst case) or pseudo-random bytes, from
+            // an unaligned start.
+            let mut s = seed | 1;
+            let v: Vec<i8> = (0..len + start)
+                .map(|_| {
+                    s ^= s << 13;
+                    s ^= s >> 7;
+                    s ^= s << 17;
+                    if extreme { -128 } else { s as i8 }
+                })
+                .collect();
+            let a = &v[start..];
+            let want = a.iter().map(|&x| i32::from(x)).sum::<i32>();
+            prop_assert_eq!(super::dot::sum(a), want);
+        }
+    }
+
     #[test]
     fn tap_range_matches_enumeration() {
         for out in 0..12 {
