@@ -580,16 +580,12 @@ pub(crate) fn dot2_x16(x: &[u32], w0: &[i8], w1: &[i8]) -> (i32, i32) {
     {
         use core::arch::asm;
         // SAFETY: `groups` groups are read: 8 bytes of `x` (a `u32` slice,
-        // 4-aligned for LDRD and LDM; r0/r1 the even pair A32 needs) and 4
-        // bytes of `w0` and `w1` each, all inside by the `min` above (the
-        // odd group and then `groups / 2` pairs); unaligned LDR is allowed
-        // for normal memory.
+        // 4-aligned for LDRD; r0/r1 the even pair A32 needs) and 4 bytes of
+        // `w0` and `w1` each, all inside by the `min` above; unaligned LDR
+        // is allowed for normal memory.
         unsafe {
             asm!(
-                // An odd group first, then two groups per pass (one LDM of
-                // their four words of `x`).
-                "lsrs {n}, {n}, #1",
-                "bcc 3f",
+                "2:",
                 "ldrd r0, r1, [{px}], #8",
                 "ldr {w}, [{p0}], #4",
                 "sxtb16 {we}, {w}",
@@ -601,34 +597,8 @@ pub(crate) fn dot2_x16(x: &[u32], w0: &[i8], w1: &[i8]) -> (i32, i32) {
                 "sxtb16 {w}, {w}, ror #8",
                 "smlad {s1}, r0, {we}, {s1}",
                 "smlad {s1}, r1, {w}, {s1}",
-                "3:",
-                "cmp {n}, #0",
-                "beq 4f",
-                "2:",
-                "ldm {px}!, {{r0, r1, r2, r3}}",
-                "ldr {w}, [{p0}], #4",
-                "sxtb16 {we}, {w}",
-                "sxtb16 {w}, {w}, ror #8",
-                "smlad {s0}, r0, {we}, {s0}",
-                "smlad {s0}, r1, {w}, {s0}",
-                "ldr {w}, [{p1}], #4",
-                "sxtb16 {we}, {w}",
-                "sxtb16 {w}, {w}, ror #8",
-                "smlad {s1}, r0, {we}, {s1}",
-                "smlad {s1}, r1, {w}, {s1}",
-                "ldr {w}, [{p0}], #4",
-                "sxtb16 {we}, {w}",
-                "sxtb16 {w}, {w}, ror #8",
-                "smlad {s0}, r2, {we}, {s0}",
-                "smlad {s0}, r3, {w}, {s0}",
-                "ldr {w}, [{p1}], #4",
-                "sxtb16 {we}, {w}",
-                "sxtb16 {w}, {w}, ror #8",
-                "smlad {s1}, r2, {we}, {s1}",
-                "smlad {s1}, r3, {w}, {s1}",
                 "subs {n}, {n}, #1",
                 "bne 2b",
-                "4:",
                 px = inout(reg) x.as_ptr() => _,
                 p0 = inout(reg) w0.as_ptr() => _,
                 p1 = inout(reg) w1.as_ptr() => _,
@@ -639,8 +609,6 @@ pub(crate) fn dot2_x16(x: &[u32], w0: &[i8], w1: &[i8]) -> (i32, i32) {
                 we = out(reg) _,
                 out("r0") _,
                 out("r1") _,
-                out("r2") _,
-                out("r3") _,
                 options(nostack, readonly),
             );
         }

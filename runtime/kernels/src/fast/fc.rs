@@ -1,7 +1,7 @@
 //! Optimised twin of [`crate::fully_connected_s8`].
 
 use super::dot::{add16, dot2_off, dot2_x16, dot_off, ext_pair, off_fits_i16, sum};
-use super::{requant, seg, ChanRq, DSP_SHAPED};
+use super::{requant, seg, DSP_SHAPED};
 
 /// Most groups of four inputs extended once per row (`in_features <= 1024`).
 const XG_MAX: usize = 256;
@@ -54,24 +54,13 @@ pub fn fully_connected_s8_fast(
     // n·io, with n reduced mod 2^32 (exact in wrapping arithmetic).
     let nio = (in_features as u32 as i32).wrapping_mul(io);
 
-    // A per-tensor scale as one precomputed `ChanRq` (one 64-bit
-    // multiply-add per output); per-channel scales by `requant`.
-    let tensor_rq = if rq.is_per_channel() {
-        None
-    } else {
-        let (m, s) = rq.get(0);
-        ChanRq::new(m, s)
-    };
     let finish = |acc: i32, xterm: i32, o: usize| -> i8 {
         let mut acc = acc.wrapping_add(xterm);
         if let Some(&bv) = bias.get(o) {
             acc = acc.wrapping_add(bv);
         }
-        let v = match &tensor_rq {
-            Some(c) => c.apply(acc),
-            None => requant(rq, acc, o),
-        };
-        clamp_to_i8(v.wrapping_add(p.output_offset), p.act_min, p.act_max)
+        let v = requant(rq, acc, o).wrapping_add(p.output_offset);
+        clamp_to_i8(v, p.act_min, p.act_max)
     };
 
     // DSP-shaped builds: the input row plus its offset, sign-extended once
