@@ -635,6 +635,19 @@ fn conv_tiled(
                             let d = slot.get_mut(ky * seg_groups * 8..).unwrap_or(&mut []);
                             ext_row(src, d, seg_groups);
                         }
+                    } else if full && dil[1] == 1 {
+                        // A full window: kernel row `ky` is the `seg_len`
+                        // bytes at `start + ky·step` (rows `step` apart, at
+                        // least `seg_len` long since the window fits the
+                        // image), walked without per-row index arithmetic.
+                        let start = iy0 * row_len + ix0 * g.in_c;
+                        let step = (dil[0] * row_len).max(1);
+                        let src = img.get(start..).unwrap_or(&[]);
+                        let dst = row.get_mut(..filter_len).unwrap_or(&mut []);
+                        for (d, s) in dst.chunks_exact_mut(seg_len.max(1)).zip(src.chunks(step)) {
+                            copy_short(d, s.get(..seg_len).unwrap_or(s));
+                        }
+                        ext_row(row.get(..k_pad).unwrap_or(&[]), slot, k_pad / 4);
                     } else {
                         let dst = row.get_mut(..filter_len).unwrap_or(&mut []);
                         if !full {
@@ -953,8 +966,8 @@ fn ext_tile(src: &[i8], dst: &mut [u32], c: usize) {
 }
 
 /// `dst.copy_from_slice(src)` for the short window rows of the tiled path
-/// (word copies instead of a `memcpy` call); copies the common prefix if
-/// the lengths differ.
+/// (word copies instead of a `memcpy` call). Lengths must be equal; if
+/// they differ, the bytes copied are unspecified (never out of bounds).
 #[inline(always)]
 fn copy_short(dst: &mut [i8], src: &[i8]) {
     if dst.len() > 64 && dst.len() == src.len() {
