@@ -87,11 +87,13 @@ fn records(qemu: &Value, host: &Value, from_bench: bool) -> Vec<Value> {
         };
         let model = r["model"].as_str().unwrap_or("?");
         // The published peer counts are for the full-size bench models on
-        // the M4; they are given only when those models were measured.
+        // the M4; they are given for those models and for the `*_full`
+        // models of `tests/data`, which have their exact layers and shapes.
+        let full = model.strip_suffix("_full");
         let peer = TFLM_M4
             .iter()
-            .find(|(m, ..)| *m == model)
-            .filter(|_| from_bench && target == "cortex-m4");
+            .find(|(m, ..)| Some(*m) == full.or(Some(model)))
+            .filter(|_| (from_bench || full.is_some()) && target == "cortex-m4");
         out.push(json!({
             "model": model,
             "target": target,
@@ -168,10 +170,12 @@ fn markdown(recs: &[Value], qemu: &Value, host: &Value, from_bench: bool) -> Str
     let origin = if from_bench {
         "the MLPerf Tiny bench models (int8 TFLite models imported from their QDQ form)"
     } else {
-        "the `tests/data` stand-ins for the MLPerf Tiny tasks (smaller networks of the same \
-         shapes, with their own TFLite Micro goldens), because the MLPerf Tiny bench was not \
-         on the machine that wrote this file; peer counts for the full-size models are in \
-         the shared `docs/PEERS.md` and are not comparable with these"
+        "the `tests/data` models, because the MLPerf Tiny bench was not on the machine that \
+         wrote this file: `ic`, `kws`, `vww`, `ad`, `sww` are smaller networks of the same \
+         kinds, and `ic_full`, `kws_full`, `vww_full`, `ad_full` have the bench models' exact \
+         layers and shapes (trained on synthetic data), each with its own TFLite Micro \
+         goldens. The peer counts (TFLite Micro + CMSIS-NN on the bench models, shared \
+         `docs/PEERS.md`) are given for the `_full` models only"
     };
     let mut md = format!(
         "# Benchmarks\n\n\
@@ -282,5 +286,15 @@ mod tests {
         assert_eq!(recs[2]["model"], "ic-f32");
         // Stand-ins get no peer: the published counts are for other models.
         assert!(records(&qemu, &host, false)[0]["peer"].is_null());
+        // The exact-shape models do, on the M4 only.
+        let full = json!({"runs": [
+            {"core": "Cortex-M4F", "model": "kws_full", "instructions_per_inference": 10,
+             "macs": 5, "arena_bytes": 3, "firmware_code_bytes": 7, "bit_exact": true},
+            {"core": "Cortex-M55", "model": "kws_full", "instructions_per_inference": 9,
+             "macs": 5, "arena_bytes": 3, "firmware_code_bytes": 7, "bit_exact": true}],
+            "models": []});
+        let r = records(&full, &json!({"models": []}), false);
+        assert_eq!(r[0]["peer_value"], 7_697_873);
+        assert!(r[1]["peer"].is_null());
     }
 }

@@ -16,7 +16,9 @@ use serde_json::{json, Value};
 use crate::util::{cargo, root, run, s, target_dir};
 
 /// The four tasks.
-const MODELS: [&str; 4] = ["ic", "kws", "vww", "ad"];
+const MODELS: [&str; 8] = [
+    "ic", "kws", "vww", "ad", "ic_full", "kws_full", "vww_full", "ad_full",
+];
 
 /// Entry point.
 pub fn bench_host(args: &[String]) -> Result<()> {

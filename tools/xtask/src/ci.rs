@@ -24,11 +24,6 @@ const OP_MODELS: [&str; 8] = [
     "op_tanh",
 ];
 
-/// `tests/data` models with the exact MLPerf Tiny shapes (ResNet-8 16/32/64,
-/// DS-CNN 64, MobileNetV1-0.25 at 96x96, the AD autoencoder), run on the
-/// emulated M4 and M55 with four golden samples each.
-const FULL_MODELS: [&str; 4] = ["ic_full", "kws_full", "vww_full", "ad_full"];
-
 /// Crates that must build for a bare-metal target with no std anywhere.
 const NO_STD_CRATES: &[&str] = &[
     "mote-format",
@@ -146,7 +141,10 @@ pub fn ci() -> Result<()> {
         "==> MLPerf Tiny-shaped models on emulated Cortex-M4F and M55 (cargo xtask qemu --model ic_full,...)"
     );
     let full = qemu::Options {
-        models: FULL_MODELS.iter().map(|m| m.to_string()).collect(),
+        models: crate::models::FULL_MODELS
+            .iter()
+            .map(|m| m.to_string())
+            .collect(),
         machines: vec!["mps2-an386".into(), "mps3-an547".into()],
         samples: Some(4),
         ..qemu::Options::default()

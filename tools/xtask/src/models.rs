@@ -13,6 +13,16 @@ use crate::util::{cargo, root, run, s, target_dir};
 /// The five MLPerf-Tiny-shaped models of `tests/data`.
 pub const DATA_MODELS: &[&str] = &["ic", "kws", "vww", "ad", "sww"];
 
+/// The `tests/data` models with the exact MLPerf Tiny reference shapes
+/// (`python tools/goldens/make_goldens.py ic_full ...`): their instruction
+/// counts compare with TFLite Micro's on the bench models.
+pub const FULL_MODELS: &[&str] = &["ic_full", "kws_full", "vww_full", "ad_full"];
+
+/// Whether the MLPerf Tiny bench is on this machine.
+pub fn have_bench() -> bool {
+    bench_dir().is_some_and(|b| !bench_sources(&b).is_empty())
+}
+
 /// A model with its golden vectors.
 #[derive(Debug, Clone)]
 pub struct Source {

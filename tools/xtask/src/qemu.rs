@@ -392,7 +392,10 @@ pub fn run_all(o: &Options) -> Result<(Vec<Compiled>, Vec<RunResult>)> {
     // 8 golden samples per model; 4 for the larger bench models, so that
     // model + goldens fit mps3-an547's 512 KiB of code memory.
     let from_bench = sources.iter().any(|m| m.origin.starts_with("MLPerf"));
-    let samples = o.samples.unwrap_or(if from_bench { 4 } else { 8 });
+    let full_size = sources.iter().any(|m| m.name.ends_with("_full"));
+    let samples = o
+        .samples
+        .unwrap_or(if from_bench || full_size { 4 } else { 8 });
     let mut results = Vec::new();
     let mut compiled = Vec::new();
     for src in &sources {
@@ -497,7 +500,16 @@ fn qemu_version() -> String {
 /// `cargo xtask bench-qemu`: runs everything and writes
 /// `bench/results/qemu.md` and `bench/results/qemu.json`.
 pub fn bench(args: &[String]) -> Result<()> {
-    let o = Options::parse(args)?;
+    let mut o = Options::parse(args)?;
+    if o.models.is_empty() && !models::have_bench() {
+        // Without the bench: the stand-ins and the models with the bench's
+        // exact shapes, whose counts compare with TFLite Micro's.
+        o.models = models::DATA_MODELS
+            .iter()
+            .chain(models::FULL_MODELS)
+            .map(|m| m.to_string())
+            .collect();
+    }
     let (compiled, results) = run_all(&o)?;
     let dir = root().join("bench/results");
     std::fs::create_dir_all(&dir)?;
