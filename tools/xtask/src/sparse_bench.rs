@@ -1,5 +1,7 @@
-//! `cargo xtask sparse-qemu [--mote PATH] [--samples N] [--verbose]`: the
-//! ResNet-8 stand-in (`tests/data/ic`) pruned to 50 % global sparsity, its
+//! `cargo xtask sparse-qemu [--model ic|ic_full|...] [--mote PATH] [--samples N]
+//! [--verbose]`: a `tests/data` model with a float ONNX (default the ResNet-8
+//! stand-in `ic`; `ic_full` has ResNet-8's exact shapes) pruned to 50 %
+//! global sparsity, its
 //! filters stored dense and stored sparse (`--sparse-weights`), each run on
 //! the emulated Cortex-M4 (`mps2-an386`) by the golden firmware.
 //!
@@ -37,6 +39,7 @@ const V7EM_SPARSE: Flavour = Flavour {
 };
 
 struct Opts {
+    model: String,
     mote: Option<PathBuf>,
     samples: usize,
     verbose: bool,
@@ -44,6 +47,7 @@ struct Opts {
 
 fn parse(args: &[String]) -> Result<Opts> {
     let mut o = Opts {
+        model: "ic".into(),
         mote: None,
         samples: 8,
         verbose: false,
@@ -51,6 +55,7 @@ fn parse(args: &[String]) -> Result<Opts> {
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
+            "--model" => o.model = it.next().context("--model needs a name")?.clone(),
             "--mote" => o.mote = Some(PathBuf::from(it.next().context("--mote needs a path")?)),
             "--samples" => {
                 o.samples = it
@@ -76,20 +81,24 @@ pub fn sparse_qemu(args: &[String]) -> Result<()> {
         Some(m) => m.clone(),
         None => models::mote_tool()?,
     };
-    let data = root().join("tests/data/ic");
-    let calib = out_dir.join("ic_calib_f32.npy");
+    let m = o.model.as_str();
+    let data = root().join("tests/data").join(m);
+    if !data.join("model_float.onnx").is_file() {
+        bail!("tests/data/{m} has no model_float.onnx to prune");
+    }
+    let calib = out_dir.join(format!("{m}_calib_f32.npy"));
     let n = write_calibration(&data, &calib)?;
     let samples = o.samples.min(n);
-    let inputs = out_dir.join("ic_pruned_inputs.npy");
-    let outputs = out_dir.join("ic_pruned_host_outputs.npy");
+    let inputs = out_dir.join(format!("{m}_pruned_inputs.npy"));
+    let outputs = out_dir.join(format!("{m}_pruned_host_outputs.npy"));
     let mut compiled = Vec::new();
-    for (name, sparse) in [("ic-pruned-dense", false), ("ic-pruned-sparse", true)] {
+    for (kind, sparse) in [("dense", false), ("sparse", true)] {
         let src = Source {
-            name: name.to_string(),
+            name: format!("{m}-pruned-{kind}"),
             onnx: data.join("model_float.onnx"),
             inputs: inputs.clone(),
             outputs: outputs.clone(),
-            origin: "tests/data/ic, 50 % pruned (outputs of the host runtime)".into(),
+            origin: format!("tests/data/{m}, 50 % pruned (outputs of the host runtime)"),
         };
         compiled.push(compress(&mote, src, &calib, sparse, &out_dir)?);
     }
@@ -99,7 +108,7 @@ pub fn sparse_qemu(args: &[String]) -> Result<()> {
     }
     quantize(&calib, samples, scale, zp, &inputs)?;
     // Goldens: the dense model's host outputs; the sparse model's must match.
-    let sparse_out = out_dir.join("ic_pruned_sparse_host_outputs.npy");
+    let sparse_out = out_dir.join(format!("{m}_pruned_sparse_host_outputs.npy"));
     for (c, dst) in [(&compiled[0], &outputs), (&compiled[1], &sparse_out)] {
         let mut cmd = Command::new(&mote);
         cmd.args(["run", &s(&c.mote), "--input"])
@@ -125,7 +134,7 @@ pub fn sparse_qemu(args: &[String]) -> Result<()> {
     }
     let (d, sp) = (&results[0], &results[1]);
     println!(
-        "ResNet-8 (tests/data/ic) 50 % pruned on {} ({}), {} inputs:",
+        "tests/data/{m} 50 % pruned on {} ({}), {} inputs:",
         m4.name, m4.core, d.samples
     );
     println!(
