@@ -635,34 +635,30 @@ fn conv_tiled(
                             let d = slot.get_mut(ky * seg_groups * 8..).unwrap_or(&mut []);
                             ext_row(src, d, seg_groups);
                         }
-                    } else if full && dil[1] == 1 {
-                        // A full window: kernel row `ky` is the `seg_len`
-                        // bytes at `start + ky·step` (rows `step` apart, at
-                        // least `seg_len` long since the window fits the
-                        // image), walked without per-row index arithmetic.
-                        let start = iy0 * row_len + ix0 * g.in_c;
-                        let step = (dil[0] * row_len).max(1);
-                        let src = img.get(start..).unwrap_or(&[]);
-                        let dst = row.get_mut(..filter_len).unwrap_or(&mut []);
-                        for (d, s) in dst.chunks_exact_mut(seg_len.max(1)).zip(src.chunks(step)) {
-                            copy_short(d, s.get(..seg_len).unwrap_or(s));
-                        }
-                        ext_row(row.get(..k_pad).unwrap_or(&[]), slot, k_pad / 4);
                     } else {
                         let dst = row.get_mut(..filter_len).unwrap_or(&mut []);
                         if !full {
                             dst.fill(g.pad_value);
                         }
-                        for ky in ky0..ky1 {
-                            let iy = iy0 + (ky - ky0) * dil[0];
-                            let irow = seg(img, iy * row_len, row_len);
-                            if dil[1] == 1 {
-                                let n = (kx1 - kx0) * g.in_c;
-                                let d = (ky * g.k_w + kx0) * g.in_c;
-                                if let Some(dd) = dst.get_mut(d..d + n) {
-                                    copy_short(dd, seg(irow, ix0 * g.in_c, n));
+                        if dil[1] == 1 {
+                            // The valid kernel rows: `n` bytes each, `step`
+                            // apart in the input and `seg_len` apart in the
+                            // window row (offsets advanced by addition).
+                            let n = (kx1 - kx0) * g.in_c;
+                            let step = dil[0] * row_len;
+                            let mut at = iy0 * row_len + ix0 * g.in_c;
+                            let mut d_at = (ky0 * g.k_w + kx0) * g.in_c;
+                            for _ in ky0..ky1 {
+                                if let Some(d) = dst.get_mut(d_at..).and_then(|d| d.get_mut(..n)) {
+                                    copy_short(d, seg(img, at, n));
                                 }
-                            } else {
+                                at = at.saturating_add(step);
+                                d_at = d_at.saturating_add(seg_len);
+                            }
+                        } else {
+                            for ky in ky0..ky1 {
+                                let iy = iy0 + (ky - ky0) * dil[0];
+                                let irow = seg(img, iy * row_len, row_len);
                                 for kx in kx0..kx1 {
                                     let ix = ix0 + (kx - kx0) * dil[1];
                                     let d = (ky * g.k_w + kx) * g.in_c;

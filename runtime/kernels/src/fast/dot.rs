@@ -100,8 +100,7 @@ pub(crate) fn sum(a: &[i8]) -> i32 {
     /// Bytes per block of 16-bit lane sums.
     const BLOCK: usize = 256;
     let mut acc = 0i32;
-    let mut blocks = a.chunks(BLOCK);
-    for b in &mut blocks {
+    for b in a.chunks(BLOCK) {
         let words = b.len() / 4;
         let mut lanes = 0u32;
         if words > 0 {
