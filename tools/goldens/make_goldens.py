@@ -132,16 +132,17 @@ def dw_bn(x, k, s=1, act="relu", pad="same", dil=1, mult=1):
     return L.Activation(act)(x) if act == "relu" else (L.ReLU(6.0)(x) if act == "relu6" else x)
 
 
-def build_ic():
-    # ResNet-8 (MLPerf Tiny IC) with filters 8/16/32 instead of 16/32/64.
+def build_ic(filters=(8, 16, 32), name="ic"):
+    # ResNet-8 (MLPerf Tiny IC); `ic` has filters 8/16/32 instead of 16/32/64.
+    f0, f1, f2 = filters
     inp = K.Input((32, 32, 3))
-    x = conv_bn(inp, 8, 3)
+    x = conv_bn(inp, f0, 3)
     # stack 1: identity shortcut
-    y = conv_bn(x, 8, 3)
-    y = L.BatchNormalization(momentum=0.9)(L.Conv2D(8, 3, padding="same")(y))
+    y = conv_bn(x, f0, 3)
+    y = L.BatchNormalization(momentum=0.9)(L.Conv2D(f0, 3, padding="same")(y))
     x = L.Activation("relu")(L.Add()([x, y]))
     # stacks 2,3: stride-2 with 1x1 conv shortcut
-    for f in (16, 32):
+    for f in (f1, f2):
         y = conv_bn(x, f, 3, s=2)
         y = L.BatchNormalization(momentum=0.9)(L.Conv2D(f, 3, padding="same")(y))
         sc = L.Conv2D(f, 1, strides=2, padding="same")(x)
@@ -150,47 +151,50 @@ def build_ic():
     x = L.Flatten()(x)
     x = L.Dense(10)(x)
     out = L.Softmax()(x)
-    return K.Model(inp, out, name="ic")
+    return K.Model(inp, out, name=name)
 
 
-def build_kws():
-    # DS-CNN (MLPerf Tiny KWS) with 24 filters instead of 64.
-    f = 24
+def build_kws(f=24, blocks=3, name="kws"):
+    # DS-CNN (MLPerf Tiny KWS); `kws` has 24 filters and 3 blocks instead of 64 and 4.
     inp = K.Input((49, 10, 1))
     x = conv_bn(inp, f, (10, 4), s=(2, 2))
-    for _ in range(3):
+    for _ in range(blocks):
         x = dw_bn(x, 3)
         x = conv_bn(x, f, 1)
     x = L.AveragePooling2D(pool_size=(x.shape[1], x.shape[2]))(x)
     x = L.Flatten()(x)
     x = L.Dense(12)(x)
     out = L.Softmax()(x)
-    return K.Model(inp, out, name="kws")
+    return K.Model(inp, out, name=name)
 
 
-def build_vww():
-    # MobileNetV1 (MLPerf Tiny VWW) alpha~0.25 on 48x48x3.
-    inp = K.Input((48, 48, 3))
-    x = conv_bn(inp, 8, 3, s=2, act="relu6")          # 24x24, asym pad
-    for f, s in ((16, 1), (32, 2), (32, 1), (64, 2), (64, 1)):
+VWW_BLOCKS = ((16, 1), (32, 2), (32, 1), (64, 2), (64, 1))
+# MobileNetV1 alpha 0.25 exactly as MLPerf Tiny VWW: 13 (width, stride) blocks.
+VWW_FULL_BLOCKS = VWW_BLOCKS + ((128, 2),) + ((128, 1),) * 5 + ((256, 2), (256, 1))
+
+
+def build_vww(size=48, blocks=VWW_BLOCKS, name="vww"):
+    # MobileNetV1 (MLPerf Tiny VWW) alpha~0.25; `vww` is 48x48x3 with 5 blocks.
+    inp = K.Input((size, size, 3))
+    x = conv_bn(inp, 8, 3, s=2, act="relu6")          # asym pad
+    for f, s in blocks:
         x = dw_bn(x, 3, s=s, act="relu6")             # s=2: asym pad
         x = conv_bn(x, f, 1, act="relu6")
     x = L.AveragePooling2D(pool_size=(x.shape[1], x.shape[2]))(x)
     x = L.Flatten()(x)
     x = L.Dense(2)(x)
     out = L.Softmax()(x)
-    return K.Model(inp, out, name="vww")
+    return K.Model(inp, out, name=name)
 
 
-def build_ad():
-    # FC autoencoder (MLPerf Tiny AD, ToyCar) with hidden 32 instead of 128.
+def build_ad(hidden=(32, 32, 8, 32), name="ad"):
+    # FC autoencoder (MLPerf Tiny AD, ToyCar); `ad` has hidden 32 instead of 128.
     inp = K.Input((640,))
-    x = L.Dense(32, activation="relu")(inp)
-    x = L.Dense(32, activation="relu")(x)
-    x = L.Dense(8, activation="relu")(x)
-    x = L.Dense(32, activation="relu")(x)
+    x = inp
+    for h in hidden:
+        x = L.Dense(h, activation="relu")(x)
     out = L.Dense(640)(x)
-    return K.Model(inp, out, name="ad")
+    return K.Model(inp, out, name=name)
 
 
 def build_sww():
@@ -207,70 +211,6 @@ def build_sww():
     x = L.Dense(3)(x)
     out = L.Softmax()(x)
     return K.Model(inp, out, name="sww")
-
-
-def build_ic_full():
-    # ResNet-8 exactly as MLPerf Tiny IC (filters 16/32/64): the instruction
-    # counts of these shapes compare with TFLite Micro's on the reference model.
-    inp = K.Input((32, 32, 3))
-    x = conv_bn(inp, 16, 3)
-    y = conv_bn(x, 16, 3)
-    y = L.BatchNormalization(momentum=0.9)(L.Conv2D(16, 3, padding="same")(y))
-    x = L.Activation("relu")(L.Add()([x, y]))
-    for f in (32, 64):
-        y = conv_bn(x, f, 3, s=2)
-        y = L.BatchNormalization(momentum=0.9)(L.Conv2D(f, 3, padding="same")(y))
-        sc = L.Conv2D(f, 1, strides=2, padding="same")(x)
-        x = L.Activation("relu")(L.Add()([sc, y]))
-    x = L.AveragePooling2D(pool_size=8)(x)
-    x = L.Flatten()(x)
-    x = L.Dense(10)(x)
-    out = L.Softmax()(x)
-    return K.Model(inp, out, name="ic_full")
-
-
-def build_kws_full():
-    # DS-CNN exactly as MLPerf Tiny KWS: 64 filters, four dw/pw blocks.
-    f = 64
-    inp = K.Input((49, 10, 1))
-    x = conv_bn(inp, f, (10, 4), s=(2, 2))
-    for _ in range(4):
-        x = dw_bn(x, 3)
-        x = conv_bn(x, f, 1)
-    x = L.AveragePooling2D(pool_size=(x.shape[1], x.shape[2]))(x)
-    x = L.Flatten()(x)
-    x = L.Dense(12)(x)
-    out = L.Softmax()(x)
-    return K.Model(inp, out, name="kws_full")
-
-
-def build_vww_full():
-    # MobileNetV1 alpha 0.25 on 96x96x3, exactly as MLPerf Tiny VWW.
-    inp = K.Input((96, 96, 3))
-    x = conv_bn(inp, 8, 3, s=2, act="relu6")
-    blocks = [(16, 1), (32, 2), (32, 1), (64, 2), (64, 1), (128, 2)]
-    blocks += [(128, 1)] * 5 + [(256, 2), (256, 1)]
-    for f, s in blocks:
-        x = dw_bn(x, 3, s=s, act="relu6")
-        x = conv_bn(x, f, 1, act="relu6")
-    x = L.AveragePooling2D(pool_size=(x.shape[1], x.shape[2]))(x)
-    x = L.Flatten()(x)
-    x = L.Dense(2)(x)
-    out = L.Softmax()(x)
-    return K.Model(inp, out, name="vww_full")
-
-
-def build_ad_full():
-    # FC autoencoder exactly as MLPerf Tiny AD (ToyCar): 640-128x4-8-128x4-640.
-    inp = K.Input((640,))
-    x = inp
-    for _ in range(4):
-        x = L.Dense(128, activation="relu")(x)
-    x = L.Dense(8, activation="relu")(x)
-    for _ in range(4):
-        x = L.Dense(128, activation="relu")(x)
-    out = L.Dense(640)(x)
-    return K.Model(inp, out, name="ad_full")
 
 
 def build_op_maxpool():
@@ -348,10 +288,10 @@ MODELS = collections.OrderedDict([
     ("op_mean", (build_op_mean, lambda r: generic_data(r, (6, 6, 8), 1.0, 0.3), None)),
     ("op_dwmult", (build_op_dwmult, lambda r: generic_data(r, (12, 12, 4)), None)),
     # Appended last so that the earlier models keep their seeds (1000 + index).
-    ("ic_full", (build_ic_full, lambda r: class_data(r, (32, 32, 3), 10, 0, factor=8), "cls")),
-    ("kws_full", (build_kws_full, lambda r: class_data(r, (49, 10, 1), 12, 0, factor=5), "cls")),
-    ("vww_full", (build_vww_full, lambda r: class_data(r, (96, 96, 3), 2, 0, factor=16, noise=2.5), "cls")),
-    ("ad_full", (build_ad_full, lambda r: ad_data(r), "ae")),
+    ("ic_full", (lambda: build_ic((16, 32, 64), "ic_full"), lambda r: class_data(r, (32, 32, 3), 10, 0, factor=8), "cls")),
+    ("kws_full", (lambda: build_kws(64, 4, "kws_full"), lambda r: class_data(r, (49, 10, 1), 12, 0, factor=5), "cls")),
+    ("vww_full", (lambda: build_vww(96, VWW_FULL_BLOCKS, "vww_full"), lambda r: class_data(r, (96, 96, 3), 2, 0, factor=16, noise=2.5), "cls")),
+    ("ad_full", (lambda: build_ad((128,) * 4 + (8,) + (128,) * 4, "ad_full"), lambda r: ad_data(r), "ae")),
 ])
 
 
