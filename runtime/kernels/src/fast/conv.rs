@@ -111,6 +111,9 @@ pub fn conv2d_s8_fast(
         ),
         _ => 0,
     };
+    if tiled_done >= batches * out_h * out_w {
+        return Ok(());
+    }
     let pad_value = pad_value.unwrap_or(0);
     let mut buf = [0i8; IM2COL_MAX];
 

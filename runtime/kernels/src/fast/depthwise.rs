@@ -263,7 +263,8 @@ struct Plane([i16; PL_W * PL_H]);
 
 /// The geometry the planar path works on: an image `h × w` whose element
 /// `(y, x)` of channel `c` is input byte `c + y·in_rs + x·in_cs` (rows and
-/// columns swapped for `k×1` kernels, so that the kernel runs along rows),
+/// columns swapped for `k×1` kernels, so that the kernel runs along rows, and
+/// where that leaves fewer padded outputs),
 /// and likewise for the output.
 #[derive(Clone, Copy)]
 struct Virt {
@@ -325,7 +326,16 @@ fn planar(
     if !super::dot::off_fits_i16(off) || k_h == 0 || k_w == 0 {
         return false;
     }
-    let swapped = k_w == 1 && k_h > 1;
+    // Rows and columns swapped for `k×1` kernels (so that the kernel runs
+    // along rows), kept for `1×k`, else whichever orientation computes fewer
+    // padded outputs (rows are an even number of outputs wide) and rows:
+    // DS-CNN's 25×5 maps run as 5 rows of 25 rather than 25 rows of 5.
+    let work = |oh: usize, ow: usize| oh.saturating_mul(ow + (ow & 1) + 8);
+    let swapped = if k_w == 1 || k_h == 1 {
+        k_w == 1 && k_h > 1
+    } else {
+        work(out_w, out_h) < work(out_h, out_w)
+    };
     let v = if swapped {
         Virt {
             h: in_w,
