@@ -367,66 +367,6 @@ pub(crate) fn dot_off(a: &[i8], b: &[i8], off: i32) -> i32 {
     dot_off_tail(a, b, off, 0)
 }
 
-/// `(s0 + Σ (a+off)·b0, s1 + Σ (a+off)·b1)` over `4 * words` bytes, with
-/// `off_pair` the offset in both 16-bit lanes (0 for none): the `SMLAD` loop
-/// on raw pointers, for callers that validated their ranges once.
-///
-/// # Safety
-/// `pa`, `pb0` and `pb1` must each be valid for reads of `4 * words` bytes,
-/// and `words > 0`.
-#[cfg(mote_dsp)]
-#[inline(always)]
-pub(crate) unsafe fn dsp_dot2_raw(
-    pa: *const i8,
-    pb0: *const i8,
-    pb1: *const i8,
-    words: usize,
-    off_pair: u32,
-    mut s0: i32,
-    mut s1: i32,
-) -> (i32, i32) {
-    use core::arch::asm;
-    // SAFETY: the caller guarantees the ranges; unaligned LDR is allowed on
-    // Armv7E-M/Armv8-M Mainline for normal memory; SADD16 only sets the
-    // (unread) GE flags. Input lanes plus the offset stay within 16 bits
-    // (the caller checked `off_fits_i16`).
-    unsafe {
-        asm!(
-            "2:",
-            "ldr {x}, [{pa}], #4",
-            "ldr {w}, [{p0}], #4",
-            "sxtb16 {xe}, {x}",
-            "sxtb16 {x}, {x}, ror #8",
-            "sadd16 {xe}, {xe}, {off}",
-            "sadd16 {x}, {x}, {off}",
-            "sxtb16 {t}, {w}",
-            "sxtb16 {w}, {w}, ror #8",
-            "smlad {s0}, {xe}, {t}, {s0}",
-            "smlad {s0}, {x}, {w}, {s0}",
-            "ldr {w}, [{p1}], #4",
-            "sxtb16 {t}, {w}",
-            "sxtb16 {w}, {w}, ror #8",
-            "smlad {s1}, {xe}, {t}, {s1}",
-            "smlad {s1}, {x}, {w}, {s1}",
-            "subs {cnt}, {cnt}, #1",
-            "bne 2b",
-            pa = inout(reg) pa => _,
-            p0 = inout(reg) pb0 => _,
-            p1 = inout(reg) pb1 => _,
-            cnt = inout(reg) words => _,
-            s0 = inout(reg) s0,
-            s1 = inout(reg) s1,
-            off = in(reg) off_pair,
-            x = out(reg) _,
-            xe = out(reg) _,
-            w = out(reg) _,
-            t = out(reg) _,
-            options(nostack, readonly),
-        );
-    }
-    (s0, s1)
-}
-
 /// `b + Σ_g x[g][p] · w[g]` for four output pixels `p` sharing one filter:
 /// `x` holds, per group `g` of four filter positions, eight words (pixel `p`
 /// at words `2p`, `2p+1`): the pixel's four int8 values sign-extended to
@@ -669,7 +609,17 @@ pub(crate) fn ext_row(src: &[i8], dst: &mut [u32], groups: usize) {
         // register pair (A32 STRD).
         unsafe {
             asm!(
+                // Two groups per iteration, `ceil(groups / 2)` iterations; an
+                // odd count enters halfway (carry clear).
+                "add {n}, {n}, #1",
+                "lsrs {n}, {n}, #1",
+                "bcc 3f",
                 "2:",
+                "ldr {w}, [{ps}], #4",
+                "sxtb16 r0, {w}",
+                "sxtb16 r1, {w}, ror #8",
+                "strd r0, r1, [{pd}], #32",
+                "3:",
                 "ldr {w}, [{ps}], #4",
                 "sxtb16 r0, {w}",
                 "sxtb16 r1, {w}, ror #8",
