@@ -87,6 +87,13 @@ fn add_tables(
         in1.get(..n).unwrap_or(&[]),
         in2.get(..n).unwrap_or(&[]),
     );
+    #[cfg(mote_dsp)]
+    if lo == -128 && hi == 127 && n > 0 {
+        if let Some(q) = c.band_words(oo) {
+            add_band(t1, t2, in1, in2, output, &q);
+            return;
+        }
+    }
     let sum = |a: i8, b: i8| t1[usize::from(a as u8)].wrapping_add(t2[usize::from(b as u8)]);
     // Four elements per step: one packed clamp and one word store.
     let mut o4 = output.chunks_exact_mut(4);
@@ -119,5 +126,64 @@ fn add_tables(
         .zip(b4.remainder());
     for ((o, &a), &b) in tail {
         *o = clamp_to_i8(c.apply(sum(a, b)).wrapping_add(oo), lo, hi);
+    }
+}
+
+/// The same-shape loop on DSP cores for the full activation range: per
+/// element two table lookups, then the band requantisation of
+/// [`ChanRq::band_words`] (output offset included) and `SSAT`. The three
+/// slices have one (non-zero) length.
+#[cfg(mote_dsp)]
+#[inline(never)]
+fn add_band(
+    t1: &[i32; 256],
+    t2: &[i32; 256],
+    in1: &[i8],
+    in2: &[i8],
+    output: &mut [i8],
+    q: &[u32; 3],
+) {
+    use core::arch::asm;
+    let n = output.len();
+    if n == 0 || in1.len() != n || in2.len() != n {
+        return;
+    }
+    // SAFETY: `n >= 1` bytes are read from `in1` and `in2` and written to
+    // `output` (equal lengths, checked above); each table is indexed by an
+    // unsigned byte (LDRB zero-extends), inside its 256 words. SMLAL/ASR/
+    // SSAT arithmetic: see `ChanRq::band_words`; SSAT's Q flag is never
+    // read; the flags are clobbered.
+    unsafe {
+        asm!(
+            "2:",
+            "ldrb {a}, [{pa}], #1",
+            "ldrb {b}, [{pb}], #1",
+            "ldr {a}, [{t1}, {a}, lsl #2]",
+            "ldr {b}, [{t2}, {b}, lsl #2]",
+            "add {a}, {a}, {b}",
+            "eor {b}, {a}, {m}",
+            "add {hi}, {h}, {b}, asr #31",
+            "and {b}, {b}, #0x80000000",
+            "orr {b}, {b}, #0x40000000",
+            "smlal {b}, {hi}, {a}, {m}",
+            "asr {a}, {hi}, {sh}",
+            "ssat {a}, #8, {a}",
+            "strb {a}, [{po}], #1",
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            pa = inout(reg) in1.as_ptr() => _,
+            pb = inout(reg) in2.as_ptr() => _,
+            po = inout(reg) output.as_mut_ptr() => _,
+            t1 = in(reg) t1.as_ptr(),
+            t2 = in(reg) t2.as_ptr(),
+            m = in(reg) q[0],
+            h = in(reg) q[1],
+            sh = in(reg) q[2],
+            n = inout(reg) n => _,
+            a = out(reg) _,
+            b = out(reg) _,
+            hi = out(reg) _,
+            options(nostack),
+        );
     }
 }
