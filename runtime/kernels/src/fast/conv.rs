@@ -128,9 +128,17 @@ pub fn conv2d_s8_fast(
             let b = bias.get(oc).copied().unwrap_or(0);
             *fb = b.wrapping_add(off.wrapping_mul(sum(w)));
         }
-        for b in 0..batches {
+        // From the first pixel the tiled path left (its row).
+        let per_img = out_h * out_w;
+        let (b_first, oy_first) = if per_img == 0 {
+            (0, 0)
+        } else {
+            (tiled_done / per_img, tiled_done % per_img / out_w)
+        };
+        for b in b_first..batches {
             let img = seg(input, b.saturating_mul(img_len), img_len);
-            for oy in 0..out_h {
+            let oy_start = if b == b_first { oy_first } else { 0 };
+            for oy in oy_start..out_h {
                 let (ky0, ky1, iy0) = tap_range(
                     oy,
                     win.stride[0],
