@@ -573,6 +573,107 @@ pub(crate) fn dot2_x16(x: &[u32], w0: &[i8], w1: &[i8]) -> (i32, i32) {
     (s0, s1)
 }
 
+/// `Σ_g x[g]·w_r[g]` for four filter rows `w_r = w[r·n..]` (`r < 4`, `n`
+/// bytes apart) over the groups of four inputs, `x` as for [`dot2_x16`].
+/// Runs over the whole groups present in `x` and in the last row.
+#[inline(always)]
+pub(crate) fn dot4_x16(x: &[u32], w: &[i8], n: usize) -> (i32, i32, i32, i32) {
+    let last = w.get(3 * n.min(w.len())..).unwrap_or(&[]);
+    let groups = (x.len() / 2).min(last.len() / 4).min(n / 4);
+    let (mut a0, mut a1, mut a2, mut a3) = (0i32, 0i32, 0i32, 0i32);
+    if groups == 0 {
+        return (a0, a1, a2, a3);
+    }
+    #[cfg(mote_dsp)]
+    {
+        use core::arch::asm;
+        let end = x.as_ptr().wrapping_add(2 * groups);
+        // SAFETY: `groups >= 1` groups are read: 8 bytes of `x` each (a
+        // `u32` slice, 4-aligned for LDRD; the loop ends when `px` reaches
+        // `end`, after `groups` groups) and 4 bytes of each row, rows
+        // `r·n` bytes from `w` (`p0` rows 0 and 1, `p2` rows 2 and 3 at
+        // offset `s = n`), all inside `w` since the last row holds
+        // `4·groups` bytes; unaligned LDR is allowed for normal memory.
+        // `end` is kept in an 8-byte slot pushed below `sp` and popped
+        // before the block ends. The flags are clobbered.
+        unsafe {
+            asm!(
+                "str {t}, [sp, #-8]!",
+                "lsrs {w}, {w}, #1",
+                "bcs 3f",
+                "2:",
+                "ldrd r0, r1, [{px}], #8",
+                "ldr {w}, [{p0}, {s}]",
+                "sxtb16 {t}, {w}",
+                "sxtb16 {w}, {w}, ror #8",
+                "smlad {a1}, r0, {t}, {a1}",
+                "smlad {a1}, r1, {w}, {a1}",
+                "ldr {w}, [{p0}], #4",
+                "sxtb16 {t}, {w}",
+                "sxtb16 {w}, {w}, ror #8",
+                "smlad {a0}, r0, {t}, {a0}",
+                "smlad {a0}, r1, {w}, {a0}",
+                "ldr {w}, [{p2}, {s}]",
+                "sxtb16 {t}, {w}",
+                "sxtb16 {w}, {w}, ror #8",
+                "smlad {a3}, r0, {t}, {a3}",
+                "smlad {a3}, r1, {w}, {a3}",
+                "ldr {w}, [{p2}], #4",
+                "sxtb16 {t}, {w}",
+                "sxtb16 {w}, {w}, ror #8",
+                "smlad {a2}, r0, {t}, {a2}",
+                "smlad {a2}, r1, {w}, {a2}",
+                "3:",
+                "ldrd r0, r1, [{px}], #8",
+                "ldr {w}, [{p0}, {s}]",
+                "sxtb16 {t}, {w}",
+                "sxtb16 {w}, {w}, ror #8",
+                "smlad {a1}, r0, {t}, {a1}",
+                "smlad {a1}, r1, {w}, {a1}",
+                "ldr {w}, [{p0}], #4",
+                "sxtb16 {t}, {w}",
+                "sxtb16 {w}, {w}, ror #8",
+                "smlad {a0}, r0, {t}, {a0}",
+                "smlad {a0}, r1, {w}, {a0}",
+                "ldr {w}, [{p2}, {s}]",
+                "sxtb16 {t}, {w}",
+                "sxtb16 {w}, {w}, ror #8",
+                "smlad {a3}, r0, {t}, {a3}",
+                "smlad {a3}, r1, {w}, {a3}",
+                "ldr {w}, [{p2}], #4",
+                "sxtb16 {t}, {w}",
+                "sxtb16 {w}, {w}, ror #8",
+                "smlad {a2}, r0, {t}, {a2}",
+                "smlad {a2}, r1, {w}, {a2}",
+                "ldr {t}, [sp]",
+                "cmp {px}, {t}",
+                "bne 2b",
+                "add sp, sp, #8",
+                px = inout(reg) x.as_ptr() => _,
+                p0 = inout(reg) w.as_ptr() => _,
+                p2 = inout(reg) w.as_ptr().wrapping_add(2 * n) => _,
+                s = in(reg) n,
+                a0 = inout(reg) a0,
+                a1 = inout(reg) a1,
+                a2 = inout(reg) a2,
+                a3 = inout(reg) a3,
+                w = inout(reg) groups => _,
+                t = inout(reg) end => _,
+                out("r0") _,
+                out("r1") _,
+            );
+        }
+    }
+    #[cfg(not(mote_dsp))]
+    {
+        let row = |r: usize| w.get(r * n..).unwrap_or(&[]);
+        let (d0, d1) = dot2_x16(x.get(..2 * groups).unwrap_or(&[]), row(0), row(1));
+        let (d2, d3) = dot2_x16(x.get(..2 * groups).unwrap_or(&[]), row(2), row(3));
+        (a0, a1, a2, a3) = (d0, d1, d2, d3);
+    }
+    (a0, a1, a2, a3)
+}
+
 /// `(v0, v2)` and `(v1, v3)` of four int8 values as 16-bit lane pairs.
 #[inline(always)]
 pub(crate) fn ext_pair(c: &[i8]) -> (u32, u32) {

@@ -1,6 +1,6 @@
 //! Optimised twin of [`crate::fully_connected_s8`].
 
-use super::dot::{add16, dot2_off, dot2_x16, dot_off, ext_pair, off_fits_i16, sum};
+use super::dot::{add16, dot2_off, dot2_x16, dot4_x16, dot_off, ext_pair, off_fits_i16, sum};
 use super::{requant, seg, DSP_SHAPED};
 
 /// Most groups of four inputs extended once per row (`in_features <= 1024`).
@@ -119,16 +119,28 @@ fn extended_row<F: Fn(i32, i32, usize) -> i8>(r: &Row, out_row: &mut [i8], finis
     rows(r, xbuf.get(..2 * groups).unwrap_or(&[]), out_row, finish);
 }
 
-/// Every output of one batch row, two filter rows per pass: over `x16`
-/// (the first `x16.len() / 2` groups extended, the rest by `dot2_off`) when
-/// given, else `dot2_off` over the whole input.
+/// Every output of one batch row: over `x16` (the first `x16.len() / 2`
+/// groups extended) four filter rows per pass when that covers the whole
+/// input, else two rows per pass (the rest of the input by `dot2_off`);
+/// without `x16`, two rows per pass by `dot2_off` over the whole input.
 #[inline(always)]
 fn rows<F: Fn(i32, i32, usize) -> i8>(r: &Row, x16: &[u32], out_row: &mut [i8], finish: &F) {
     let n = r.in_features;
     let done = 2 * x16.len();
     let tail = seg(r.x, done, n.saturating_sub(done));
     let mut o = 0;
-    let mut pairs = out_row.chunks_exact_mut(2);
+    if !x16.is_empty() && tail.is_empty() {
+        // Four rows per pass over the extended input.
+        let mut quads = out_row.chunks_exact_mut(4);
+        for quad in &mut quads {
+            let (d0, d1, d2, d3) = dot4_x16(x16, seg(r.filter, o * n, 4 * n), n);
+            for (k, (y, d)) in quad.iter_mut().zip([d0, d1, d2, d3]).enumerate() {
+                *y = finish(d, r.xterm, o + k);
+            }
+            o += 4;
+        }
+    }
+    let mut pairs = out_row.get_mut(o..).unwrap_or(&mut []).chunks_exact_mut(2);
     for pair in &mut pairs {
         let w0 = seg(r.filter, o * n, n);
         let w1 = seg(r.filter, (o + 1) * n, n);
