@@ -840,8 +840,25 @@ fn requant_band(
         // `ChanRq::band_words`; SSAT's Q flag is never read.
         unsafe {
             asm!(
+                // Two outputs per iteration, `ceil(tw / 2)` iterations per
+                // row; an odd `tw` enters each row halfway (carry clear).
+                "1:",
                 "ldr {n}, [{pr}]",
+                "add {n}, {n}, #1",
+                "lsrs {n}, {n}, #1",
+                "bcc 3f",
                 "2:",
+                "ldr {x}, [{pa}], #4",
+                "eor {t}, {x}, {m}",
+                "add {hi}, {h}, {t}, asr #31",
+                "and {t}, {t}, #0x80000000",
+                "orr {t}, {t}, #0x40000000",
+                "smlal {t}, {hi}, {x}, {m}",
+                "asr {x}, {hi}, {sh}",
+                "ssat {x}, #8, {x}",
+                "strb {x}, [{po}]",
+                "add {po}, {po}, {os}",
+                "3:",
                 "ldr {x}, [{pa}], #4",
                 "eor {t}, {x}, {m}",
                 "add {hi}, {h}, {t}, asr #31",
@@ -861,8 +878,7 @@ fn requant_band(
                 "ldr {x}, [{pr}, #12]",
                 "subs {x}, {x}, #1",
                 "str {x}, [{pr}, #12]",
-                "ldr {n}, [{pr}]",
-                "bne 2b",
+                "bne 1b",
                 pa = inout(reg) acc.as_ptr() => _,
                 po = inout(reg) output.as_mut_ptr().add(ob) => _,
                 pr = in(reg) prm.as_mut_ptr(),
