@@ -86,7 +86,9 @@ pub fn conv2d_s8_fast(
     // `-off`, whose `x + off` is 0) lets every pixel run one dot product per
     // output channel over the whole filter, with the offset term in the bias.
     let pad_value = i8::try_from(off.wrapping_neg()).ok();
-    let use_buf = pad_value.is_some() && filter_len <= IM2COL_MAX;
+    // (Not on DSP cores, where the tiled path takes every shape it fits and
+    // the few pixels it leaves run segment by segment.)
+    let use_buf = !cfg!(mote_dsp) && pad_value.is_some() && filter_len <= IM2COL_MAX;
     let tiled_done = match pad_value {
         Some(pv) if DSP_SHAPED => conv_tiled(
             p,
@@ -120,9 +122,12 @@ pub fn conv2d_s8_fast(
     let mut oc0 = 0;
     while oc0 < out_c {
         let nb = (out_c - oc0).min(OC_BLOCK);
-        // bias + off * Σw over the whole kernel, for fully-inside windows.
+        // bias + off * Σw over the whole kernel, for fully-inside windows;
+        // not worth it for the few pixels the tiled path leaves (they add
+        // the offset to every input instead).
+        let sums = use_buf || tiled_done == 0;
         let mut full_bias = [0i32; OC_BLOCK];
-        for (j, fb) in full_bias.iter_mut().enumerate().take(nb) {
+        for (j, fb) in full_bias.iter_mut().enumerate().take(if sums { nb } else { 0 }) {
             let oc = oc0 + j;
             let w = seg(filter, oc * filter_len, filter_len);
             let b = bias.get(oc).copied().unwrap_or(0);
@@ -159,7 +164,7 @@ pub fn conv2d_s8_fast(
                         in_w,
                         k_w,
                     );
-                    let full = ky0 == 0 && ky1 == k_h && kx0 == 0 && kx1 == k_w;
+                    let full = sums && ky0 == 0 && ky1 == k_h && kx0 == 0 && kx1 == k_w;
                     let ob = ((b * out_h + oy) * out_w + ox) * out_c + oc0;
                     let Some(out_px) = output.get_mut(ob..ob + nb) else {
                         return Err(KernelError::BufferLength);
