@@ -1,6 +1,6 @@
 //! Optimised twin of [`crate::conv2d_s8`].
 
-use super::dot::{clamp4_pack, dot, dot2, dot2_off, dot4_px, dot_off, ext_row, sum};
+use super::dot::{clamp4_pack, dot, dot2, dot2_off, dot4_px, dot_off, ext_row, ext_words, sum};
 use super::{requant, requant4_same, seg, tap_range, ChanRq, ColTaps, DSP_SHAPED};
 use crate::conv::{ConvParams, Window};
 use crate::error::KernelError;
@@ -317,6 +317,10 @@ const TOC: usize = 64;
 /// Bytes for one block's filters padded to a multiple of 4 (filters whose
 /// length is not one).
 const WBUF: usize = 2048;
+/// Words for one block's filters sign-extended to 16-bit pairs (two words
+/// per four values): 6 KiB, e.g. 64 filters of 40 values (DS-CNN's first
+/// layer) or 21 of 144 (ResNet-8's first stage).
+const W16: usize = 1536;
 
 /// Shapes of a non-grouped convolution (validated by the caller).
 struct Geom<'a> {
@@ -358,12 +362,32 @@ fn conv_tiled(
     if tiles == 0 || k_pad > TK_MAX || filter_len == 0 {
         return 0;
     }
+    // A 1x1 convolution over every pixel (stride 1, no padding, output the
+    // size of the input): a plain GEMM over consecutive pixels.
+    let gemm = g.k_h == 1
+        && g.k_w == 1
+        && g.win.stride == [1, 1]
+        && g.win.padding == [0, 0]
+        && g.out_h == g.in_h
+        && g.out_w == g.in_w
+        && g.in_c % 4 == 0;
     let padded = k_pad != filter_len;
     let ocb = if padded {
         (WBUF / k_pad.max(1)).min(TOC)
     } else {
         TOC
     };
+    // Filters extended once per block (for the band-requantised blocks)
+    // when a block holds them all, or for 1x1 GEMMs (whose gather, repeated
+    // per block, is cheap) in blocks of at least 32.
+    let full_act = p.act_min == -128 && p.act_max == 127;
+    let cap16 = (W16 / (k_pad / 2).max(1)).min(TOC);
+    let ocb = if full_act && ((gemm && cap16 >= 32) || cap16 >= g.out_c.min(ocb)) {
+        ocb.min(cap16)
+    } else {
+        ocb
+    };
+    let use16 = full_act && cap16 > 0 && ocb <= cap16;
     if ocb == 0 {
         return 0;
     }
@@ -382,22 +406,15 @@ fn conv_tiled(
     let seg_len = g.k_w * g.in_c;
     let seg_groups = seg_len / 4;
     let direct_rows = dil[1] == 1 && seg_len % 4 == 0 && !padded;
-    // A 1x1 convolution over every pixel (stride 1, no padding, output the
-    // size of the input): a plain GEMM over consecutive pixels.
-    let gemm = g.k_h == 1
-        && g.k_w == 1
-        && g.win.stride == [1, 1]
-        && g.win.padding == [0, 0]
-        && g.out_h == g.in_h
-        && g.out_w == g.in_w
-        && g.in_c % 4 == 0;
-    let mut rows = [[0i8; TK_MAX]; TP];
+    // One pixel's window at a time (every byte up to `filter_len` is
+    // rewritten per pixel; the tail up to `k_pad` stays zero).
+    let mut row = [0i8; TK_MAX];
     let mut xbuf = [0u32; 2 * TK_MAX];
     let mut wbuf = [0i8; WBUF];
     let xlen = 2 * k_pad;
     let lo4 = u32::from(p.act_min as u8) * 0x0101_0101;
     let hi4 = u32::from(p.act_max as u8) * 0x0101_0101;
-    let full_act = p.act_min == -128 && p.act_max == 127;
+    let mut w16 = [0u32; W16];
     let cols = ColTaps::new(
         g.out_w,
         g.win.stride[1],
@@ -442,6 +459,13 @@ fn conv_tiled(
         } else {
             (seg(filter, oc0 * filter_len, nb * filter_len), filter_len)
         };
+        let ext16 = use16 && banded;
+        if ext16 {
+            let words = k_pad / 2;
+            for (f, d) in wsrc.chunks(wstride.max(1)).zip(w16.chunks_exact_mut(words)).take(nb) {
+                ext_words(f, d);
+            }
+        }
         let (mut b, mut oy, mut ox) = (0usize, 0usize, 0usize);
         let (mut cur_oy, mut yr) = (usize::MAX, (0, 0, 0));
         for t in 0..tiles {
@@ -451,7 +475,7 @@ fn conv_tiled(
                 let src = seg(input, t * TP * g.in_c, TP * g.in_c);
                 ext_tile(src, xbuf.get_mut(..xlen).unwrap_or(&mut []), g.in_c);
             } else {
-                for (pi, row) in rows.iter_mut().enumerate() {
+                for pi in 0..TP {
                     let img = seg(input, b * img_len, img_len);
                     let slot = xbuf.get_mut(2 * pi..xlen).unwrap_or(&mut []);
                     if oy != cur_oy {
@@ -528,6 +552,10 @@ fn conv_tiled(
             let Some(region) = output.get_mut(base..base + (TP - 1) * g.out_c + nb) else {
                 return 0;
             };
+            if ext16 {
+                tile_block16(x, &w16, &cq, nb, region, g.out_c);
+                continue;
+            }
             if banded {
                 tile_block(x, wsrc, &cq, nb, region, g.out_c);
                 continue;
@@ -562,51 +590,15 @@ fn conv_tiled(
     tiles * TP
 }
 
-/// One tile's outputs for the `nb` filters of a block whose channels all
-/// have band constants (`cq[j] = [m, H, e - 1, bias + off·Σw]`, see
-/// `ChanRq::band_words`) and a full activation range: per filter, the
-/// [`dot4_px`] sum over the `G = x.len() / 8` groups of the tile (`w` holds
-/// the filters back to back, `4G` bytes each), requantised and saturated,
-/// stored to `out[j]`, `out[os + j]`, `out[2os + j]`, `out[3os + j]`. On DSP
-/// cores one `asm!` loop over the filters (its state in a stack frame).
-/// Does nothing unless every read and write lies inside the slices.
-#[inline(never)]
-fn tile_block(x: &[u32], w: &[i8], cq: &[[u32; 4]; TOC], nb: usize, out: &mut [i8], os: usize) {
-    let groups = x.len() / 8;
-    if groups == 0 || nb == 0 || nb > TOC || w.len() < nb * 4 * groups || out.len() < 3 * os + nb {
-        return;
-    }
-    #[cfg(not(mote_dsp))]
-    for (j, (f, q)) in w
-        .chunks_exact(4 * groups)
-        .zip(cq.iter())
-        .take(nb)
-        .enumerate()
-    {
-        let (a0, a1, a2, a3) = dot4_px(x, f, q[3] as i32);
-        let b = [q[0], q[1], q[2]];
-        let v = [a0, a1, a2, a3].map(|a| super::band_one(&b, a) as i8);
-        for (k, &y) in v.iter().enumerate() {
-            if let Some(o) = out.get_mut(k * os + j) {
-                *o = y;
-            }
-        }
-    }
-    #[cfg(mote_dsp)]
-    {
-        use core::arch::asm;
-        // SAFETY: the frame (32 bytes, 8-aligned) is pushed below `sp` and
-        // popped before the block ends; no call is made. Per filter `j <
-        // nb`: `groups` groups of 8 words of `x` (its length; the loop stops
-        // when `px` reaches `x + 32·groups`) and 4 bytes of `w` are read
-        // (`w.len() >= nb·4·groups`; the filters are back to back so `pw`
-        // simply continues), then the 16 bytes of `cq[j]` (`nb <= TOC`);
-        // bytes `j`, `os + j`, `2os + j`, `3os + j` of `out` are written
-        // (`3os + nb <= out.len()`). LDM reads `x` (a 4-byte aligned `u32`
-        // slice) into r0-r3, LDRD reads `cq` into r0/r1 (an even pair for
-        // A32). The flags are clobbered; SSAT's Q flag is never read.
-        unsafe {
-            asm!(
+/// The `asm!` of [`tile_block`] and [`tile_block16`], given the
+/// instructions of one group (the filter's four values into `{we}` (lanes
+/// 0 and 2) and `{w}` (1 and 3), then eight `SMLAD` against two `LDM`s of
+/// the four pixels). See `tile_block` for the layout and the SAFETY
+/// argument.
+#[cfg(mote_dsp)]
+macro_rules! tile_asm {
+    ($x:expr, $w:expr, $cq:expr, $out:expr, $os:expr, $nb:expr, $groups:expr, $($g:literal),* $(,)?) => {
+        core::arch::asm!(
                 "sub sp, sp, #32",
                 "str {px}, [sp]",
                 "str r2, [sp, #4]",
@@ -633,61 +625,13 @@ fn tile_block(x: &[u32], w: &[i8], cq: &[[u32; 4]; TOC], nb: usize, out: &mut [i
                 "beq 6f",
                 "b 5f",
                 "2:",
-                "ldr {w}, [{pw}], #4",
-                "sxtb16 {we}, {w}",
-                "sxtb16 {w}, {w}, ror #8",
-                "ldm {px}!, {{r0, r1, r2, r3}}",
-                "smlad {a0}, r0, {we}, {a0}",
-                "smlad {a0}, r1, {w}, {a0}",
-                "smlad {a1}, r2, {we}, {a1}",
-                "smlad {a1}, r3, {w}, {a1}",
-                "ldm {px}!, {{r0, r1, r2, r3}}",
-                "smlad {a2}, r0, {we}, {a2}",
-                "smlad {a2}, r1, {w}, {a2}",
-                "smlad {a3}, r2, {we}, {a3}",
-                "smlad {a3}, r3, {w}, {a3}",
+                $($g,)*
                 "5:",
-                "ldr {w}, [{pw}], #4",
-                "sxtb16 {we}, {w}",
-                "sxtb16 {w}, {w}, ror #8",
-                "ldm {px}!, {{r0, r1, r2, r3}}",
-                "smlad {a0}, r0, {we}, {a0}",
-                "smlad {a0}, r1, {w}, {a0}",
-                "smlad {a1}, r2, {we}, {a1}",
-                "smlad {a1}, r3, {w}, {a1}",
-                "ldm {px}!, {{r0, r1, r2, r3}}",
-                "smlad {a2}, r0, {we}, {a2}",
-                "smlad {a2}, r1, {w}, {a2}",
-                "smlad {a3}, r2, {we}, {a3}",
-                "smlad {a3}, r3, {w}, {a3}",
+                $($g,)*
                 "6:",
-                "ldr {w}, [{pw}], #4",
-                "sxtb16 {we}, {w}",
-                "sxtb16 {w}, {w}, ror #8",
-                "ldm {px}!, {{r0, r1, r2, r3}}",
-                "smlad {a0}, r0, {we}, {a0}",
-                "smlad {a0}, r1, {w}, {a0}",
-                "smlad {a1}, r2, {we}, {a1}",
-                "smlad {a1}, r3, {w}, {a1}",
-                "ldm {px}!, {{r0, r1, r2, r3}}",
-                "smlad {a2}, r0, {we}, {a2}",
-                "smlad {a2}, r1, {w}, {a2}",
-                "smlad {a3}, r2, {we}, {a3}",
-                "smlad {a3}, r3, {w}, {a3}",
+                $($g,)*
                 "7:",
-                "ldr {w}, [{pw}], #4",
-                "sxtb16 {we}, {w}",
-                "sxtb16 {w}, {w}, ror #8",
-                "ldm {px}!, {{r0, r1, r2, r3}}",
-                "smlad {a0}, r0, {we}, {a0}",
-                "smlad {a0}, r1, {w}, {a0}",
-                "smlad {a1}, r2, {we}, {a1}",
-                "smlad {a1}, r3, {w}, {a1}",
-                "ldm {px}!, {{r0, r1, r2, r3}}",
-                "smlad {a2}, r0, {we}, {a2}",
-                "smlad {a2}, r1, {w}, {a2}",
-                "smlad {a3}, r2, {we}, {a3}",
-                "smlad {a3}, r3, {w}, {a3}",
+                $($g,)*
                 "ldr {we}, [sp, #24]",
                 "cmp {px}, {we}",
                 "bne 2b",
@@ -740,18 +684,151 @@ fn tile_block(x: &[u32], w: &[i8], cq: &[[u32; 4]; TOC], nb: usize, out: &mut [i
                 "str r2, [sp, #20]",
                 "bne 1b",
                 "add sp, sp, #32",
-                px = inout(reg) x.as_ptr() => _,
-                pw = inout(reg) w.as_ptr() => _,
-                a0 = inout(reg) cq.as_ptr() => _,
-                a1 = inout(reg) out.as_mut_ptr() => _,
-                a2 = inout(reg) os => _,
-                a3 = inout(reg) nb => _,
-                w = out(reg) _,
-                we = out(reg) _,
-                inout("r2") groups => _,
-                out("r0") _,
-                out("r1") _,
-                out("r3") _,
+            px = inout(reg) $x => _,
+            pw = inout(reg) $w => _,
+            a0 = inout(reg) $cq => _,
+            a1 = inout(reg) $out => _,
+            a2 = inout(reg) $os => _,
+            a3 = inout(reg) $nb => _,
+            w = out(reg) _,
+            we = out(reg) _,
+            inout("r2") $groups => _,
+            out("r0") _,
+            out("r1") _,
+            out("r3") _,
+        )
+    };
+}
+
+/// One tile's outputs for the `nb` filters of a block whose channels all
+/// have band constants (`cq[j] = [m, H, e - 1, bias + off·Σw]`, see
+/// `ChanRq::band_words`) and a full activation range: per filter, the
+/// [`dot4_px`] sum over the `G = x.len() / 8` groups of the tile (`w` holds
+/// the filters back to back, `4G` bytes each), requantised and saturated,
+/// stored to `out[j]`, `out[os + j]`, `out[2os + j]`, `out[3os + j]`. On DSP
+/// cores one `asm!` loop over the filters (its state in a stack frame).
+/// Does nothing unless every read and write lies inside the slices.
+#[inline(never)]
+fn tile_block(x: &[u32], w: &[i8], cq: &[[u32; 4]; TOC], nb: usize, out: &mut [i8], os: usize) {
+    let groups = x.len() / 8;
+    if groups == 0 || nb == 0 || nb > TOC || w.len() < nb * 4 * groups || out.len() < 3 * os + nb {
+        return;
+    }
+    #[cfg(not(mote_dsp))]
+    for (j, (f, q)) in w
+        .chunks_exact(4 * groups)
+        .zip(cq.iter())
+        .take(nb)
+        .enumerate()
+    {
+        let (a0, a1, a2, a3) = dot4_px(x, f, q[3] as i32);
+        let b = [q[0], q[1], q[2]];
+        let v = [a0, a1, a2, a3].map(|a| super::band_one(&b, a) as i8);
+        for (k, &y) in v.iter().enumerate() {
+            if let Some(o) = out.get_mut(k * os + j) {
+                *o = y;
+            }
+        }
+    }
+    #[cfg(mote_dsp)]
+    {
+        // SAFETY: the frame (32 bytes, 8-aligned) is pushed below `sp` and
+        // popped before the block ends; no call is made. Per filter `j <
+        // nb`: `groups` groups of 8 words of `x` (its length; the loop stops
+        // when `px` reaches `x + 32·groups`) and 4 bytes of `w` are read
+        // (`w.len() >= nb·4·groups`; the filters are back to back so `pw`
+        // simply continues), then the 16 bytes of `cq[j]` (`nb <= TOC`);
+        // bytes `j`, `os + j`, `2os + j`, `3os + j` of `out` are written
+        // (`3os + nb <= out.len()`). LDM reads `x` (a 4-byte aligned `u32`
+        // slice) into r0-r3, LDRD reads `cq` into r0/r1 (an even pair for
+        // A32). The flags are clobbered; SSAT's Q flag is never read.
+        unsafe {
+            tile_asm!(
+                x.as_ptr(),
+                w.as_ptr(),
+                cq.as_ptr(),
+                out.as_mut_ptr(),
+                os,
+                nb,
+                groups,
+                "ldr {w}, [{pw}], #4",
+                "sxtb16 {we}, {w}",
+                "sxtb16 {w}, {w}, ror #8",
+                "ldm {px}!, {{r0, r1, r2, r3}}",
+                "smlad {a0}, r0, {we}, {a0}",
+                "smlad {a0}, r1, {w}, {a0}",
+                "smlad {a1}, r2, {we}, {a1}",
+                "smlad {a1}, r3, {w}, {a1}",
+                "ldm {px}!, {{r0, r1, r2, r3}}",
+                "smlad {a2}, r0, {we}, {a2}",
+                "smlad {a2}, r1, {w}, {a2}",
+                "smlad {a3}, r2, {we}, {a3}",
+                "smlad {a3}, r3, {w}, {a3}",
+            );
+        }
+    }
+}
+
+/// [`tile_block`] over filters already sign-extended: `w` holds per filter
+/// and group two words, the group's weights in `SXTB16` order (`(w0, w2)`,
+/// `(w1, w3)`), so the loop loads them with one `LDRD` (eleven instructions
+/// per 16 MACs instead of thirteen).
+#[inline(never)]
+fn tile_block16(x: &[u32], w: &[u32], cq: &[[u32; 4]; TOC], nb: usize, out: &mut [i8], os: usize) {
+    let groups = x.len() / 8;
+    if groups == 0 || nb == 0 || nb > TOC || w.len() < nb * 2 * groups || out.len() < 3 * os + nb {
+        return;
+    }
+    #[cfg(not(mote_dsp))]
+    for (j, (f, q)) in w
+        .chunks_exact(2 * groups)
+        .zip(cq.iter())
+        .take(nb)
+        .enumerate()
+    {
+        let lane = |v: u32, hi: bool| i32::from((if hi { v >> 16 } else { v }) as u16 as i16);
+        let mut acc = [q[3] as i32; TP];
+        for (xg, wg) in x.chunks_exact(8).zip(f.chunks_exact(2)) {
+            for (a, px) in acc.iter_mut().zip(xg.chunks_exact(2)) {
+                let mut s = 0i32;
+                for (&xv, &wv) in px.iter().zip(wg) {
+                    s += lane(xv, false) * lane(wv, false) + lane(xv, true) * lane(wv, true);
+                }
+                *a = a.wrapping_add(s);
+            }
+        }
+        let b = [q[0], q[1], q[2]];
+        for (k, &a) in acc.iter().enumerate() {
+            if let Some(o) = out.get_mut(k * os + j) {
+                *o = super::band_one(&b, a) as i8;
+            }
+        }
+    }
+    #[cfg(mote_dsp)]
+    {
+        // SAFETY: as for `tile_block`, with 8 bytes of `w` per group
+        // (`w.len() >= nb·2·groups` words; a `u32` slice, 4-aligned for
+        // LDRD).
+        unsafe {
+            tile_asm!(
+                x.as_ptr(),
+                w.as_ptr(),
+                cq.as_ptr(),
+                out.as_mut_ptr(),
+                os,
+                nb,
+                groups,
+                "ldrd {we}, {w}, [{pw}], #8",
+                "ldm {px}!, {{r0, r1, r2, r3}}",
+                "smlad {a0}, r0, {we}, {a0}",
+                "smlad {a0}, r1, {w}, {a0}",
+                "smlad {a1}, r2, {we}, {a1}",
+                "smlad {a1}, r3, {w}, {a1}",
+                "ldm {px}!, {{r0, r1, r2, r3}}",
+                "smlad {a2}, r0, {we}, {a2}",
+                "smlad {a2}, r1, {w}, {a2}",
+                "smlad {a3}, r2, {we}, {a3}",
+                "smlad {a3}, r3, {w}, {a3}",
             );
         }
     }

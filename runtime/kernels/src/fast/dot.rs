@@ -747,6 +747,47 @@ pub(crate) fn ext_row(src: &[i8], dst: &mut [u32], groups: usize) {
     }
 }
 
+/// Sign-extends the groups of four int8 values of `src` into consecutive
+/// word pairs of `dst` (`(v0, v2)`, `(v1, v3)`), as many groups as both
+/// hold.
+#[inline(always)]
+pub(crate) fn ext_words(src: &[i8], dst: &mut [u32]) {
+    let groups = (src.len() / 4).min(dst.len() / 2);
+    if groups == 0 {
+        return;
+    }
+    #[cfg(mote_dsp)]
+    {
+        use core::arch::asm;
+        // SAFETY: `groups >= 1` words are read from `src` (unaligned LDR is
+        // allowed for normal memory) and `2·groups` words written to `dst`
+        // (a `u32` slice, 4-aligned for STRD), both inside by the `min`
+        // above. r0/r1 form an even register pair (A32 STRD).
+        unsafe {
+            asm!(
+                "2:",
+                "ldr {w}, [{ps}], #4",
+                "sxtb16 r0, {w}",
+                "sxtb16 r1, {w}, ror #8",
+                "strd r0, r1, [{pd}], #8",
+                "subs {n}, {n}, #1",
+                "bne 2b",
+                ps = inout(reg) src.as_ptr() => _,
+                pd = inout(reg) dst.as_mut_ptr() => _,
+                n = inout(reg) groups => _,
+                w = out(reg) _,
+                out("r0") _,
+                out("r1") _,
+                options(nostack),
+            );
+        }
+    }
+    #[cfg(not(mote_dsp))]
+    for (c, d) in src.chunks_exact(4).zip(dst.chunks_exact_mut(2)).take(groups) {
+        (d[0], d[1]) = ext_pair(c);
+    }
+}
+
 /// `clamp(v[i] + oo, lo, hi)` for four values, packed as bytes (`v[0]` in
 /// the low byte). `lo4`/`hi4` hold `lo`/`hi` (within int8, `lo <= hi`) in
 /// every byte. On DSP cores: `SSAT` to int8, pack, then byte-wise max/min
