@@ -597,7 +597,7 @@ fn conv_tiled(
 /// argument.
 #[cfg(mote_dsp)]
 macro_rules! tile_asm {
-    ($x:expr, $w:expr, $cq:expr, $out:expr, $os:expr, $nb:expr, $groups:expr, $($g:literal),* $(,)?) => {
+    ($x:expr, $w:expr, $cq:expr, $out:expr, $os:expr, $wend:expr, $groups:expr, $($g:literal),* $(,)?) => {
         core::arch::asm!(
                 "sub sp, sp, #32",
                 "str {px}, [sp]",
@@ -637,9 +637,7 @@ macro_rules! tile_asm {
                 "bne 2b",
                 // Requantise with cq[j] = [m, H, sh, be].
                 "ldr {px}, [sp, #8]",
-                "ldrd r0, r1, [{px}]",
-                "ldr r2, [{px}, #8]",
-                "add {px}, {px}, #16",
+                "ldm {px}!, {{r0, r1, r2, r3}}",
                 "str {px}, [sp, #8]",
                 "eor {w}, {a0}, r0",
                 "add {we}, r1, {w}, asr #31",
@@ -672,16 +670,15 @@ macro_rules! tile_asm {
                 // Store the four pixels' bytes.
                 "ldr {px}, [sp, #12]",
                 "ldr r3, [sp, #16]",
-                "strb {a0}, [{px}]",
                 "strb {a1}, [{px}, r3]",
                 "add {w}, {px}, r3, lsl #1",
                 "strb {a2}, [{w}]",
                 "strb {a3}, [{w}, r3]",
-                "add {px}, {px}, #1",
+                "strb {a0}, [{px}], #1",
                 "str {px}, [sp, #12]",
+                // Until `pw` has passed the last filter.
                 "ldr r2, [sp, #20]",
-                "subs r2, r2, #1",
-                "str r2, [sp, #20]",
+                "cmp {pw}, r2",
                 "bne 1b",
                 "add sp, sp, #32",
             px = inout(reg) $x => _,
@@ -689,7 +686,7 @@ macro_rules! tile_asm {
             a0 = inout(reg) $cq => _,
             a1 = inout(reg) $out => _,
             a2 = inout(reg) $os => _,
-            a3 = inout(reg) $nb => _,
+            a3 = inout(reg) $wend => _,
             w = out(reg) _,
             we = out(reg) _,
             inout("r2") $groups => _,
@@ -737,11 +734,12 @@ fn tile_block(x: &[u32], w: &[i8], cq: &[[u32; 4]; TOC], nb: usize, out: &mut [i
         // nb`: `groups` groups of 8 words of `x` (its length; the loop stops
         // when `px` reaches `x + 32·groups`) and 4 bytes of `w` are read
         // (`w.len() >= nb·4·groups`; the filters are back to back so `pw`
-        // simply continues), then the 16 bytes of `cq[j]` (`nb <= TOC`);
+        // simply continues, and the filter loop ends when it reaches
+        // `w + nb·4·groups`), then the 16 bytes of `cq[j]` (`nb <= TOC`);
         // bytes `j`, `os + j`, `2os + j`, `3os + j` of `out` are written
-        // (`3os + nb <= out.len()`). LDM reads `x` (a 4-byte aligned `u32`
-        // slice) into r0-r3, LDRD reads `cq` into r0/r1 (an even pair for
-        // A32). The flags are clobbered; SSAT's Q flag is never read.
+        // (`3os + nb <= out.len()`). LDM reads `x` and `cq` (4-byte aligned
+        // `u32` arrays) into r0-r3. The flags are clobbered; SSAT's Q flag
+        // is never read.
         unsafe {
             tile_asm!(
                 x.as_ptr(),
@@ -749,7 +747,7 @@ fn tile_block(x: &[u32], w: &[i8], cq: &[[u32; 4]; TOC], nb: usize, out: &mut [i
                 cq.as_ptr(),
                 out.as_mut_ptr(),
                 os,
-                nb,
+                w.as_ptr().wrapping_add(nb * 4 * groups),
                 groups,
                 "ldr {w}, [{pw}], #4",
                 "sxtb16 {we}, {w}",
@@ -807,8 +805,8 @@ fn tile_block16(x: &[u32], w: &[u32], cq: &[[u32; 4]; TOC], nb: usize, out: &mut
     #[cfg(mote_dsp)]
     {
         // SAFETY: as for `tile_block`, with 8 bytes of `w` per group
-        // (`w.len() >= nb·2·groups` words; a `u32` slice, 4-aligned for
-        // LDRD).
+        // (`w.len() >= nb·2·groups` words, the loop ending at word
+        // `nb·2·groups`; a `u32` slice, 4-aligned for LDRD).
         unsafe {
             tile_asm!(
                 x.as_ptr(),
@@ -816,7 +814,7 @@ fn tile_block16(x: &[u32], w: &[u32], cq: &[[u32; 4]; TOC], nb: usize, out: &mut
                 cq.as_ptr(),
                 out.as_mut_ptr(),
                 os,
-                nb,
+                w.as_ptr().wrapping_add(nb * 2 * groups),
                 groups,
                 "ldrd {we}, {w}, [{pw}], #8",
                 "ldm {px}!, {{r0, r1, r2, r3}}",
