@@ -615,22 +615,38 @@ macro_rules! tile_asm {
                 "mov {a1}, {a0}",
                 "mov {a2}, {a0}",
                 "mov {a3}, {a0}",
-                // Four groups per iteration; `groups % 4 = r > 0` enters
-                // the body at its group `4 - r`.
+                // Eight groups per iteration; `groups % 8 = r > 0` enters
+                // the body at its group `8 - r`.
                 "ldr {we}, [sp, #4]",
-                "ands {we}, {we}, #3",
+                "ands {we}, {we}, #7",
                 "beq 2f",
+                "cmp {we}, #4",
+                "beq 14f",
+                "bhi 8f",
                 "cmp {we}, #2",
-                "blo 7f",
-                "beq 6f",
-                "b 5f",
+                "blo 17f",
+                "beq 16f",
+                "b 15f",
+                "8:",
+                "cmp {we}, #6",
+                "blo 13f",
+                "beq 12f",
+                "b 11f",
                 "2:",
                 $($g,)*
-                "5:",
+                "11:",
                 $($g,)*
-                "6:",
+                "12:",
                 $($g,)*
-                "7:",
+                "13:",
+                $($g,)*
+                "14:",
+                $($g,)*
+                "15:",
+                $($g,)*
+                "16:",
+                $($g,)*
+                "17:",
                 $($g,)*
                 "ldr {we}, [sp, #24]",
                 "cmp {px}, {we}",
