@@ -407,6 +407,7 @@ fn planar(
     let img_out = out_h * out_w * c_n;
     let mut plane = Plane([0; PL_W * PL_H]);
     let mut acc = [0i32; ACC];
+    let mut wt = [0i16; MAX_TAPS];
     let pad = off.wrapping_neg() as i16;
     for b in 0..batches {
         let src = seg(input, b * img_in, img_in);
@@ -433,20 +434,28 @@ fn planar(
                     used.fill(pad);
                 }
                 let accs = acc.get_mut(..rows * tw2).unwrap_or(&mut []);
+                let taps = v.kh * v.kw;
                 for c in 0..c_n {
-                    // bias + off·Σw over the whole kernel; the tap weights.
-                    let wk = |a: usize, b: usize| -> i32 {
-                        let (ky, kx) = if v.swapped { (b, a) } else { (a, b) };
-                        i32::from(filter.get((ky * k_w + kx) * c_n + c).copied().unwrap_or(0))
-                    };
-                    let mut be = bias.get(c).copied().unwrap_or(0);
-                    if off != 0 {
-                        for a in 0..v.kh {
-                            for b in 0..v.kw {
-                                be = be.wrapping_add(off.wrapping_mul(wk(a, b)));
-                            }
+                    // The channel's taps in plane order (`wt[a·kw + b]` is
+                    // tap `(a, b)` of the virtual kernel) and
+                    // bias + off·Σw over the whole kernel.
+                    let col = filter.get(c..).unwrap_or(&[]);
+                    let mut sw = 0i32;
+                    for (t, &w) in col.iter().step_by(c_n.max(1)).take(taps).enumerate() {
+                        let at = if v.swapped { (t % k_w) * k_h + t / k_w } else { t };
+                        if let Some(d) = wt.get_mut(at) {
+                            *d = i16::from(w);
                         }
+                        sw += i32::from(w);
                     }
+                    let wk = |a: usize, b: usize| -> i32 {
+                        i32::from(wt.get(a * v.kw + b).copied().unwrap_or(0))
+                    };
+                    let be = bias
+                        .get(c)
+                        .copied()
+                        .unwrap_or(0)
+                        .wrapping_add(off.wrapping_mul(sw));
                     if r_lo < r_hi && c_lo < c_hi {
                         let start = c
                             + (y0 + r_lo as i64) as usize * v.in_rs
@@ -461,13 +470,7 @@ fn planar(
                         );
                     }
                     match mac {
-                        Mac::Generic => {
-                            let mut wt = [0i16; MAX_TAPS];
-                            for (t, w) in wt.iter_mut().enumerate().take(v.kh * v.kw) {
-                                *w = wk(t / v.kw, t % v.kw) as i16;
-                            }
-                            mac_generic(&plane, accs, &v, rows, tw2, be, &wt)
-                        }
+                        Mac::Generic => mac_generic(&plane, accs, &v, rows, tw2, be, &wt),
                         _ => {
                             let mut prm = [0u32; 9];
                             for (a, w) in prm.chunks_exact_mut(2).take(3).enumerate() {
