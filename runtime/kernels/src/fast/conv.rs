@@ -135,10 +135,9 @@ pub fn conv2d_s8_fast(
         }
         // From the first pixel the tiled path left (its row).
         let per_img = out_h * out_w;
-        let (b_first, oy_first) = if per_img == 0 {
-            (0, 0)
-        } else {
-            (tiled_done / per_img, tiled_done % per_img / out_w)
+        let (b_first, oy_first) = match tiled_done.checked_div(per_img) {
+            Some(bq) => (bq, (tiled_done - bq * per_img) / out_w.max(1)),
+            None => (0, 0),
         };
         for b in b_first..batches {
             let img = seg(input, b.saturating_mul(img_len), img_len);

@@ -469,20 +469,27 @@ fn planar(
                             plane.0.get_mut(r_lo * PL_W + c_lo..).unwrap_or(&mut []),
                         );
                     }
+                    let ob = b * img_out + oy0 * v.out_rs + ox0 * v.out_cs + c;
+                    let (m, s) = rq.get(c);
+                    let band = ChanRq::new(m, s).and_then(|q| q.band_words(p.output_offset));
                     match mac {
                         Mac::Generic => mac_generic(&plane, accs, &v, rows, tw2, be, &wt),
                         _ => {
-                            let mut prm = [0u32; 9];
+                            let mut prm = [0u32; 13];
                             for (a, w) in prm.chunks_exact_mut(2).take(3).enumerate() {
                                 w[0] = (wk(a, 0) as u32 & 0xffff) | ((wk(a, 1) as u32) << 16);
                                 w[1] = wk(a, 2) as u32 & 0xffff;
                             }
+                            if let (Mac::K3S1, Some(q), true) = (mac, band, full_act) {
+                                // MACs and band rescale in one pass.
+                                let o = (&mut *output, ob);
+                                mac3_band(&plane, o, &mut prm, rows, tw, be, &q, &v);
+                                continue;
+                            }
                             mac3(&plane, accs, &mut prm, rows, tw2, be, mac == Mac::K3S2, &v)
                         }
                     }
-                    let ob = b * img_out + oy0 * v.out_rs + ox0 * v.out_cs + c;
-                    let (m, s) = rq.get(c);
-                    match ChanRq::new(m, s).and_then(|q| q.band_words(p.output_offset)) {
+                    match band {
                         Some(q) if full_act => {
                             requant_band(accs, output, ob, &v, rows, tw, tw2, &q);
                         }
@@ -633,13 +640,13 @@ fn mac_generic(
 /// The 3×3 kernels: `acc` as for [`mac_generic`], two outputs per step,
 /// `prm` holding per kernel row `(w0, w1)` and `(w2, 0)` as 16-bit pairs
 /// (words 0..6); words 6..9 are scratch (steps per row, the plane skip
-/// from one output row to the next, rows left).
+/// from one output row to the next, rows left), the rest unused.
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
 fn mac3(
     plane: &Plane,
     acc: &mut [i32],
-    prm: &mut [u32; 9],
+    prm: &mut [u32; 13],
     rows: usize,
     tw2: usize,
     be: i32,
@@ -788,6 +795,142 @@ fn mac3(
                     options(nostack),
                 );
             }
+        }
+    }
+}
+
+/// [`mac3`] (stride 1) and [`requant_band`] in one pass: each step's two
+/// sums are rescaled by `q` ([`ChanRq::band_words`]) and stored as bytes
+/// (output `(r, i)` at `ob + r·out_rs + i·out_cs`, only `i < tw`), without
+/// the accumulator round trip. `prm` as for `mac3`, words 6..13 scratch.
+/// Does nothing unless every read and write lies inside the buffers.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn mac3_band(
+    plane: &Plane,
+    out: (&mut [i8], usize),
+    prm: &mut [u32; 13],
+    rows: usize,
+    tw: usize,
+    be: i32,
+    q: &[u32; 3],
+    v: &Virt,
+) {
+    let (output, ob) = out;
+    let steps = tw.div_ceil(2);
+    let last_row = rows.saturating_sub(1) * v.sh + 2;
+    let last_col = (2 * steps - 1) * v.sw + 3;
+    let last_out = (rows.saturating_sub(1) * v.out_rs + (tw.saturating_sub(1)) * v.out_cs)
+        .checked_add(ob);
+    if rows == 0
+        || tw == 0
+        || last_row >= PL_H
+        || last_col + 1 >= PL_W
+        || v.sh > PL_H
+        || last_out.is_none_or(|l| l >= output.len())
+    {
+        return;
+    }
+    #[cfg(not(mote_dsp))]
+    {
+        let mut acc = [0i32; ACC];
+        let tw2 = 2 * steps;
+        if rows * tw2 <= ACC {
+            let a = acc.get_mut(..rows * tw2).unwrap_or(&mut []);
+            mac3(plane, a, prm, rows, tw2, be, false, v);
+            requant_band(a, output, ob, v, rows, tw, tw2, q);
+        }
+    }
+    #[cfg(mote_dsp)]
+    {
+        use core::arch::asm;
+        prm[6] = tw as u32;
+        prm[7] = (v.sh * 2 * PL_W) as u32 - (4 * steps) as u32;
+        prm[8] = rows as u32;
+        prm[9] = q[0];
+        prm[10] = q[1];
+        prm[11] = v.out_cs as u32;
+        prm[12] = (v.out_rs as u32).wrapping_sub((2 * steps * v.out_cs) as u32);
+        // SAFETY: the plane reads are those of `mac3` (stride 1) over
+        // `steps` steps per row, inside by the checks above. Per row the
+        // outputs `i < tw` are written (the second byte of the last step of
+        // an odd row is skipped: `n` counts the row's outputs down by two),
+        // at `ob + r·out_rs + i·out_cs <= last_out < output.len()`. `prm` is
+        // read and its word 8 updated. SMLAL/ASR/SSAT: see
+        // `ChanRq::band_words`; SSAT's Q flag is never read. r0/r1, r2/r3
+        // are the even register pairs A32 LDRD needs.
+        unsafe {
+            asm!(
+                "ldr {n}, [{q}, #24]",
+                "2:",
+                "ldrd r0, r1, [{p}, #-128]",
+                "ldrd r2, r3, [{q}]",
+                "smlad r4, r0, r2, {be}",
+                "smlabb r4, r1, r3, r4",
+                "pkhbt r0, r1, r0",
+                "smladx r5, r0, r2, {be}",
+                "smlatb r5, r1, r3, r5",
+                "ldrd r0, r1, [{p}]",
+                "ldrd r2, r3, [{q}, #8]",
+                "smlad r4, r0, r2, r4",
+                "smlabb r4, r1, r3, r4",
+                "pkhbt r0, r1, r0",
+                "smladx r5, r0, r2, r5",
+                "smlatb r5, r1, r3, r5",
+                "ldrd r0, r1, [{p}, #128]",
+                "ldrd r2, r3, [{q}, #16]",
+                "smlad r4, r0, r2, r4",
+                "smlabb r4, r1, r3, r4",
+                "pkhbt r0, r1, r0",
+                "smladx r5, r0, r2, r5",
+                "smlatb r5, r1, r3, r5",
+                // Rescale both with m = r0, H = r1.
+                "ldrd r0, r1, [{q}, #36]",
+                "eor r2, r4, r0",
+                "add r3, r1, r2, asr #31",
+                "and r2, r2, #0x80000000",
+                "orr r2, r2, #0x40000000",
+                "smlal r2, r3, r4, r0",
+                "asr r4, r3, {sh}",
+                "ssat r4, #8, r4",
+                "eor r2, r5, r0",
+                "add r3, r1, r2, asr #31",
+                "and r2, r2, #0x80000000",
+                "orr r2, r2, #0x40000000",
+                "smlal r2, r3, r5, r0",
+                "asr r5, r3, {sh}",
+                "ssat r5, #8, r5",
+                "ldr r0, [{q}, #44]",
+                "subs {n}, {n}, #2",
+                "strb r4, [{d}]",
+                "it ge",
+                "strbge r5, [{d}, r0]",
+                "add {d}, {d}, r0, lsl #1",
+                "add {p}, {p}, #4",
+                "bgt 2b",
+                "ldr {n}, [{q}, #28]",
+                "add {p}, {p}, {n}",
+                "ldr {n}, [{q}, #48]",
+                "add {d}, {d}, {n}",
+                "ldr r0, [{q}, #32]",
+                "subs r0, r0, #1",
+                "str r0, [{q}, #32]",
+                "ldr {n}, [{q}, #24]",
+                "bne 2b",
+                p = inout(reg) plane.0.as_ptr().add(PL_W) => _,
+                q = in(reg) prm.as_mut_ptr(),
+                d = inout(reg) output.as_mut_ptr().add(ob) => _,
+                n = out(reg) _,
+                be = in(reg) be,
+                sh = in(reg) q[2],
+                out("r0") _,
+                out("r1") _,
+                out("r2") _,
+                out("r3") _,
+                out("r4") _,
+                out("r5") _,
+                options(nostack),
+            );
         }
     }
 }
