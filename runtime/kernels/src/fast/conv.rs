@@ -357,8 +357,8 @@ fn conv_tiled(
     let filter_len = g.k_h * g.k_w * g.in_c;
     let k_pad = filter_len.div_ceil(4) * 4;
     let total_px = g.batches * g.out_h * g.out_w;
-    let tiles = total_px / TP;
-    if tiles == 0 || k_pad > TK_MAX || filter_len == 0 {
+    let full_tiles = total_px / TP;
+    if total_px == 0 || k_pad > TK_MAX || filter_len == 0 {
         return 0;
     }
     // A 1x1 convolution over every pixel (stride 1, no padding, output the
@@ -390,10 +390,12 @@ fn conv_tiled(
     if ocb == 0 {
         return 0;
     }
+    let mut all_banded = full_act;
     for oc in 0..g.out_c {
         let (m, s) = rq.get(oc);
-        if ChanRq::new(m, s).is_none() {
-            return 0;
+        match ChanRq::new(m, s) {
+            Some(c) => all_banded &= c.band_words(p.output_offset).is_some(),
+            None => return 0,
         }
     }
     let off = p.input_offset;
@@ -410,6 +412,16 @@ fn conv_tiled(
     let mut row = [0i8; TK_MAX];
     let mut xbuf = [0u32; 2 * TK_MAX];
     let mut wbuf = [0i8; WBUF];
+    // The pixels past the last whole tile run as one more tile when every
+    // channel takes the band rescale (its outputs via `part`; its other
+    // slots gather nothing: their image lies past the input).
+    let tiles = if all_banded {
+        total_px.div_ceil(TP)
+    } else {
+        full_tiles
+    };
+    let last = total_px - full_tiles * TP;
+    let mut part = [0i8; TP * TOC];
     let xlen = 2 * k_pad;
     let lo4 = u32::from(p.act_min as u8) * 0x0101_0101;
     let hi4 = u32::from(p.act_max as u8) * 0x0101_0101;
@@ -468,7 +480,15 @@ fn conv_tiled(
         let (mut b, mut oy, mut ox) = (0usize, 0usize, 0usize);
         let (mut cur_oy, mut yr) = (usize::MAX, (0, 0, 0));
         for t in 0..tiles {
-            if gemm {
+            let partial = t == full_tiles;
+            if partial && gemm {
+                // The GEMM tiles did not track the position.
+                let px0 = t * TP;
+                ox = px0 % g.out_w.max(1);
+                oy = (px0 / g.out_w.max(1)) % g.out_h.max(1);
+                b = px0 / (g.out_w * g.out_h).max(1);
+            }
+            if gemm && !partial {
                 // 1x1, stride 1, no padding: the tile's four pixels are
                 // consecutive in the input.
                 let src = seg(input, t * TP * g.in_c, TP * g.in_c);
@@ -548,6 +568,22 @@ fn conv_tiled(
             }
             let x: &[u32] = xbuf.get(..xlen).unwrap_or(&[]);
             let base = t * TP * g.out_c + oc0;
+            if partial {
+                // Only when every block is banded (`all_banded`).
+                let r = part.get_mut(..TP * nb).unwrap_or(&mut []);
+                if ext16 {
+                    tile_block16(x, &w16, &cq, nb, r, nb);
+                } else {
+                    tile_block(x, wsrc, &cq, nb, r, nb);
+                }
+                for (k, src) in part.chunks_exact(nb.max(1)).take(last).enumerate() {
+                    let o = base + k * g.out_c;
+                    if let Some(d) = output.get_mut(o..o + nb) {
+                        d.copy_from_slice(src);
+                    }
+                }
+                continue;
+            }
             let Some(region) = output.get_mut(base..base + (TP - 1) * g.out_c + nb) else {
                 return 0;
             };
@@ -586,7 +622,11 @@ fn conv_tiled(
         }
         oc0 += nb;
     }
-    tiles * TP
+    if all_banded {
+        total_px
+    } else {
+        full_tiles * TP
+    }
 }
 
 /// The `asm!` of [`tile_block`] and [`tile_block16`], given the
