@@ -448,7 +448,12 @@ fn conv_tiled(
             let w = seg(filter, oc * filter_len, filter_len);
             let b = bias.get(oc).copied().unwrap_or(0);
             *c = ChanRq::new(m, s).unwrap_or_default();
-            q[3] = b.wrapping_add(off.wrapping_mul(sum(w))) as u32;
+            // (With extended filters, `off·Σw` is added below.)
+            q[3] = if use16 {
+                b as u32
+            } else {
+                b.wrapping_add(off.wrapping_mul(sum(w))) as u32
+            };
             match c.band_words(p.output_offset) {
                 Some([m, h, sh]) => {
                     q[0] = m;
@@ -471,10 +476,16 @@ fn conv_tiled(
             (seg(filter, oc0 * filter_len, nb * filter_len), filter_len)
         };
         let ext16 = use16 && banded;
-        if ext16 {
+        if use16 {
             let words = k_pad / 2;
-            for (f, d) in wsrc.chunks(wstride.max(1)).zip(w16.chunks_exact_mut(words)).take(nb) {
-                ext_words(f, d);
+            let fs = wsrc.chunks(wstride.max(1)).zip(w16.chunks_exact_mut(words));
+            for ((f, d), q) in fs.zip(cq.iter_mut()).take(nb) {
+                let sw = if ext16 {
+                    ext_words(f, d)
+                } else {
+                    sum(f)
+                };
+                q[3] = (q[3] as i32).wrapping_add(off.wrapping_mul(sw)) as u32;
             }
         }
         let (mut b, mut oy, mut ox) = (0usize, 0usize, 0usize);

@@ -749,12 +749,13 @@ pub(crate) fn ext_row(src: &[i8], dst: &mut [u32], groups: usize) {
 
 /// Sign-extends the groups of four int8 values of `src` into consecutive
 /// word pairs of `dst` (`(v0, v2)`, `(v1, v3)`), as many groups as both
-/// hold.
+/// hold, and returns the sum of the values extended.
 #[inline(always)]
-pub(crate) fn ext_words(src: &[i8], dst: &mut [u32]) {
+pub(crate) fn ext_words(src: &[i8], dst: &mut [u32]) -> i32 {
     let groups = (src.len() / 4).min(dst.len() / 2);
+    let mut total = 0i32;
     if groups == 0 {
-        return;
+        return total;
     }
     #[cfg(mote_dsp)]
     {
@@ -762,7 +763,8 @@ pub(crate) fn ext_words(src: &[i8], dst: &mut [u32]) {
         // SAFETY: `groups >= 1` words are read from `src` (unaligned LDR is
         // allowed for normal memory) and `2·groups` words written to `dst`
         // (a `u32` slice, 4-aligned for STRD), both inside by the `min`
-        // above. r0/r1 form an even register pair (A32 STRD).
+        // above. r0/r1 form an even register pair (A32 STRD). SMLAD by
+        // `0x0001_0001` adds both lanes.
         unsafe {
             asm!(
                 "2:",
@@ -770,11 +772,15 @@ pub(crate) fn ext_words(src: &[i8], dst: &mut [u32]) {
                 "sxtb16 r0, {w}",
                 "sxtb16 r1, {w}, ror #8",
                 "strd r0, r1, [{pd}], #8",
+                "smlad {t}, r0, {one}, {t}",
+                "smlad {t}, r1, {one}, {t}",
                 "subs {n}, {n}, #1",
                 "bne 2b",
                 ps = inout(reg) src.as_ptr() => _,
                 pd = inout(reg) dst.as_mut_ptr() => _,
                 n = inout(reg) groups => _,
+                t = inout(reg) total,
+                one = in(reg) 0x0001_0001u32,
                 w = out(reg) _,
                 out("r0") _,
                 out("r1") _,
@@ -785,7 +791,9 @@ pub(crate) fn ext_words(src: &[i8], dst: &mut [u32]) {
     #[cfg(not(mote_dsp))]
     for (c, d) in src.chunks_exact(4).zip(dst.chunks_exact_mut(2)).take(groups) {
         (d[0], d[1]) = ext_pair(c);
+        total += c.iter().map(|&v| i32::from(v)).sum::<i32>();
     }
+    total
 }
 
 /// `clamp(v[i] + oo, lo, hi)` for four values, packed as bytes (`v[0]` in
