@@ -127,7 +127,11 @@ pub fn conv2d_s8_fast(
         // the offset to every input instead).
         let sums = use_buf || tiled_done == 0;
         let mut full_bias = [0i32; OC_BLOCK];
-        for (j, fb) in full_bias.iter_mut().enumerate().take(if sums { nb } else { 0 }) {
+        for (j, fb) in full_bias
+            .iter_mut()
+            .enumerate()
+            .take(if sums { nb } else { 0 })
+        {
             let oc = oc0 + j;
             let w = seg(filter, oc * filter_len, filter_len);
             let b = bias.get(oc).copied().unwrap_or(0);
@@ -378,10 +382,12 @@ fn conv_tiled(
     };
     // Filters extended once per block (for the band-requantised blocks)
     // when a block holds them all, or for 1x1 GEMMs (whose gather, repeated
-    // per block, is cheap) in blocks of at least 32.
+    // per block, is cheap) in blocks of at least 8 filters over at least 8
+    // tiles (which repay the extension).
     let full_act = p.act_min == -128 && p.act_max == 127;
     let cap16 = (W16 / (k_pad / 2).max(1)).min(TOC);
-    let ocb = if full_act && ((gemm && cap16 >= 32) || cap16 >= g.out_c.min(ocb)) {
+    let ocb = if full_act && ((gemm && cap16 >= 8 && full_tiles >= 8) || cap16 >= g.out_c.min(ocb))
+    {
         ocb.min(cap16)
     } else {
         ocb
@@ -480,11 +486,7 @@ fn conv_tiled(
             let words = k_pad / 2;
             let fs = wsrc.chunks(wstride.max(1)).zip(w16.chunks_exact_mut(words));
             for ((f, d), q) in fs.zip(cq.iter_mut()).take(nb) {
-                let sw = if ext16 {
-                    ext_words(f, d)
-                } else {
-                    sum(f)
-                };
+                let sw = if ext16 { ext_words(f, d) } else { sum(f) };
                 q[3] = (q[3] as i32).wrapping_add(off.wrapping_mul(sw)) as u32;
             }
         }

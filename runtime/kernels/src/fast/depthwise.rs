@@ -442,7 +442,11 @@ fn planar(
                     let col = filter.get(c..).unwrap_or(&[]);
                     let mut sw = 0i32;
                     for (t, &w) in col.iter().step_by(c_n.max(1)).take(taps).enumerate() {
-                        let at = if v.swapped { (t % k_w) * k_h + t / k_w } else { t };
+                        let at = if v.swapped {
+                            (t % k_w) * k_h + t / k_w
+                        } else {
+                            t
+                        };
                         if let Some(d) = wt.get_mut(at) {
                             *d = i16::from(w);
                         }
@@ -820,8 +824,8 @@ fn mac3_band(
     let steps = tw.div_ceil(2);
     let last_row = rows.saturating_sub(1) * v.sh + 2;
     let last_col = (2 * steps - 1) * v.sw + 3;
-    let last_out = (rows.saturating_sub(1) * v.out_rs + (tw.saturating_sub(1)) * v.out_cs)
-        .checked_add(ob);
+    let last_out =
+        (rows.saturating_sub(1) * v.out_rs + (tw.saturating_sub(1)) * v.out_cs).checked_add(ob);
     if rows == 0
         || tw == 0
         || last_row >= PL_H

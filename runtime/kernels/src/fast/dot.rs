@@ -789,7 +789,11 @@ pub(crate) fn ext_words(src: &[i8], dst: &mut [u32]) -> i32 {
         }
     }
     #[cfg(not(mote_dsp))]
-    for (c, d) in src.chunks_exact(4).zip(dst.chunks_exact_mut(2)).take(groups) {
+    for (c, d) in src
+        .chunks_exact(4)
+        .zip(dst.chunks_exact_mut(2))
+        .take(groups)
+    {
         (d[0], d[1]) = ext_pair(c);
         total += c.iter().map(|&v| i32::from(v)).sum::<i32>();
     }
