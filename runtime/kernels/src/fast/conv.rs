@@ -1,6 +1,8 @@
 //! Optimised twin of [`crate::conv2d_s8`].
 
-use super::dot::{clamp4_pack, dot, dot2, dot2_off, dot4_px, dot_off, ext_row, ext_words, sum};
+use super::dot::{
+    clamp4_pack, dot, dot2, dot2_off, dot4_px, dot_off, ext_pair, ext_row, ext_words, sum,
+};
 use super::{requant, requant4_same, seg, tap_range, ChanRq, ColTaps, DSP_SHAPED};
 use crate::conv::{ConvParams, Window};
 use crate::error::KernelError;
@@ -317,13 +319,10 @@ const TP: usize = 4;
 const TK_MAX: usize = 576;
 /// Output channels per block of the tiled path.
 const TOC: usize = 64;
-/// Bytes for one block's filters padded to a multiple of 4 (filters whose
-/// length is not one).
-const WBUF: usize = 2048;
 /// Words for one block's filters sign-extended to 16-bit pairs (two words
-/// per four values): 6 KiB, e.g. 64 filters of 40 values (DS-CNN's first
-/// layer) or 21 of 144 (ResNet-8's first stage).
-const W16: usize = 1536;
+/// per four values): 5 KiB, e.g. 64 filters of 40 values (DS-CNN's first
+/// layer) or 17 of 144 (ResNet-8's first stage).
+const W16: usize = 1280;
 
 /// Shapes of a non-grouped convolution (validated by the caller).
 struct Geom<'a> {
@@ -375,11 +374,7 @@ fn conv_tiled(
         && g.out_w == g.in_w
         && g.in_c % 4 == 0;
     let padded = k_pad != filter_len;
-    let ocb = if padded {
-        (WBUF / k_pad.max(1)).min(TOC)
-    } else {
-        TOC
-    };
+    let ocb = TOC;
     // Filters extended once per block (for the band-requantised blocks)
     // when a block holds them all, or for 1x1 GEMMs (whose gather, repeated
     // per block, is cheap) in blocks of at least 8 filters over at least 8
@@ -404,6 +399,11 @@ fn conv_tiled(
             None => return 0,
         }
     }
+    // Filters whose length is not a multiple of 4 run only extended (their
+    // last group padded with zeros there).
+    if padded && !(use16 && all_banded) {
+        return 0;
+    }
     let off = p.input_offset;
     let row_len = g.in_w.saturating_mul(g.in_c);
     let img_len = g.in_h * row_len;
@@ -417,7 +417,6 @@ fn conv_tiled(
     // rewritten per pixel; the tail up to `k_pad` stays zero).
     let mut row = [0i8; TK_MAX];
     let mut xbuf = [0u32; 2 * TK_MAX];
-    let mut wbuf = [0i8; WBUF];
     // The pixels past the last whole tile run as one more tile when every
     // channel takes the band rescale (its outputs via `part`; its other
     // slots gather nothing: their image lies past the input).
@@ -469,24 +468,26 @@ fn conv_tiled(
                 None => banded = false,
             }
         }
-        // The block's filters, `wstride` bytes apart.
-        let (wsrc, wstride): (&[i8], usize) = if padded {
-            for j in 0..nb {
-                let src = seg(filter, (oc0 + j) * filter_len, filter_len);
-                if let Some(dst) = wbuf.get_mut(j * k_pad..j * k_pad + filter_len) {
-                    dst.copy_from_slice(src);
-                }
-            }
-            (&wbuf[..], k_pad)
-        } else {
-            (seg(filter, oc0 * filter_len, nb * filter_len), filter_len)
-        };
+        // The block's filters, back to back.
+        let wsrc = seg(filter, oc0 * filter_len, nb * filter_len);
         let ext16 = use16 && banded;
         if use16 {
             let words = k_pad / 2;
-            let fs = wsrc.chunks(wstride.max(1)).zip(w16.chunks_exact_mut(words));
+            let fs = wsrc.chunks(filter_len).zip(w16.chunks_exact_mut(words));
             for ((f, d), q) in fs.zip(cq.iter_mut()).take(nb) {
-                let sw = if ext16 { ext_words(f, d) } else { sum(f) };
+                let mut sw = if ext16 { ext_words(f, d) } else { sum(f) };
+                let whole = filter_len / 4 * 4;
+                if ext16 && whole < filter_len {
+                    // The last group, padded with zeros.
+                    let mut last = [0i8; 4];
+                    for (l, &v) in last.iter_mut().zip(f.get(whole..).unwrap_or(&[])) {
+                        *l = v;
+                        sw += i32::from(v);
+                    }
+                    if let Some(e) = d.get_mut(whole / 2..whole / 2 + 2) {
+                        (e[0], e[1]) = ext_pair(&last);
+                    }
+                }
                 q[3] = (q[3] as i32).wrapping_add(off.wrapping_mul(sw)) as u32;
             }
         }
@@ -616,7 +617,7 @@ fn conv_tiled(
                 .zip(o1.iter_mut())
                 .zip(o2.iter_mut())
                 .zip(o3.iter_mut());
-            let ws = wsrc.chunks_exact(wstride.max(1));
+            let ws = wsrc.chunks_exact(filter_len);
             for ((w, (c, q)), (((y0, y1), y2), y3)) in
                 ws.zip(chans.iter().zip(cq.iter()).take(nb)).zip(outs)
             {

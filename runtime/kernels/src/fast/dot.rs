@@ -507,67 +507,24 @@ pub(crate) fn add16(a: u32, b: u32) -> u32 {
 /// `(Σ_g x[g]·w0[g], Σ_g x[g]·w1[g])` over the groups of four inputs: `x`
 /// holds two words per group, the group's (offset) inputs as 16-bit lanes in
 /// `SXTB16` order (`(v0, v2)`, `(v1, v3)`); `w0`, `w1` four int8 weights
-/// per group. Runs over the whole groups present in all three.
+/// per group. Runs over the whole groups present in all three. (The
+/// portable half of [`dot4_x16`].)
+#[cfg(not(mote_dsp))]
 #[inline(always)]
 pub(crate) fn dot2_x16(x: &[u32], w0: &[i8], w1: &[i8]) -> (i32, i32) {
-    let groups = (x.len() / 2).min(w0.len() / 4).min(w1.len() / 4);
+    let lane =
+        |v: u32, hi: bool| -> i32 { i32::from((if hi { v >> 16 } else { v }) as u16 as i16) };
     let (mut s0, mut s1) = (0i32, 0i32);
-    if groups == 0 {
-        return (s0, s1);
-    }
-    #[cfg(mote_dsp)]
+    for ((xg, a), b) in x
+        .chunks_exact(2)
+        .zip(w0.chunks_exact(4))
+        .zip(w1.chunks_exact(4))
     {
-        use core::arch::asm;
-        // SAFETY: `groups` groups are read: 8 bytes of `x` (a `u32` slice,
-        // 4-aligned for LDRD; r0/r1 the even pair A32 needs) and 4 bytes of
-        // `w0` and `w1` each, all inside by the `min` above; unaligned LDR
-        // is allowed for normal memory.
-        unsafe {
-            asm!(
-                "2:",
-                "ldrd r0, r1, [{px}], #8",
-                "ldr {w}, [{p0}], #4",
-                "sxtb16 {we}, {w}",
-                "sxtb16 {w}, {w}, ror #8",
-                "smlad {s0}, r0, {we}, {s0}",
-                "smlad {s0}, r1, {w}, {s0}",
-                "ldr {w}, [{p1}], #4",
-                "sxtb16 {we}, {w}",
-                "sxtb16 {w}, {w}, ror #8",
-                "smlad {s1}, r0, {we}, {s1}",
-                "smlad {s1}, r1, {w}, {s1}",
-                "subs {n}, {n}, #1",
-                "bne 2b",
-                px = inout(reg) x.as_ptr() => _,
-                p0 = inout(reg) w0.as_ptr() => _,
-                p1 = inout(reg) w1.as_ptr() => _,
-                n = inout(reg) groups => _,
-                s0 = inout(reg) s0,
-                s1 = inout(reg) s1,
-                w = out(reg) _,
-                we = out(reg) _,
-                out("r0") _,
-                out("r1") _,
-                options(nostack, readonly),
-            );
-        }
-    }
-    #[cfg(not(mote_dsp))]
-    {
-        let lane =
-            |v: u32, hi: bool| -> i32 { i32::from((if hi { v >> 16 } else { v }) as u16 as i16) };
-        for ((xg, a), b) in x
-            .chunks_exact(2)
-            .zip(w0.chunks_exact(4))
-            .zip(w1.chunks_exact(4))
-            .take(groups)
-        {
-            let (e, o) = (xg[0], xg[1]);
-            let xs = [lane(e, false), lane(o, false), lane(e, true), lane(o, true)];
-            for (k, &xv) in xs.iter().enumerate() {
-                s0 = s0.wrapping_add(xv * i32::from(a[k]));
-                s1 = s1.wrapping_add(xv * i32::from(b[k]));
-            }
+        let (e, o) = (xg[0], xg[1]);
+        let xs = [lane(e, false), lane(o, false), lane(e, true), lane(o, true)];
+        for (k, &xv) in xs.iter().enumerate() {
+            s0 = s0.wrapping_add(xv * i32::from(a[k]));
+            s1 = s1.wrapping_add(xv * i32::from(b[k]));
         }
     }
     (s0, s1)

@@ -1,6 +1,6 @@
 //! Optimised twin of [`crate::fully_connected_s8`].
 
-use super::dot::{add16, dot2_off, dot2_x16, dot4_x16, dot_off, ext_pair, off_fits_i16, sum};
+use super::dot::{add16, dot2_off, dot4_x16, dot_off, ext_pair, off_fits_i16, sum};
 use super::{requant, seg, DSP_SHAPED};
 
 /// Most groups of four inputs extended once per row (`in_features <= 1024`).
@@ -69,6 +69,7 @@ pub fn fully_connected_s8_fast(
     let groups = in_features / 4;
     let extend = DSP_SHAPED
         && off_fits_i16(io)
+        && in_features % 4 == 0
         && groups > 0
         && groups <= XG_MAX
         && out_features.saturating_mul(groups) >= 512;
@@ -119,17 +120,14 @@ fn extended_row<F: Fn(i32, i32, usize) -> i8>(r: &Row, out_row: &mut [i8], finis
     rows(r, xbuf.get(..2 * groups).unwrap_or(&[]), out_row, finish);
 }
 
-/// Every output of one batch row: over `x16` (the first `x16.len() / 2`
-/// groups extended) four filter rows per pass when that covers the whole
-/// input, else two rows per pass (the rest of the input by `dot2_off`);
-/// without `x16`, two rows per pass by `dot2_off` over the whole input.
+/// Every output of one batch row: with `x16` (the whole input extended),
+/// four filter rows per pass over it ([`dot4_x16`]); the rows left, or all
+/// of them without `x16`, two per pass by `dot2_off` over the input.
 #[inline(always)]
 fn rows<F: Fn(i32, i32, usize) -> i8>(r: &Row, x16: &[u32], out_row: &mut [i8], finish: &F) {
     let n = r.in_features;
-    let done = 2 * x16.len();
-    let tail = seg(r.x, done, n.saturating_sub(done));
     let mut o = 0;
-    if !x16.is_empty() && tail.is_empty() {
+    if !x16.is_empty() {
         // Four rows per pass over the extended input.
         let mut quads = out_row.chunks_exact_mut(4);
         for quad in &mut quads {
@@ -144,22 +142,7 @@ fn rows<F: Fn(i32, i32, usize) -> i8>(r: &Row, x16: &[u32], out_row: &mut [i8], 
     for pair in &mut pairs {
         let w0 = seg(r.filter, o * n, n);
         let w1 = seg(r.filter, (o + 1) * n, n);
-        let (d0, d1) = if x16.is_empty() {
-            dot2_off(r.x, w0, w1, r.io)
-        } else {
-            let (s0, s1) = dot2_x16(x16, w0, w1);
-            if tail.is_empty() {
-                (s0, s1)
-            } else {
-                let (t0, t1) = dot2_off(
-                    tail,
-                    w0.get(done..).unwrap_or(&[]),
-                    w1.get(done..).unwrap_or(&[]),
-                    r.io,
-                );
-                (s0.wrapping_add(t0), s1.wrapping_add(t1))
-            }
-        };
+        let (d0, d1) = dot2_off(r.x, w0, w1, r.io);
         pair[0] = finish(d0, r.xterm, o);
         pair[1] = finish(d1, r.xterm, o + 1);
         o += 2;
