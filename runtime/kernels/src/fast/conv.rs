@@ -439,13 +439,14 @@ fn conv_tiled(
         g.in_w,
         g.k_w,
     );
+    // Per block channel: its rescale, and `[m, H, e - 1, bias + off·Σw]`
+    // (the band constants for `tile_block` when every channel of the block
+    // has them); entries `< nb` are rewritten for every block.
+    let mut chans = [ChanRq::default(); TOC];
+    let mut cq = [[0u32; 4]; TOC];
     let mut oc0 = 0;
     while oc0 < g.out_c {
         let nb = (g.out_c - oc0).min(ocb);
-        let mut chans = [ChanRq::default(); TOC];
-        // `[m, H, e - 1, bias + off·Σw]` per channel (the band constants for
-        // `tile_block` when every channel of the block has them).
-        let mut cq = [[0u32; 4]; TOC];
         let mut banded = full_act;
         for ((j, c), q) in chans.iter_mut().enumerate().take(nb).zip(cq.iter_mut()) {
             let oc = oc0 + j;
