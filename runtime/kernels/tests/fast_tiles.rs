@@ -1,5 +1,5 @@
 //! The DSP-shaped paths of the optimised twins (conv four-pixel tiles,
-//! depthwise weight tables, the four-at-a-time add) against the reference
+//! depthwise weight tables, the table-driven add) against the reference
 //! kernels, on the shapes that reach them and their edges: output channels
 //! across several 64-channel blocks, filters whose length is not a multiple
 //! of 4 (the padded weight copy), first-layer windows (3 input channels),

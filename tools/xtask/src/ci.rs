@@ -169,6 +169,10 @@ pub fn ci() -> Result<()> {
     // Real boards: build, lint, size report against each part.
     boards::boards(true)?;
 
+    // The DSP asm kernels against the reference, property tests under
+    // qemu-arm (Thumb-2).
+    crate::dsp_tests::dsp_tests()?;
+
     // aarch64 Linux: the runtime crates' tests and the golden test.
     aarch64::aarch64()
 }

@@ -8,6 +8,8 @@
 //!   golden firmware per model, runs it under QEMU, prints the table.
 //! - `aarch64`: the runtime crates' tests and the golden bit-exact test on
 //!   aarch64 Linux under qemu-aarch64.
+//! - `dsp-tests`: the kernels' property tests with the Cortex-M DSP `asm!`
+//!   compiled in (Thumb-2 on armv7 Linux), under qemu-arm.
 //! - `boards`: builds the real-board firmware (STM32F746G-DISCO,
 //!   nRF52840-DK, Pico 2) and reports flash and RAM against each part;
 //!   `--clippy` lints them too, as CI does.
@@ -35,6 +37,7 @@ mod bench_host;
 mod boards;
 mod ci;
 mod demo;
+mod dsp_tests;
 mod elf;
 mod examples;
 mod fuzz;
@@ -49,7 +52,7 @@ mod verify;
 use anyhow::{bail, Result};
 
 const USAGE: &str =
-    "usage: cargo xtask <ci|demo|qemu|bench-qemu|aarch64|boards|fuzz|examples|verify-qemu|bench-host|bench|size|profile-qemu|sparse-qemu> [options]
+    "usage: cargo xtask <ci|demo|qemu|bench-qemu|aarch64|dsp-tests|boards|fuzz|examples|verify-qemu|bench-host|bench|size|profile-qemu|sparse-qemu> [options]
   qemu / bench-qemu options:
     --model <name[,name]>      ic, kws, vww, ad, sww (default: all)
     --machine <name[,name]>    mps2-an386, mps2-an500, mps2-an505, mps3-an547 (default: all)
@@ -76,6 +79,7 @@ fn main() -> Result<()> {
         Some("ci") => ci::ci(),
         Some("demo") => demo::demo(),
         Some("aarch64") => aarch64::aarch64(),
+        Some("dsp-tests") => dsp_tests::dsp_tests(),
         Some("boards") => boards::boards(rest.iter().any(|a| a == "--clippy")),
         Some("qemu") => qemu::qemu(rest),
         Some("bench-qemu") => qemu::bench(rest),

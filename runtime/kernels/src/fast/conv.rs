@@ -13,7 +13,8 @@ use crate::shape::{check_act_range, check_len, clamp_to_i8, Dims4};
 const OC_BLOCK: usize = 32;
 
 /// Largest filter (`KH * KW * C` bytes) whose window is copied into an
-/// on-stack buffer; larger ones run segment by segment.
+/// on-stack buffer (not on DSP cores, which use the tiled path); larger ones
+/// run segment by segment.
 const IM2COL_MAX: usize = 1024;
 
 /// Optimised [`crate::conv2d_s8`]: same signature, validation and results
@@ -342,12 +343,14 @@ struct Geom<'a> {
 
 /// The tiled path: four output pixels at a time (in raster order over
 /// batches, rows and columns), each pixel's window gathered into an int8
-/// row (padding filled with `-input_offset`, so that `x + off = 0` there),
-/// the four rows sign-extended once into interleaved 16-bit pairs, then one
-/// filter at a time against all four ([`dot4_px`]), starting from
-/// `bias + off·Σw`, requantised by [`ChanRq`]. Returns how many leading
-/// output pixels it computed (a multiple of 4; 0 if the shape or the
-/// requantisation does not fit it); the caller computes the rest.
+/// row (padding filled with `-input_offset`, so that `x + off = 0` there)
+/// and sign-extended into its slots of interleaved 16-bit pairs, then one
+/// filter at a time against all four ([`tile_block`], or [`tile_block16`]
+/// with the block's filters extended once), starting from `bias + off·Σw`,
+/// requantised by [`ChanRq`]. Returns how many leading output pixels it
+/// computed: all of them when every channel takes the band rescale (the
+/// last partial tile included), else a multiple of 4; 0 if the shape or the
+/// requantisation does not fit it. The caller computes the rest.
 fn conv_tiled(
     p: &ConvParams,
     rq: &Requant,
@@ -376,9 +379,10 @@ fn conv_tiled(
     let padded = k_pad != filter_len;
     let ocb = TOC;
     // Filters extended once per block (for the band-requantised blocks)
-    // when a block holds them all, or for 1x1 GEMMs (whose gather, repeated
-    // per block, is cheap) in blocks of at least 8 filters over at least 8
-    // tiles (which repay the extension).
+    // when a block of the 5 KiB buffer holds a whole block of the int8 path,
+    // or for 1x1 GEMMs (whose gather, repeated per block, is cheap) in
+    // blocks of at least 8 filters over at least 8 tiles (which repay the
+    // extension).
     let full_act = p.act_min == -128 && p.act_max == 127;
     let cap16 = (W16 / (k_pad / 2).max(1)).min(TOC);
     let ocb = if full_act && ((gemm && cap16 >= 8 && full_tiles >= 8) || cap16 >= g.out_c.min(ocb))
@@ -483,7 +487,7 @@ fn conv_tiled(
                     let mut last = [0i8; 4];
                     for (l, &v) in last.iter_mut().zip(f.get(whole..).unwrap_or(&[])) {
                         *l = v;
-                        sw += i32::from(v);
+                        sw = sw.wrapping_add(i32::from(v));
                     }
                     if let Some(e) = d.get_mut(whole / 2..whole / 2 + 2) {
                         (e[0], e[1]) = ext_pair(&last);

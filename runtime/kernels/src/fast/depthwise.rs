@@ -450,7 +450,7 @@ fn planar(
                         if let Some(d) = wt.get_mut(at) {
                             *d = i16::from(w);
                         }
-                        sw += i32::from(w);
+                        sw = sw.wrapping_add(i32::from(w));
                     }
                     let wk = |a: usize, b: usize| -> i32 {
                         i32::from(wt.get(a * v.kw + b).copied().unwrap_or(0))
@@ -975,7 +975,7 @@ fn requant_band(
     #[cfg(mote_dsp)]
     {
         use core::arch::asm;
-        // Scratch: steps per row, acc skip, output skip, rows left.
+        // Scratch: outputs per row, acc skip, output skip, rows left.
         let mut prm = [
             tw as u32,
             (4 * (tw2 - tw)) as u32,

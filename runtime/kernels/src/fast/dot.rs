@@ -531,8 +531,8 @@ pub(crate) fn dot2_x16(x: &[u32], w0: &[i8], w1: &[i8]) -> (i32, i32) {
 }
 
 /// `Σ_g x[g]·w_r[g]` for four filter rows `w_r = w[r·n..]` (`r < 4`, `n`
-/// bytes apart) over the groups of four inputs, `x` as for [`dot2_x16`].
-/// Runs over the whole groups present in `x` and in the last row.
+/// bytes apart) over the groups of four inputs, `x` as for `dot2_x16`.
+/// Runs over the whole groups present in `x`, in the last row and in `n`.
 #[inline(always)]
 pub(crate) fn dot4_x16(x: &[u32], w: &[i8], n: usize) -> (i32, i32, i32, i32) {
     let last = w.get(3 * n.min(w.len())..).unwrap_or(&[]);
@@ -752,7 +752,7 @@ pub(crate) fn ext_words(src: &[i8], dst: &mut [u32]) -> i32 {
         .take(groups)
     {
         (d[0], d[1]) = ext_pair(c);
-        total += c.iter().map(|&v| i32::from(v)).sum::<i32>();
+        total = total.wrapping_add(c.iter().map(|&v| i32::from(v)).sum::<i32>());
     }
     total
 }

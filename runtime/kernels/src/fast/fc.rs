@@ -11,8 +11,8 @@ use crate::requant::Requant;
 use crate::shape::{check_act_range, clamp_to_i8};
 
 /// Optimised [`crate::fully_connected_s8`]: same signature, validation and
-/// results bit for bit. Two output rows share each pass over the input
-/// (whose offset is added once per input word on DSP cores), and the filter
+/// results bit for bit. Two output rows share each pass over the input, four
+/// over the input extended once (with its offset) on DSP cores, and the filter
 /// offset is folded out: `Σ (w + fo)(x + io) = Σ (x + io)·w + fo·(Σ x + n·io)`
 /// (wrapping).
 #[allow(clippy::too_many_arguments)]
@@ -64,8 +64,9 @@ pub fn fully_connected_s8_fast(
     };
 
     // DSP-shaped builds: the input row plus its offset, sign-extended once
-    // into 16-bit pairs (`SXTB16` order) for every pair of filter rows --
-    // worth the buffer's zeroing only for enough rows and groups.
+    // into 16-bit pairs (`SXTB16` order) for every four filter rows (whole
+    // groups only) -- worth the buffer's zeroing only for enough rows and
+    // groups.
     let groups = in_features / 4;
     let extend = DSP_SHAPED
         && off_fits_i16(io)

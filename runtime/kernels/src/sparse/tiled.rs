@@ -25,7 +25,7 @@ use crate::shape::clamp_to_i8;
 /// Output pixels per tile.
 const TP: usize = 4;
 /// Largest filter (`KH·KW·C` elements) of the tiled path.
-pub(super) const FL_MAX: usize = 320;
+pub(super) const FL_MAX: usize = 576;
 /// Entries decoded per block of output channels.
 const ENT_MAX: usize = 1024;
 /// Output channels per block at most.
