@@ -1,7 +1,7 @@
 //! Optimised twin of [`crate::fully_connected_s8`].
 
 use super::dot::{add16, dot2_off, dot4_x16, dot_off, ext_pair, off_fits_i16, sum};
-use super::{requant, seg, DSP_SHAPED};
+use super::{band_of, band_one, requant, seg, DSP_SHAPED};
 
 /// Most groups of four inputs extended once per row (`in_features <= 1024`).
 const XG_MAX: usize = 256;
@@ -59,7 +59,13 @@ pub fn fully_connected_s8_fast(
         if let Some(&bv) = bias.get(o) {
             acc = acc.wrapping_add(bv);
         }
-        let v = requant(rq, acc, o).wrapping_add(p.output_offset);
+        // The band rescale (output offset included, saturated to int8,
+        // which the clamp below keeps) where it applies.
+        let (m, s) = rq.get(o);
+        let v = match band_of(m, s, p.output_offset) {
+            Some(q) => band_one(&q, acc),
+            None => requant(rq, acc, o).wrapping_add(p.output_offset),
+        };
         clamp_to_i8(v, p.act_min, p.act_max)
     };
 

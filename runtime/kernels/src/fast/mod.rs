@@ -416,6 +416,51 @@ pub(crate) fn requant4_band(q: &[u32; 3], a: (i32, i32, i32, i32)) -> (i32, i32,
     }
 }
 
+/// [`ChanRq::band_words`] straight from a `(multiplier, shift)` pair and
+/// the output offset, without the 64-bit constant: `None` unless
+/// `m != i32::MIN`, the shift is a right shift of 2 to 21 and `|oo| <= 256`.
+#[inline(always)]
+pub(crate) fn band_of(m: i32, shift: i32, oo: i32) -> Option<[u32; 3]> {
+    if m == i32::MIN || !(-21..=-2).contains(&shift) || !(-256..=256).contains(&oo) {
+        return None;
+    }
+    let sh = shift.unsigned_abs() - 1;
+    let h = (1i32 << (sh - 1)) + (oo << sh);
+    Some([m as u32, h as u32, sh])
+}
+
+/// `clamp(mbqm(x) + oo, -128, 127)` by the constants of
+/// [`ChanRq::band_words`] (which hold the output offset): one value of the
+/// band requantisation of the conv tiles and the planar depthwise (`SMLAL`,
+/// `ASR`, `SSAT` on DSP cores).
+#[cfg(mote_dsp)]
+#[inline(always)]
+pub(crate) fn band_one(q: &[u32; 3], x: i32) -> i32 {
+    use core::arch::asm;
+    let r: i32;
+    // SAFETY: register arithmetic only (SSAT's Q flag is never read); the
+    // sequence of `tile_block`'s requantisation.
+    unsafe {
+        asm!(
+            "eor {t}, {x}, {m}",
+            "add {hi}, {h}, {t}, asr #31",
+            "and {t}, {t}, #0x80000000",
+            "orr {t}, {t}, #0x40000000",
+            "smlal {t}, {hi}, {x}, {m}",
+            "asr {hi}, {hi}, {sh}",
+            "ssat {hi}, #8, {hi}",
+            x = in(reg) x,
+            m = in(reg) q[0],
+            h = in(reg) q[1],
+            sh = in(reg) q[2],
+            t = out(reg) _,
+            hi = out(reg) r,
+            options(pure, nomem, nostack),
+        );
+    }
+    r
+}
+
 /// `clamp(mbqm(x) + oo, -128, 127)` by the constants of
 /// [`ChanRq::band_words`] (which hold the output offset): the portable twin
 /// of the band requantisation in the conv tiles and the planar depthwise.
@@ -520,6 +565,16 @@ mod tests {
                 prop_assert_eq!(c.apply(x), multiply_by_quantized_multiplier(x, m, s));
             } else {
                 prop_assert_eq!(m, i32::MIN);
+            }
+        }
+
+        #[test]
+        fn band_of_matches_reference(x in any::<i32>(), m in any::<i32>(), s in -40i32..=40, oo in -300i32..=300) {
+            let want = multiply_by_quantized_multiplier(x, m, s).wrapping_add(oo).clamp(-128, 127);
+            if let Some(q) = super::band_of(m, s, oo) {
+                prop_assert_eq!(super::band_one(&q, x), want);
+            } else {
+                prop_assert!(m == i32::MIN || !(-21..=-2).contains(&s) || !(-256..=256).contains(&oo));
             }
         }
 
