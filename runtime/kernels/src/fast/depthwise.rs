@@ -641,6 +641,43 @@ fn mac_generic(
     }
 }
 
+/// An `asm!` whose loop step is the 3×3, stride-1 depthwise MACs of two
+/// outputs (`r4`, `r5`) over the plane rows at `{p} - 128`, `{p}`,
+/// `{p} + 128` with the kernel words at `{q}` (starting from `{be}`),
+/// followed by the given instructions and operands: the shared body of
+/// [`mac3`] and [`mac3_band`].
+#[cfg(mote_dsp)]
+macro_rules! k3s1_asm {
+    ($($rest:tt)*) => {
+        core::arch::asm!(
+            "ldr {n}, [{q}, #24]",
+            "2:",
+            "ldrd r0, r1, [{p}, #-128]",
+            "ldrd r2, r3, [{q}]",
+            "smlad r4, r0, r2, {be}",
+            "smlabb r4, r1, r3, r4",
+            "pkhbt r0, r1, r0",
+            "smladx r5, r0, r2, {be}",
+            "smlatb r5, r1, r3, r5",
+            "ldrd r0, r1, [{p}]",
+            "ldrd r2, r3, [{q}, #8]",
+            "smlad r4, r0, r2, r4",
+            "smlabb r4, r1, r3, r4",
+            "pkhbt r0, r1, r0",
+            "smladx r5, r0, r2, r5",
+            "smlatb r5, r1, r3, r5",
+            "ldrd r0, r1, [{p}, #128]",
+            "ldrd r2, r3, [{q}, #16]",
+            "smlad r4, r0, r2, r4",
+            "smlabb r4, r1, r3, r4",
+            "pkhbt r0, r1, r0",
+            "smladx r5, r0, r2, r5",
+            "smlatb r5, r1, r3, r5",
+            $($rest)*
+        )
+    };
+}
+
 /// The 3×3 kernels: `acc` as for [`mac_generic`], two outputs per step,
 /// `prm` holding per kernel row `(w0, w1)` and `(w2, 0)` as 16-bit pairs
 /// (words 0..6); words 6..9 are scratch (steps per row, the plane skip
@@ -687,7 +724,7 @@ fn mac3(
         use core::arch::asm;
         let adv = if s2 { 8 * steps } else { 4 * steps };
         prm[6] = steps as u32;
-        prm[7] = (v.sh * 2 * PL_W) as u32 - adv as u32;
+        prm[7] = ((v.sh * 2 * PL_W) as u32).wrapping_sub(adv as u32);
         prm[8] = rows as u32;
         // SAFETY: per step, three rows of the plane are read at `p - 128`,
         // `p`, `p + 128` (8 bytes each, 12 with stride 2; the offsets stay
@@ -750,30 +787,7 @@ fn mac3(
                     options(nostack),
                 );
             } else {
-                asm!(
-                    "ldr {n}, [{q}, #24]",
-                    "2:",
-                    "ldrd r0, r1, [{p}, #-128]",
-                    "ldrd r2, r3, [{q}]",
-                    "smlad r4, r0, r2, {be}",
-                    "smlabb r4, r1, r3, r4",
-                    "pkhbt r0, r1, r0",
-                    "smladx r5, r0, r2, {be}",
-                    "smlatb r5, r1, r3, r5",
-                    "ldrd r0, r1, [{p}]",
-                    "ldrd r2, r3, [{q}, #8]",
-                    "smlad r4, r0, r2, r4",
-                    "smlabb r4, r1, r3, r4",
-                    "pkhbt r0, r1, r0",
-                    "smladx r5, r0, r2, r5",
-                    "smlatb r5, r1, r3, r5",
-                    "ldrd r0, r1, [{p}, #128]",
-                    "ldrd r2, r3, [{q}, #16]",
-                    "smlad r4, r0, r2, r4",
-                    "smlabb r4, r1, r3, r4",
-                    "pkhbt r0, r1, r0",
-                    "smladx r5, r0, r2, r5",
-                    "smlatb r5, r1, r3, r5",
+                k3s1_asm!(
                     "strd r4, r5, [{d}], #8",
                     "add {p}, {p}, #4",
                     "subs {n}, {n}, #1",
@@ -847,9 +861,8 @@ fn mac3_band(
     }
     #[cfg(mote_dsp)]
     {
-        use core::arch::asm;
         prm[6] = tw as u32;
-        prm[7] = (v.sh * 2 * PL_W) as u32 - (4 * steps) as u32;
+        prm[7] = ((v.sh * 2 * PL_W) as u32).wrapping_sub((4 * steps) as u32);
         prm[8] = rows as u32;
         prm[9] = q[0];
         prm[10] = q[1];
@@ -864,30 +877,7 @@ fn mac3_band(
         // `ChanRq::band_words`; SSAT's Q flag is never read. r0/r1, r2/r3
         // are the even register pairs A32 LDRD needs.
         unsafe {
-            asm!(
-                "ldr {n}, [{q}, #24]",
-                "2:",
-                "ldrd r0, r1, [{p}, #-128]",
-                "ldrd r2, r3, [{q}]",
-                "smlad r4, r0, r2, {be}",
-                "smlabb r4, r1, r3, r4",
-                "pkhbt r0, r1, r0",
-                "smladx r5, r0, r2, {be}",
-                "smlatb r5, r1, r3, r5",
-                "ldrd r0, r1, [{p}]",
-                "ldrd r2, r3, [{q}, #8]",
-                "smlad r4, r0, r2, r4",
-                "smlabb r4, r1, r3, r4",
-                "pkhbt r0, r1, r0",
-                "smladx r5, r0, r2, r5",
-                "smlatb r5, r1, r3, r5",
-                "ldrd r0, r1, [{p}, #128]",
-                "ldrd r2, r3, [{q}, #16]",
-                "smlad r4, r0, r2, r4",
-                "smlabb r4, r1, r3, r4",
-                "pkhbt r0, r1, r0",
-                "smladx r5, r0, r2, r5",
-                "smlatb r5, r1, r3, r5",
+            k3s1_asm!(
                 // Rescale both with m = r0, H = r1.
                 "ldrd r0, r1, [{q}, #36]",
                 "eor r2, r4, r0",

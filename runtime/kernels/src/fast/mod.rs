@@ -323,23 +323,14 @@ impl ChanRq {
         }
     }
 
-    /// The constants of the planar depthwise requantisation, which also adds
-    /// the output offset `oo`: `[m, H, e - 1]` with `H = 2^(e-2) + oo·2^(e-1)`,
-    /// for a right shift `2 <= e <= 21` and `|oo| <= 256` (else `None`).
-    /// Then `k = 2^30 + 2^(e-2)·2^32`, and the sign term `-2^31` (as a 64-bit
-    /// value) makes the low word `2^30 | 2^31·s` and the high word
-    /// `2^(e-2) - s` (no carry: `2^30 + 2^31 < 2^32`). The offset added to
-    /// the high word before the shift by `e - 1` adds exactly `oo` to the
-    /// result; the high word stays below `2^30 + 2^28 + 2^19 + 1` in
-    /// magnitude, so nothing overflows.
+    /// [`band_of`] for this channel: the band constants (output offset
+    /// `oo` included) of a right shift `2 <= e <= 21`, else `None`.
     #[inline]
     pub(crate) fn band_words(&self, oo: i32) -> Option<[u32; 3]> {
-        let sh = self.sh;
-        if !(1..=20).contains(&sh) || !(-256..=256).contains(&oo) {
+        if !(1..=20).contains(&self.sh) {
             return None;
         }
-        let h = (1i32 << (sh - 1)) + (oo << sh);
-        Some([self.m as u32, h as u32, sh])
+        band_of(self.m, -(self.sh as i32) - 1, oo)
     }
 
     /// True if the channel shifts right (then [`Self::apply_right`] applies).
@@ -349,18 +340,16 @@ impl ChanRq {
     }
 }
 
-/// `clamp(mbqm(a[i]) + oo, -128, 127)` for four values of one channel, by
-/// the constants of [`ChanRq::band_words`] (which hold the output offset).
-/// Used by the sparse tiled kernels.
-#[allow(dead_code)]
+/// [`band_one`] for four values of one channel, the constants loaded once
+/// (the sparse tiled kernels).
 #[inline(always)]
-pub(crate) fn requant4_band(q: &[u32; 3], a: (i32, i32, i32, i32)) -> (i32, i32, i32, i32) {
+pub(crate) fn band4(q: &[u32; 3], a: [i32; 4]) -> [i8; 4] {
     #[cfg(mote_dsp)]
     {
         use core::arch::asm;
-        let (mut a0, mut a1, mut a2, mut a3) = a;
+        let [mut a0, mut a1, mut a2, mut a3] = a;
         // SAFETY: register arithmetic only (SSAT's Q flag is never read);
-        // per value the sequence of `ChanRq::band_words`.
+        // per value the sequence of `band_one`.
         unsafe {
             asm!(
                 "eor {t}, {a0}, {m}",
@@ -403,22 +392,26 @@ pub(crate) fn requant4_band(q: &[u32; 3], a: (i32, i32, i32, i32)) -> (i32, i32,
                 options(pure, nomem, nostack),
             );
         }
-        (a0, a1, a2, a3)
+        [a0 as i8, a1 as i8, a2 as i8, a3 as i8]
     }
     #[cfg(not(mote_dsp))]
     {
-        (
-            band_one(q, a.0),
-            band_one(q, a.1),
-            band_one(q, a.2),
-            band_one(q, a.3),
-        )
+        a.map(|x| band_one(q, x) as i8)
     }
 }
 
-/// [`ChanRq::band_words`] straight from a `(multiplier, shift)` pair and
-/// the output offset, without the 64-bit constant: `None` unless
-/// `m != i32::MIN`, the shift is a right shift of 2 to 21 and `|oo| <= 256`.
+/// The constants `[m, H, e - 1]` of the requantisation of a channel with
+/// multiplier `m` and right shift `e = -shift`, output offset `oo` included:
+/// `H = 2^(e-2) + oo·2^(e-1)`, for `2 <= e <= 21`, `m != i32::MIN` and
+/// `|oo| <= 256` (else `None`). `multiply_by_quantized_multiplier(x, m,
+/// -e)` is `floor((x·m + 2^30 + 2^(30+e) - s·2^31) / 2^(31+e))` with
+/// `s = [x·m < 0]` (the rounding of the doubling high multiply and of the
+/// divide merged; `s` from the sign of `x ^ m` is exact, the two differing
+/// only where both give 0). As a 64-bit value `2^30 + 2^(30+e) - s·2^31`
+/// has low word `2^30 | s·2^31` and high word `2^(e-2) - s`; adding
+/// `oo·2^(e-1)` to the high word before its shift by `e - 1` adds `oo` to
+/// the result, and nothing overflows (the high word stays below
+/// `2^30 + 2^28 + 2^19 + 1` in magnitude). [`band_one`] applies them.
 #[inline(always)]
 pub(crate) fn band_of(m: i32, shift: i32, oo: i32) -> Option<[u32; 3]> {
     if m == i32::MIN || !(-21..=-2).contains(&shift) || !(-256..=256).contains(&oo) {
@@ -429,8 +422,8 @@ pub(crate) fn band_of(m: i32, shift: i32, oo: i32) -> Option<[u32; 3]> {
     Some([m as u32, h as u32, sh])
 }
 
-/// `clamp(mbqm(x) + oo, -128, 127)` by the constants of
-/// [`ChanRq::band_words`] (which hold the output offset): one value of the
+/// `clamp(mbqm(x) + oo, -128, 127)` by the constants of [`band_of`]
+/// (which hold the output offset): one value of the
 /// band requantisation of the conv tiles and the planar depthwise (`SMLAL`,
 /// `ASR`, `SSAT` on DSP cores).
 #[cfg(mote_dsp)]
@@ -461,8 +454,8 @@ pub(crate) fn band_one(q: &[u32; 3], x: i32) -> i32 {
     r
 }
 
-/// `clamp(mbqm(x) + oo, -128, 127)` by the constants of
-/// [`ChanRq::band_words`] (which hold the output offset): the portable twin
+/// `clamp(mbqm(x) + oo, -128, 127)` by the constants of [`band_of`]
+/// (which hold the output offset): the portable twin
 /// of the band requantisation in the conv tiles and the planar depthwise.
 #[cfg(not(mote_dsp))]
 #[inline(always)]

@@ -18,7 +18,7 @@
 
 use super::SparseFilter;
 use crate::conv::{ConvParams, Window};
-use crate::fast::{seg, tap_range};
+use crate::fast::{band4, band_of, seg, tap_range};
 use crate::requant::Requant;
 use crate::shape::clamp_to_i8;
 
@@ -61,7 +61,7 @@ struct Chan {
     start: usize,
     /// Entries (a multiple of 4).
     len: usize,
-    /// The channel's requantisation with the output offset, when [`band`]
+    /// The channel's requantisation with the output offset, when [`band_of`]
     /// applies.
     band: Option<[u32; 3]>,
 }
@@ -220,7 +220,7 @@ pub(super) fn conv_tiled(
                     bias: b,
                     start: n_ent,
                     len: padded,
-                    band: band(m, s, p.output_offset),
+                    band: band_of(m, s, p.output_offset),
                 };
             }
             n_ent += padded;
@@ -489,96 +489,6 @@ fn sums(ents: &[Ent], w: &[[i32; 2]], ch: &Chan) -> [i32; TP] {
         ch.bias.wrapping_add(l1),
         ch.bias.wrapping_add(h1),
     ]
-}
-
-/// The constants `[m, H, e - 1]` of the requantisation of a channel with
-/// multiplier `m` and right shift `e = -shift`, output offset `oo` included:
-/// `H = 2^(e-2) + oo·2^(e-1)`, for `2 <= e <= 21`, `m != i32::MIN` and
-/// `|oo| <= 256` (else `None`). `multiply_by_quantized_multiplier(x, m,
-/// -e)` is `floor((x·m + 2^30 + 2^(30+e) - s·2^31) / 2^(31+e))` with
-/// `s = [x·m < 0]` (the rounding of the doubling high multiply and of the
-/// divide merged; `s` from the sign of `x ^ m` is exact, the two differing
-/// only where both give 0). As a 64-bit value `2^30 + 2^(30+e) - s·2^31`
-/// has low word `2^30 | s·2^31` and high word `2^(e-2) - s`; adding
-/// `oo·2^(e-1)` to the high word before its shift by `e - 1` adds `oo` to
-/// the result, and nothing overflows (the high word stays below
-/// `2^30 + 2^28 + 2^19 + 1` in magnitude).
-fn band(m: i32, shift: i32, oo: i32) -> Option<[u32; 3]> {
-    if m == i32::MIN || !(-21..=-2).contains(&shift) || !(-256..=256).contains(&oo) {
-        return None;
-    }
-    let sh = shift.unsigned_abs() - 1;
-    let h = (1i32 << (sh - 1)) + (oo << sh);
-    Some([m as u32, h as u32, sh])
-}
-
-/// `clamp(requant(a[i]) + oo, -128, 127)` for four accumulators of one
-/// channel by the constants of [`band`].
-#[inline(always)]
-fn band4(q: &[u32; 3], a: [i32; 4]) -> [i8; 4] {
-    #[cfg(mote_dsp)]
-    {
-        use core::arch::asm;
-        let [mut a0, mut a1, mut a2, mut a3] = a;
-        // SAFETY: register arithmetic only (SSAT's Q flag is never read);
-        // per value the sequence of `band`'s formula: low word
-        // `2^30 | (sign of x^m)·2^31`, high word `H - s`, plus `x·m` by
-        // SMLAL, high word shifted right by `e - 1`, saturated to int8.
-        unsafe {
-            asm!(
-                "eor {t}, {a0}, {m}",
-                "add {hi}, {h}, {t}, asr #31",
-                "and {t}, {t}, #0x80000000",
-                "orr {t}, {t}, #0x40000000",
-                "smlal {t}, {hi}, {a0}, {m}",
-                "asr {a0}, {hi}, {sh}",
-                "ssat {a0}, #8, {a0}",
-                "eor {t}, {a1}, {m}",
-                "add {hi}, {h}, {t}, asr #31",
-                "and {t}, {t}, #0x80000000",
-                "orr {t}, {t}, #0x40000000",
-                "smlal {t}, {hi}, {a1}, {m}",
-                "asr {a1}, {hi}, {sh}",
-                "ssat {a1}, #8, {a1}",
-                "eor {t}, {a2}, {m}",
-                "add {hi}, {h}, {t}, asr #31",
-                "and {t}, {t}, #0x80000000",
-                "orr {t}, {t}, #0x40000000",
-                "smlal {t}, {hi}, {a2}, {m}",
-                "asr {a2}, {hi}, {sh}",
-                "ssat {a2}, #8, {a2}",
-                "eor {t}, {a3}, {m}",
-                "add {hi}, {h}, {t}, asr #31",
-                "and {t}, {t}, #0x80000000",
-                "orr {t}, {t}, #0x40000000",
-                "smlal {t}, {hi}, {a3}, {m}",
-                "asr {a3}, {hi}, {sh}",
-                "ssat {a3}, #8, {a3}",
-                a0 = inout(reg) a0,
-                a1 = inout(reg) a1,
-                a2 = inout(reg) a2,
-                a3 = inout(reg) a3,
-                m = in(reg) q[0],
-                h = in(reg) q[1],
-                sh = in(reg) q[2],
-                t = out(reg) _,
-                hi = out(reg) _,
-                options(pure, nomem, nostack),
-            );
-        }
-        [a0 as i8, a1 as i8, a2 as i8, a3 as i8]
-    }
-    #[cfg(not(mote_dsp))]
-    {
-        a.map(|x| {
-            let (m, h, sh) = (q[0] as i32, q[1] as i32, q[2]);
-            let t = x ^ m;
-            let lo = (t as u32 & 0x8000_0000) | 0x4000_0000;
-            let hi = h.wrapping_add(t >> 31);
-            let w = ((i64::from(hi) << 32) | i64::from(lo)) + i64::from(x) * i64::from(m);
-            (((w >> 32) as i32) >> (sh & 31)).clamp(-128, 127) as i8
-        })
-    }
 }
 
 /// `(Σ w·x0 + 2^23·Σ w·x1)` per 64-bit accumulator: the low field read back
