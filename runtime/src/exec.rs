@@ -198,6 +198,8 @@ fn int8(op: &Op<'_>, w: &[u8], out: &mut [i8], ins: &[&[i8]]) -> Result<(), Kern
                     k::conv2d_sparse_s8(&params, &rq, in0, d0, &sf, fd, bias, out, od)
                 }
                 WeightEncoding::S4 => k::conv2d_s4(&params, &rq, in0, d0, f, fd, bias, out, od),
+                // Refused by validation (FullyConnected only).
+                WeightEncoding::WideS8 => Err(k::KernelError::InvalidParameter),
             }
         }
         #[cfg(feature = "op-packed")]
@@ -219,6 +221,8 @@ fn int8(op: &Op<'_>, w: &[u8], out: &mut [i8], ins: &[&[i8]]) -> Result<(), Kern
                 WeightEncoding::S4 => {
                     k::depthwise_conv2d_s4(&params, mult, &rq, in0, d0, f, fd, bias, out, od)
                 }
+                // Refused by validation (FullyConnected only).
+                WeightEncoding::WideS8 => Err(k::KernelError::InvalidParameter),
             }
         }
         #[cfg(feature = "op-packed")]
@@ -243,6 +247,12 @@ fn int8(op: &Op<'_>, w: &[u8], out: &mut [i8], ins: &[&[i8]]) -> Result<(), Kern
                 }
                 WeightEncoding::S4 => {
                     k::fully_connected_s4(&params, &rq, in0, rows, inf, f, bias, out, outf)
+                }
+                WeightEncoding::WideS8 => {
+                    // Validation guarantees 4-byte alignment; a misaligned
+                    // range yields an empty slice that the kernel rejects.
+                    let words: &[u32] = bytemuck::try_cast_slice(f).unwrap_or(&[]);
+                    k::fully_connected_wide_s8(&params, &rq, in0, rows, inf, words, bias, out, outf)
                 }
             }
         }

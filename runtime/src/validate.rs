@@ -16,8 +16,9 @@
 )]
 
 use mote_format::{
-    check_s4, check_sparse, ActRef, BlobRef, ConvSpec, DType, EncodingError, FilterShape,
-    FloatConvSpec, FloatOp, Op, OpKind, QuantSpec, TensorDesc, WeightEncoding, WeightType,
+    check_s4, check_sparse, check_wide, ActRef, BlobRef, ConvSpec, DType, EncodingError,
+    FilterShape, FloatConvSpec, FloatOp, Op, OpKind, QuantSpec, TensorDesc, WeightEncoding,
+    WeightType,
 };
 
 type Check = Result<(), ()>;
@@ -444,6 +445,14 @@ pub(crate) fn encoding(op: &Op<'_>, weights: &[u8]) -> Result<(), EncodingError>
         return Ok(());
     }
     let (filter, shape, encoding) = match &op.kind {
+        OpKind::Conv2dPacked {
+            encoding: WeightEncoding::WideS8,
+            ..
+        }
+        | OpKind::DepthwiseConv2dPacked {
+            encoding: WeightEncoding::WideS8,
+            ..
+        } => return Err(EncodingError::WideOp),
         OpKind::Conv2dPacked { conv, encoding } => {
             (conv.filter, FilterShape::conv(conv.filter_dims), encoding)
         }
@@ -470,6 +479,9 @@ pub(crate) fn encoding(op: &Op<'_>, weights: &[u8]) -> Result<(), EncodingError>
     match encoding {
         WeightEncoding::SparseS8 => check_sparse(bytes, &shape).map(|_| ()),
         WeightEncoding::S4 => check_s4(bytes, &shape),
+        // The range is 4-byte aligned like every blob range (checked with
+        // the op), as the kernel's word loads need.
+        WeightEncoding::WideS8 => check_wide(bytes, &shape),
     }
 }
 

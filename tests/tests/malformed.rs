@@ -1811,3 +1811,89 @@ fn packed_filters_that_disagree_with_their_shape_are_bad_encoding() {
         }
     }
 }
+
+// ------------------------------------------------- wide FullyConnected filters
+
+/// The `ad` model with its FullyConnected filters widened (`--wide-fc`).
+fn ad_wide() -> &'static [u8] {
+    static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
+    BYTES.get_or_init(|| {
+        let path = mote_tests::data_dir().join("ad/model_qdq.onnx");
+        mote_cli::compress::compress_bytes_with(&path, mote_cli::compress::Packing::WideFc)
+            .unwrap_or_else(|e| panic!("compressing {}: {e:#}", path.display()))
+            .0
+    })
+}
+
+fn is_wide(k: &OpKind) -> bool {
+    matches!(
+        k,
+        OpKind::FullyConnectedPacked {
+            encoding: mote_format::WeightEncoding::WideS8,
+            ..
+        }
+    )
+}
+
+#[test]
+fn wide_filter_corruptions_are_bad_encoding() {
+    use mote_format::{EncodingError, WeightEncoding};
+    let file = ad_wide();
+    assert_eq!(parse(file), Ok(()));
+    let op = first_op(file, is_wide);
+    let filter = |p: &Parts<'_>| match p.ops[op as usize].kind {
+        OpKind::FullyConnectedPacked { fc, .. } => fc.filter,
+        _ => unreachable!(),
+    };
+    // A value outside -128..=127 (256 in the first halfword).
+    let r = edited(file, |p| {
+        let at = filter(p).offset as usize;
+        p.weights[at] = 0;
+        p.weights[at + 1] = 1;
+    });
+    let want = Err(Error::BadEncoding {
+        op,
+        error: EncodingError::WideValue,
+    });
+    assert_eq!(r, want);
+    // A filter range one block short.
+    let r = edited(file, |p| {
+        if let OpKind::FullyConnectedPacked { fc, .. } = &mut p.ops[op as usize].kind {
+            fc.filter.len -= 32;
+        }
+    });
+    assert!(
+        matches!(
+            r,
+            Err(Error::BadEncoding {
+                error: EncodingError::WideLength { .. },
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    // A filter range off its 4-byte alignment (the kernel loads words):
+    // refused with the op, as every misaligned blob range is.
+    let r = edited(file, |p| {
+        if let OpKind::FullyConnectedPacked { fc, .. } = &mut p.ops[op as usize].kind {
+            fc.filter.offset += 2;
+        }
+    });
+    assert_eq!(r, Err(Error::BadOp(op)));
+    // The wide encoding on a convolution.
+    let conv = first_op(ic(), is_conv);
+    let r = edited(ic(), |p| {
+        let c = *conv_mut(p);
+        p.ops[conv as usize].kind = OpKind::Conv2dPacked {
+            conv: c,
+            encoding: WeightEncoding::WideS8,
+        };
+    });
+    assert_eq!(
+        r,
+        Err(Error::BadEncoding {
+            op: conv,
+            error: EncodingError::WideOp,
+        })
+    );
+}

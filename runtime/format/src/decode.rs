@@ -339,8 +339,9 @@ impl Decode<'_> for WeightType {
 
 impl Decode<'_> for WeightEncoding {
     fn decode(r: &mut Reader<'_>) -> Self {
-        match r.variant(2) {
+        match r.variant(3) {
             Some(1) => WeightEncoding::S4,
+            Some(2) => WeightEncoding::WideS8,
             _ => WeightEncoding::SparseS8,
         }
     }
@@ -731,6 +732,10 @@ mod tests {
                 fc: fc(),
                 encoding: WeightEncoding::S4,
             },
+            OpKind::FullyConnectedPacked {
+                fc: fc(),
+                encoding: WeightEncoding::WideS8,
+            },
         ]);
         k
     }
@@ -867,6 +872,7 @@ mod tests {
             assert!(same::<TensorDesc<'_>>(&m), "tensor: disagree on {m:02x?}");
         }
         check(&WeightEncoding::S4);
+        check(&WeightEncoding::WideS8);
         check(&u64::MAX);
         check(&u16::MAX);
         check(&i32::MIN);

@@ -47,6 +47,9 @@ pub enum WeightEncoding {
     SparseS8,
     /// Signed 4-bit weights, two per byte (module docs).
     S4,
+    /// int8 weights widened to `i16`, four rows interleaved (module docs);
+    /// FullyConnected only.
+    WideS8,
 }
 
 /// Why a packed filter does not match its op.
@@ -76,6 +79,18 @@ pub enum EncodingError {
     },
     /// A packed fully-connected op with a non-zero per-tensor filter offset.
     FilterOffset,
+    /// A wide filter's length is not `32·ceil(out/4)·ceil(in/4)` bytes.
+    WideLength {
+        /// Bytes the geometry needs.
+        expected: u32,
+        /// Bytes present.
+        found: u32,
+    },
+    /// A wide filter holds a value outside -128..=127 or a non-zero
+    /// padding value.
+    WideValue,
+    /// The wide encoding on an op other than FullyConnected.
+    WideOp,
 }
 
 impl core::fmt::Display for EncodingError {
@@ -97,6 +112,16 @@ impl core::fmt::Display for EncodingError {
             Self::FilterOffset => {
                 f.write_str("a packed fully-connected filter must have filter offset 0")
             }
+            Self::WideLength { expected, found } => {
+                write!(
+                    f,
+                    "wide filter is {found} bytes, its shape needs {expected}"
+                )
+            }
+            Self::WideValue => {
+                f.write_str("wide filter holds a value outside -128..=127 or non-zero padding")
+            }
+            Self::WideOp => f.write_str("the wide encoding is for FullyConnected filters only"),
         }
     }
 }
@@ -165,6 +190,24 @@ impl FilterShape {
     pub fn s4_len(&self) -> Option<usize> {
         Some(self.elements()?.div_ceil(2))
     }
+
+    /// Bytes of the wide encoding of a FullyConnected filter (one group
+    /// per row: `rows` outputs of `group_len` inputs).
+    pub fn wide_len(&self) -> Option<usize> {
+        self.rows
+            .div_ceil(4)
+            .checked_mul(self.group_len.div_ceil(4))?
+            .checked_mul(32)
+    }
+}
+
+/// Index of the `i16` holding weight `(row, col)` of a wide filter with `g`
+/// groups of columns per quad of rows (module docs).
+#[inline(always)]
+pub fn wide_index(row: usize, col: usize, g: usize) -> usize {
+    let block = (row / 4) * g + col / 4;
+    let lane = [0, 2, 1, 3][col % 4];
+    block * 16 + (row % 4) * 4 + lane
 }
 
 /// Checks a sparse filter blob against `shape`: bitmap present, no padding
@@ -207,6 +250,59 @@ pub fn check_s4(bytes: &[u8], shape: &FilterShape) -> Result<(), EncodingError> 
         });
     }
     Ok(())
+}
+
+/// Checks a wide filter blob against a FullyConnected `shape`: its length,
+/// every value an int8 one and the padding zero (module docs).
+pub fn check_wide(bytes: &[u8], shape: &FilterShape) -> Result<(), EncodingError> {
+    let expected = shape.wide_len().ok_or(EncodingError::Overflow)?;
+    if bytes.len() != expected || shape.groups != 1 {
+        return Err(EncodingError::WideLength {
+            expected: expected as u32,
+            found: bytes.len() as u32,
+        });
+    }
+    let (rows, cols) = (shape.rows, shape.group_len);
+    let g = cols.div_ceil(4).max(1);
+    let int8 = |h: u16| h.wrapping_add(0x80) < 0x100;
+    for (b, block) in bytes.chunks_exact(32).enumerate() {
+        let (row0, col0) = ((b / g) * 4, (b % g) * 4);
+        let full = row0 + 4 <= rows && col0 + 4 <= cols;
+        // Word `j` of a block: row `j / 2`, columns 0 and 2 (even `j`) or
+        // 1 and 3 (odd `j`) of the group.
+        for (j, word) in block.chunks_exact(4).enumerate() {
+            let lo = u16::from_le_bytes([word[0], word[1]]);
+            let hi = u16::from_le_bytes([word[2], word[3]]);
+            if full {
+                if !(int8(lo) && int8(hi)) {
+                    return Err(EncodingError::WideValue);
+                }
+                continue;
+            }
+            let row_in = row0 + j / 2 < rows;
+            for (h, c) in [(lo, j % 2), (hi, j % 2 + 2)] {
+                let inside = row_in && col0 + c < cols;
+                if (inside && !int8(h)) || (!inside && h != 0) {
+                    return Err(EncodingError::WideValue);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Encodes an int8 `[rows, cols]` filter (row major) in the wide layout
+/// (module docs; host only).
+#[cfg(feature = "std")]
+pub fn encode_wide(weights: &[i8], rows: usize, cols: usize) -> std::vec::Vec<u8> {
+    let g = cols.div_ceil(4);
+    let mut h = std::vec![0i16; rows.div_ceil(4) * g * 16];
+    for (r, row) in weights.chunks(cols.max(1)).take(rows).enumerate() {
+        for (c, &w) in row.iter().enumerate() {
+            h[wide_index(r, c, g)] = i16::from(w);
+        }
+    }
+    h.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
 /// Encodes a filter sparsely; `element(r, g, e)` gives the int8 weight of
@@ -284,5 +380,37 @@ mod tests {
         assert_eq!(pack_s4(&[-8, 7, 1]), Some(std::vec![0x78, 0x01]));
         assert_eq!(pack_s4(&[8]), None);
         assert_eq!(check_s4(&[0, 0, 0, 0, 0, 0], &shape), Ok(()));
+    }
+
+    #[test]
+    fn wide_layout_and_checks() {
+        // 5 rows of 6 inputs: 2 quads x 2 groups of 32 bytes.
+        let (rows, cols) = (5, 6);
+        let w: std::vec::Vec<i8> = (0..30).map(|i| (i as i8 - 15) * 8).collect();
+        let enc = encode_wide(&w, rows, cols);
+        let shape = FilterShape::fully_connected(cols as u32, rows as u32);
+        assert_eq!(enc.len(), 128);
+        assert_eq!(check_wide(&enc, &shape), Ok(()));
+        let at = |i: usize| i16::from_le_bytes([enc[2 * i], enc[2 * i + 1]]);
+        // Block 0, row 0: columns 0, 2, 1, 3.
+        assert_eq!([at(0), at(1), at(2), at(3)], [-120, -104, -112, -96]);
+        // Block 1 (columns 4, 5 then padding), row 1 (weights 10, 11).
+        assert_eq!([at(20), at(21), at(22), at(23)], [-40, 0, -32, 0]);
+        // Quad 1 holds row 4 only.
+        assert_eq!(at(32), i16::from(w[24]));
+        assert_eq!(at(36), 0);
+        let mut bad = enc.clone();
+        bad[2 * 21] = 1; // padding column
+        assert_eq!(check_wide(&bad, &shape), Err(EncodingError::WideValue));
+        let mut bad = enc.clone();
+        bad[1] = 1; // 256 + low byte: not an int8 value
+        assert_eq!(check_wide(&bad, &shape), Err(EncodingError::WideValue));
+        assert_eq!(
+            check_wide(&enc[..96], &shape),
+            Err(EncodingError::WideLength {
+                expected: 128,
+                found: 96
+            })
+        );
     }
 }

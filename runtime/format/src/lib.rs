@@ -26,9 +26,11 @@ mod header;
 mod op;
 
 pub use decode::{peek_op_kind, take_op, Decode, Reader, ALL_KINDS, OP_KINDS};
-pub use encoding::{check_s4, check_sparse, EncodingError, FilterShape, WeightEncoding};
+pub use encoding::{
+    check_s4, check_sparse, check_wide, wide_index, EncodingError, FilterShape, WeightEncoding,
+};
 #[cfg(feature = "std")]
-pub use encoding::{encode_sparse, pack_s4};
+pub use encoding::{encode_sparse, encode_wide, pack_s4};
 pub use error::FormatError;
 pub use graph::{DType, GraphHeader, TensorDesc, MAX_IO};
 pub use header::{

@@ -67,9 +67,9 @@ pub use conv::{conv2d_s8, ConvParams};
 pub use depthwise::depthwise_conv2d_s8;
 pub use elementwise::{add_s8, mul_s8, AddParams, MulParams};
 pub use error::KernelError;
-pub use fast::add_s8_fast;
 #[cfg(not(any(target_arch = "x86_64", mote_mve)))]
 pub use fast::depthwise_conv2d_s8_fast;
+pub use fast::{add_s8_fast, fully_connected_wide_s8};
 #[cfg(not(any(target_arch = "x86_64", mote_mve)))]
 pub use fast::{conv2d_s8_fast, fully_connected_s8_fast};
 // On Helium cores the optimised Conv2D and FullyConnected are the MVE twins.

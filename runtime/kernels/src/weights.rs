@@ -73,3 +73,61 @@ impl Weights for S4<'_> {
         acc
     }
 }
+
+/// int8 weights widened to `i16` in the wide FullyConnected layout (the
+/// `.mote` `WideS8` encoding): blocks of 4 rows × 4 columns, 16 halfwords
+/// each, block `(q, g)` at `q·ceil(cols/4) + g`; row `k` of a block holds
+/// columns `4g`, `4g + 2`, `4g + 1`, `4g + 3` (little-endian words).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Wide<'a> {
+    /// The blocks, two halfwords per word.
+    pub(crate) words: &'a [u32],
+    /// Rows (output features).
+    pub(crate) rows: usize,
+    /// Columns (input features).
+    pub(crate) cols: usize,
+}
+
+impl Wide<'_> {
+    /// Words of the layout for `rows × cols` (`None` on overflow).
+    pub(crate) fn words_for(rows: usize, cols: usize) -> Option<usize> {
+        rows.div_ceil(4)
+            .checked_mul(cols.div_ceil(4))?
+            .checked_mul(8)
+    }
+}
+
+impl Weights for Wide<'_> {
+    fn check(self, elements: usize) -> Result<(), KernelError> {
+        let ok = self.rows.checked_mul(self.cols) == Some(elements)
+            && Self::words_for(self.rows, self.cols) == Some(self.words.len());
+        if ok {
+            Ok(())
+        } else {
+            Err(KernelError::BufferLength)
+        }
+    }
+
+    #[inline(always)]
+    fn at(self, i: usize) -> i32 {
+        let cols = self.cols.max(1);
+        let (r, c) = (i / cols, i % cols);
+        let block = (r / 4) * self.cols.div_ceil(4) + c / 4;
+        let word = block * 8 + (r % 4) * 2 + (c % 4) % 2;
+        let half = self
+            .words
+            .get(word)
+            .map_or(0, |&w| w >> (16 * ((c % 4) / 2)));
+        i32::from(half as u16 as i16)
+    }
+
+    #[inline(always)]
+    fn dot(self, base: usize, x: &[i8], input_offset: i32, filter_offset: i32) -> i32 {
+        let mut acc: i32 = 0;
+        for (k, &iv) in x.iter().enumerate() {
+            let a = self.at(base + k).wrapping_add(filter_offset);
+            acc = acc.wrapping_add(a.wrapping_mul(i32::from(iv).wrapping_add(input_offset)));
+        }
+        acc
+    }
+}

@@ -384,6 +384,105 @@ fc_equiv!(
     fully_connected_s8_fast
 );
 
+/// The wide FullyConnected layout (`mote_format`'s `WideS8`), written here
+/// from its documentation: blocks of 4 rows x 4 columns, 16 little-endian
+/// halfwords each; row k of a block holds columns 4g, 4g+2, 4g+1, 4g+3;
+/// padding is 0.
+fn wide_words(filter: &[i8], rows: usize, cols: usize) -> Vec<u32> {
+    let g = cols.div_ceil(4);
+    let mut h = vec![0u16; rows.div_ceil(4) * g * 16];
+    for r in 0..rows {
+        for c in 0..cols {
+            let lane = [0, 2, 1, 3][c % 4];
+            h[((r / 4) * g + c / 4) * 16 + (r % 4) * 4 + lane] = filter[r * cols + c] as i16 as u16;
+        }
+    }
+    h.chunks(2)
+        .map(|p| u32::from(p[0]) | (u32::from(p[1]) << 16))
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(800))]
+    /// The wide-layout kernel equals the int8 reference on the same values.
+    #[test]
+    fn fully_connected_wide_matches_reference(
+        batches in 0usize..=3,
+        // Over 1024 inputs the kernel runs the reference loop over the layout.
+        in_f in prop_oneof![0usize..=70, 120usize..=700, 1020usize..=1030],
+        out_f in prop_oneof![0usize..=13, 30usize..=70],
+        in_zp in zp(),
+        out_zp in zp(),
+        act in act(),
+        per_channel in any::<bool>(),
+        wild in prop::bool::weighted(0.2),
+        with_bias in any::<bool>(),
+        modes in (0u8..5, 0u8..5),
+        seed in any::<u64>(),
+    ) {
+        let input = bytes(seed, batches * in_f, modes.0);
+        let filter = bytes(seed ^ 0xf, out_f * in_f, modes.1);
+        let words = wide_words(&filter, out_f, in_f);
+        let bias = if with_bias { i32s(seed ^ 3, out_f, -100_000, 100_000) } else { Vec::new() };
+        let q = rq(out_f, seed ^ 0x77, per_channel, wild);
+        let p = FcParams {
+            input_offset: -in_zp,
+            filter_offset: 0,
+            output_offset: out_zp,
+            act_min: act.0,
+            act_max: act.1,
+        };
+        let mut a = vec![0x5ai8; batches * out_f];
+        let mut b = a.clone();
+        let ra = fully_connected_s8(&p, &q.get(), &input, batches, in_f, &filter, &bias, &mut a, out_f);
+        let rb = fully_connected_wide_s8(&p, &q.get(), &input, batches, in_f, &words, &bias, &mut b, out_f);
+        prop_assert_eq!(ra, rb);
+        prop_assert_eq!(a, b);
+    }
+}
+
+#[test]
+fn fully_connected_wide_refuses_bad_filters() {
+    let q = Requant {
+        multiplier: &[1 << 30],
+        shift: &[-1],
+    };
+    let mut p = FcParams {
+        input_offset: 0,
+        filter_offset: 0,
+        output_offset: 0,
+        act_min: -128,
+        act_max: 127,
+    };
+    let (input, mut out) = ([1i8; 6], [0i8; 5]);
+    let words = wide_words(&[1i8; 30], 5, 6);
+    assert_eq!(
+        fully_connected_wide_s8(
+            &p,
+            &q,
+            &input,
+            1,
+            6,
+            &words[..words.len() - 1],
+            &[],
+            &mut out,
+            5
+        ),
+        Err(KernelError::BufferLength)
+    );
+    assert_eq!(
+        fully_connected_wide_s8(&p, &q, &input, 1, 6, &words, &[], &mut out, 5),
+        Ok(())
+    );
+    // 6 · 2^30/2^31 · 2^-1 = 1.5, rounded half away from zero.
+    assert_eq!(out, [2; 5]);
+    p.filter_offset = 1;
+    assert_eq!(
+        fully_connected_wide_s8(&p, &q, &input, 1, 6, &words, &[], &mut out, 5),
+        Err(KernelError::InvalidParameter)
+    );
+}
+
 /// Element-wise add twins.
 macro_rules! add_equiv {
     ($name:ident, $reference:path, $fast:path) => {

@@ -105,6 +105,20 @@ pub fn filter_info(op: &mote_format::Op<'_>, weights: &[u8]) -> Option<FilterInf
                 .count();
             ("int4", nz, n)
         }
+        Some((WeightEncoding::WideS8, shape)) => {
+            let (rows, cols) = (shape.rows, shape.group_len);
+            let g = cols.div_ceil(4);
+            let at = |r: usize, c: usize| {
+                let h = mote_format::wide_index(r, c, g);
+                w.get(2 * h..2 * h + 2)
+                    .map_or(0, |b| i16::from_le_bytes([b[0], b[1]]))
+            };
+            let nz = (0..rows)
+                .flat_map(|r| (0..cols).map(move |c| (r, c)))
+                .filter(|&(r, c)| at(r, c) != 0)
+                .count();
+            ("wide", nz, shape.elements()?)
+        }
     };
     if total == 0 {
         return None;

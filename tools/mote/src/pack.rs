@@ -59,8 +59,12 @@ fn i8s(blob: &Blob, b: &BlobRef) -> Vec<i8> {
         .collect()
 }
 
+/// FullyConnected filters of at most this many inputs are widened by
+/// `--wide-fc` (the kernel's once-extended input row holds 1024).
+const WIDE_MAX_IN: u32 = 1024;
+
 /// The packed form of one op, if any: its new kind and filter bytes.
-fn pack_op(kind: &OpKind, blob: &Blob, sparse: bool) -> Option<(OpKind, Vec<u8>)> {
+fn pack_op(kind: &OpKind, blob: &Blob, sparse: bool, wide: bool) -> Option<(OpKind, Vec<u8>)> {
     match kind {
         OpKind::Conv2d(c) => {
             let w = i8s(blob, &c.filter);
@@ -97,6 +101,12 @@ fn pack_op(kind: &OpKind, blob: &Blob, sparse: bool) -> Option<(OpKind, Vec<u8>)
                 return None;
             }
             let w = i8s(blob, &f.filter);
+            if wide && f.in_features <= WIDE_MAX_IN {
+                let (rows, cols) = (f.out_features as usize, f.in_features as usize);
+                let encoding = WeightEncoding::WideS8;
+                let bytes = mote_format::encode_wide(&w, rows, cols);
+                return Some((OpKind::FullyConnectedPacked { fc: *f, encoding }, bytes));
+            }
             let shape = FilterShape::fully_connected(f.in_features, f.out_features);
             let inf = shape.group_len;
             let (encoding, bytes) = choose(&w, &shape, |r, _, e| w[r * inf + e], sparse)?;
@@ -146,12 +156,14 @@ pub struct Packed {
 
 /// Stores every int8 filter of `g` in its smallest encoding (sparse only
 /// when `sparse`: it saves flash but its kernels are slower than dense
-/// ones) and rebuilds the weight blob; returns what was packed.
-pub fn pack(g: &mut Graph, sparse: bool) -> Vec<Packed> {
+/// ones), or with `wide` every FullyConnected filter of up to 1024 inputs
+/// in the wide layout (faster, twice the bytes), and rebuilds the weight
+/// blob; returns what was packed.
+pub fn pack(g: &mut Graph, sparse: bool, wide: bool) -> Vec<Packed> {
     let mut report = Vec::new();
     let mut replacement: Vec<Option<Vec<u8>>> = Vec::with_capacity(g.ops.len());
     for op in g.ops.iter_mut() {
-        match pack_op(&op.kind, &g.blob, sparse) {
+        match pack_op(&op.kind, &g.blob, sparse, wide) {
             Some((kind, bytes)) => {
                 let dense_bytes = blob_refs(&mut op.kind)
                     .first()

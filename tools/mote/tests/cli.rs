@@ -425,6 +425,52 @@ fn inspect_json_agrees_with_compress_json() {
     );
 }
 
+/// `--wide-fc` stores the FullyConnected filters widened (`inspect` says
+/// so, at twice the int8 bytes) and changes no output; it cannot be combined
+/// with `--sparse-weights`.
+#[test]
+fn compress_wide_fc() {
+    let s = Scratch::new();
+    let model = s.path("ad.mote");
+    succeeds(&mote(&[
+        OsStr::new("compress"),
+        data("ad/model_qdq.onnx").as_os_str(),
+        "-o".as_ref(),
+        model.as_os_str(),
+        "--wide-fc".as_ref(),
+    ]));
+    let shown = succeeds(&mote(&[OsStr::new("inspect"), model.as_os_str()]));
+    let wide_rows = shown.lines().filter(|l| l.contains(" wide ")).count();
+    assert_eq!(wide_rows, 5, "{shown}");
+    let out = s.path("out.npy");
+    succeeds(&mote(&[
+        OsStr::new("run"),
+        model.as_os_str(),
+        "-i".as_ref(),
+        data("ad/inputs.npy").as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ]));
+    let (_, got) = npy::read(&out).unwrap();
+    let (_, want) = npy::read(&data("ad/outputs_tflm.npy")).unwrap();
+    assert_eq!(got, want, "--wide-fc changed the outputs");
+    let both = mote(&[
+        OsStr::new("compress"),
+        data("ad/model_qdq.onnx").as_os_str(),
+        "-o".as_ref(),
+        s.path("both.mote").as_os_str(),
+        "--wide-fc".as_ref(),
+        "--sparse-weights".as_ref(),
+    ]);
+    assert_eq!(both.status.code(), Some(2));
+    let err = text(&both.stderr);
+    assert!(
+        err.contains("--wide-fc") && err.contains("--sparse-weights"),
+        "{err}"
+    );
+    assert!(!s.path("both.mote").exists());
+}
+
 // -------------------------------------------------------------------- run
 
 #[test]

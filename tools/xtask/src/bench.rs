@@ -89,10 +89,12 @@ fn records(qemu: &Value, host: &Value, from_bench: bool) -> Vec<Value> {
         // The published peer counts are for the full-size bench models on
         // the M4; they are given for those models and for the `*_full`
         // models of `tests/data`, which have their exact layers and shapes.
-        let full = model.strip_suffix("_full");
+        // `<model>+<variant>` (same network, other flags) compares too.
+        let base = model.split('+').next().unwrap_or(model);
+        let full = base.strip_suffix("_full");
         let peer = TFLM_M4
             .iter()
-            .find(|(m, ..)| Some(*m) == full.or(Some(model)))
+            .find(|(m, ..)| Some(*m) == full.or(Some(base)))
             .filter(|_| (from_bench || full.is_some()) && target == "cortex-m4");
         out.push(json!({
             "model": model,
@@ -177,6 +179,11 @@ fn markdown(recs: &[Value], qemu: &Value, host: &Value, from_bench: bool) -> Str
          goldens. The peer counts (TFLite Micro + CMSIS-NN on the bench models, shared \
          `docs/PEERS.md`) are given for the `_full` models only"
     };
+    let origin = format!(
+        "{origin}. `ad_full+wide` is `ad_full` compressed with `mote compress --wide-fc` \
+         (FullyConnected filters stored widened to 16 bits: same outputs, twice the filter \
+         flash)"
+    );
     let mut md = format!(
         "# Benchmarks\n\n\
          Written by `cargo xtask bench` (which runs `cargo xtask bench-qemu` and \

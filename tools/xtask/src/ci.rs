@@ -143,6 +143,7 @@ pub fn ci() -> Result<()> {
     let full = qemu::Options {
         models: crate::models::FULL_MODELS
             .iter()
+            .chain(crate::models::VARIANT_MODELS)
             .map(|m| m.to_string())
             .collect(),
         machines: vec!["mps2-an386".into(), "mps3-an547".into()],

@@ -18,6 +18,42 @@ pub const DATA_MODELS: &[&str] = &["ic", "kws", "vww", "ad", "sww"];
 /// counts compare with TFLite Micro's on the bench models.
 pub const FULL_MODELS: &[&str] = &["ic_full", "kws_full", "vww_full", "ad_full"];
 
+/// Variants measured beside the [`FULL_MODELS`] (`cargo xtask bench-qemu`,
+/// CI): the autoencoder with its FullyConnected filters widened.
+pub const VARIANT_MODELS: &[&str] = &["ad_full+wide"];
+
+/// Model variants: `<model>+<variant>` is `<model>` compressed with extra
+/// `mote compress` flags, run only on the QEMU machines listed.
+pub const VARIANTS: &[(&str, &[&str], &[&str])] = &[
+    // FullyConnected filters widened to 16 bits (faster on the DSP cores,
+    // 2x their flash: ad_full's 551 KB file does not fit the 512 KiB code
+    // memory of mps3-an547, and the M33 build has no DSP kernels).
+    ("wide", &["--wide-fc"], &["mps2-an386", "mps2-an500"]),
+];
+
+fn variant(
+    name: &str,
+) -> Option<&'static (
+    &'static str,
+    &'static [&'static str],
+    &'static [&'static str],
+)> {
+    let (_, v) = name.split_once('+')?;
+    VARIANTS.iter().find(|(n, ..)| *n == v)
+}
+
+/// The extra `mote compress` flags of a model name's variant (none for a
+/// plain name).
+fn variant_args(name: &str) -> &'static [&'static str] {
+    variant(name).map_or(&[], |v| v.1)
+}
+
+/// Whether model `name` runs on QEMU machine `machine` (a variant only on
+/// its machines).
+pub fn runs_on(name: &str, machine: &str) -> bool {
+    variant(name).is_none_or(|v| v.2.contains(&machine))
+}
+
 /// Whether the MLPerf Tiny bench is on this machine.
 pub fn have_bench() -> bool {
     bench_dir().is_some_and(|b| !bench_sources(&b).is_empty())
@@ -155,6 +191,25 @@ pub fn sources(only: &[String]) -> Result<Vec<Source>> {
         all = DATA_MODELS.iter().map(|m| data_source(m)).collect();
     }
     if !only.is_empty() {
+        // `<model>+<variant>`: the model, compressed with the variant's flags.
+        for o in only {
+            let Some((base, v)) = o.split_once('+') else {
+                continue;
+            };
+            if !VARIANTS.iter().any(|(n, ..)| *n == v) {
+                let names: Vec<&str> = VARIANTS.iter().map(|(n, ..)| *n).collect();
+                bail!("unknown variant +{v} in {o}; known: {}", names.join(", "));
+            }
+            let dir = root().join("tests/data").join(base);
+            let found = all.iter().find(|m| m.name == base).cloned().or_else(|| {
+                (dir.join("model_qdq.onnx").is_file() && dir.join("outputs_tflm.npy").is_file())
+                    .then(|| data_source(base))
+            });
+            if let Some(mut m) = found {
+                m.name = o.clone();
+                all.push(m);
+            }
+        }
         // Any other `tests/data` oracle (the single-op models) by name.
         for o in only {
             let dir = root().join("tests/data").join(o);
@@ -209,6 +264,7 @@ pub fn compile_with(
     let file = out_dir.join(format!("{}.mote", src.name));
     let mut c = Command::new(mote);
     c.args(["compress", &s(&src.onnx), "-o", &s(&file)]);
+    c.args(variant_args(&src.name));
     if let Some(cal) = calibration {
         c.arg("--calibration").arg(cal);
     }

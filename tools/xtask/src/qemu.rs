@@ -402,6 +402,13 @@ pub fn run_all(o: &Options) -> Result<(Vec<Compiled>, Vec<RunResult>)> {
         let model = models::compile(&mote, src, &out_dir)?;
         let mut built: Vec<(&str, PathBuf)> = Vec::new();
         for m in &machines {
+            if !models::runs_on(&src.name, m.name) {
+                eprintln!(
+                    "==> skip {} on {} (not one of its machines)",
+                    src.name, m.name
+                );
+                continue;
+            }
             let elf = match built.iter().find(|(f, _)| *f == m.flavour.name) {
                 Some((_, e)) => e.clone(),
                 None => {
@@ -507,6 +514,7 @@ pub fn bench(args: &[String]) -> Result<()> {
         o.models = models::DATA_MODELS
             .iter()
             .chain(models::FULL_MODELS)
+            .chain(models::VARIANT_MODELS)
             .map(|m| m.to_string())
             .collect();
     }

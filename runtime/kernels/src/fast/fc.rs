@@ -4,7 +4,7 @@ use super::dot::{add16, dot2_off, dot4_x16, dot_off, ext_pair, off_fits_i16, sum
 use super::{band_of, band_one, requant, seg, DSP_SHAPED};
 
 /// Most groups of four inputs extended once per row (`in_features <= 1024`).
-const XG_MAX: usize = 256;
+pub(super) const XG_MAX: usize = 256;
 use crate::error::KernelError;
 use crate::fully_connected::FcParams;
 use crate::requant::Requant;
@@ -54,20 +54,7 @@ pub fn fully_connected_s8_fast(
     // n·io, with n reduced mod 2^32 (exact in wrapping arithmetic).
     let nio = (in_features as u32 as i32).wrapping_mul(io);
 
-    let finish = |acc: i32, xterm: i32, o: usize| -> i8 {
-        let mut acc = acc.wrapping_add(xterm);
-        if let Some(&bv) = bias.get(o) {
-            acc = acc.wrapping_add(bv);
-        }
-        // The band rescale (output offset included, saturated to int8,
-        // which the clamp below keeps) where it applies.
-        let (m, s) = rq.get(o);
-        let v = match band_of(m, s, p.output_offset) {
-            Some(q) => band_one(&q, acc),
-            None => requant(rq, acc, o).wrapping_add(p.output_offset),
-        };
-        clamp_to_i8(v, p.act_min, p.act_max)
-    };
+    let finish = finisher(p, rq, bias);
 
     // DSP-shaped builds: the input row plus its offset, sign-extended once
     // into 16-bit pairs (`SXTB16` order) for every four filter rows (whole
@@ -101,6 +88,29 @@ pub fn fully_connected_s8_fast(
         }
     }
     Ok(())
+}
+
+/// The last step of every output `o`: `acc` plus the filter-offset term
+/// `xterm` and the bias, rescaled (the band rescale, output offset included,
+/// where it applies), offset and clamped to the activation range.
+#[inline(always)]
+pub(super) fn finisher<'a>(
+    p: &'a FcParams,
+    rq: &'a Requant,
+    bias: &'a [i32],
+) -> impl Fn(i32, i32, usize) -> i8 + 'a {
+    move |acc: i32, xterm: i32, o: usize| -> i8 {
+        let mut acc = acc.wrapping_add(xterm);
+        if let Some(&bv) = bias.get(o) {
+            acc = acc.wrapping_add(bv);
+        }
+        let (m, s) = rq.get(o);
+        let v = match band_of(m, s, p.output_offset) {
+            Some(q) => band_one(&q, acc),
+            None => requant(rq, acc, o).wrapping_add(p.output_offset),
+        };
+        clamp_to_i8(v, p.act_min, p.act_max)
+    }
 }
 
 /// One batch row's input and what every output of it shares.

@@ -16,11 +16,13 @@ mod conv;
 mod depthwise;
 mod dot;
 mod fc;
+mod wide;
 
 pub use add::add_s8_fast;
 pub use conv::conv2d_s8_fast;
 pub use depthwise::depthwise_conv2d_s8_fast;
 pub use fc::fully_connected_s8_fast;
+pub use wide::fully_connected_wide_s8;
 
 /// The valid filter taps `[lo, hi)` along one axis for output position `out`
 /// and the input coordinate of tap `lo`: those `k < taps` with

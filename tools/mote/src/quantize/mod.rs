@@ -57,6 +57,9 @@ pub struct Options {
     /// Store filters sparse where that is smaller than dense int8 (less
     /// flash; the sparse kernels run slower than the dense ones).
     pub sparse_weights: bool,
+    /// Store FullyConnected filters widened to 16 bits in the DSP kernel's
+    /// order (faster on Cortex-M DSP cores, twice their flash).
+    pub wide_fc: bool,
 }
 
 impl Default for Options {
@@ -74,6 +77,7 @@ impl Default for Options {
             int4: false,
             prune_channels: None,
             sparse_weights: false,
+            wide_fc: false,
         }
     }
 }
