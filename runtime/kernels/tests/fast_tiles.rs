@@ -110,6 +110,58 @@ proptest! {
         prop_assert_eq!(a, b);
     }
 
+    /// First-layer windows: few input channels, so kernel rows that are
+    /// not whole groups of four (row-padded and extended straight from the
+    /// input, with the rows at the end of an image through the int8 row),
+    /// few filters, every channel band-rescaled, batches of images.
+    #[test]
+    fn conv_first_layer_rows_match_reference(
+        n in 1usize..=2,
+        hw in (2usize..=12, 2usize..=12),
+        in_c in prop_oneof![Just(3usize), 1usize..=7],
+        out_c in 1usize..=9,
+        k in prop_oneof![Just((3usize, 3usize)), (2usize..=5, 1usize..=5)],
+        stride in (1usize..=2, 1usize..=2),
+        pad in (0usize..=2, 0usize..=2),
+        dil_h in 1usize..=2,
+        zps in (zp(), zp()),
+        extreme in any::<bool>(),
+        seed in any::<u64>(),
+    ) {
+        let (in_h, in_w) = hw;
+        let span = |n: usize, kk: usize, s: usize, d: usize, p: usize| {
+            let eff = d * (kk - 1) + 1;
+            if n + 2 * p >= eff { (n + 2 * p - eff) / s + 1 } else { 1 }
+        };
+        let oh = span(in_h, k.0, stride.0, dil_h, pad.0);
+        let ow = span(in_w, k.1, stride.1, 1, pad.1);
+        let input = bytes(seed, n * in_h * in_w * in_c, extreme);
+        let filter = bytes(seed ^ 0xf, out_c * k.0 * k.1 * in_c, extreme);
+        let bias: Vec<i32> = (0..out_c as i32).map(|i| i * 977 - 20_000).collect();
+        // Odd seeds: right shifts of at least 2 only (every channel banded).
+        let (m, s) = mults((seed ^ 0x77) | 1, out_c);
+        let q = Requant { multiplier: &m, shift: &s };
+        let p = ConvParams {
+            stride: [stride.0, stride.1],
+            dilation: [dil_h, 1],
+            padding: [pad.0, pad.1],
+            input_offset: -zps.0,
+            output_offset: zps.1,
+            act_min: -128,
+            act_max: 127,
+        };
+        let idims = [n, in_h, in_w, in_c];
+        let fdims = [out_c, k.0, k.1, in_c];
+        let odims = [n, oh, ow, out_c];
+        let mut a = vec![0x5ai8; n * oh * ow * out_c];
+        let mut b = a.clone();
+        let ra = conv2d_s8(&p, &q, &input, idims, &filter, fdims, &bias, &mut a, odims);
+        let rb = conv2d_s8_fast(&p, &q, &input, idims, &filter, fdims, &bias, &mut b, odims);
+        prop_assert!(ra.is_ok(), "{:?}", ra);
+        prop_assert_eq!(ra, rb);
+        prop_assert_eq!(a, b);
+    }
+
     #[test]
     fn conv_gemm_1x1_matches_reference(
         n in 1usize..=2,

@@ -1,8 +1,6 @@
 //! Optimised twin of [`crate::conv2d_s8`].
 
-use super::dot::{
-    clamp4_pack, dot, dot2, dot2_off, dot4_px, dot_off, ext_pair, ext_row, ext_words, sum,
-};
+use super::dot::{clamp4_pack, dot, dot2, dot2_off, dot4_px, dot_off, ext_padded, ext_row, sum};
 use super::{requant, requant4_same, seg, tap_range, ChanRq, ColTaps, DSP_SHAPED};
 use crate::conv::{ConvParams, Window};
 use crate::error::KernelError;
@@ -361,7 +359,31 @@ fn conv_tiled(
     g: &Geom,
 ) -> usize {
     let filter_len = g.k_h * g.k_w * g.in_c;
-    let k_pad = filter_len.div_ceil(4) * 4;
+    let seg_len = g.k_w * g.in_c;
+    // Row-padded windows: each kernel row (contiguous in the input when the
+    // dilation across is 1) padded to whole groups, so that full windows
+    // extend straight from the input (the pad lanes read the next pixels'
+    // bytes, against zero weights) instead of through the int8 row, for
+    // kernel rows that are not whole groups (3x3 over 3 channels) at the
+    // cost of at most a third more MACs.
+    // Each extra group costs every filter 11 instructions per tile of four
+    // pixels, the direct rows save about 150 per pixel: few filters only
+    // (VWW's first layer: 8 filters, 2 extra groups; ResNet-8's 16 lose).
+    let seg_pad = seg_len.div_ceil(4) * 4;
+    let extra_groups = (g.k_h * seg_pad).saturating_sub(filter_len.div_ceil(4) * 4) / 4;
+    let rowpad = DSP_SHAPED
+        && g.win.dilation[1] == 1
+        && seg_len % 4 != 0
+        && g.k_h > 1
+        && 3 * seg_pad <= 4 * seg_len
+        && g.out_c * extra_groups <= 16;
+    // A window row's length in the gathered row (and the extended filters).
+    let kw_len = if rowpad { seg_pad } else { seg_len };
+    let k_pad = if rowpad {
+        g.k_h * seg_pad
+    } else {
+        filter_len.div_ceil(4) * 4
+    };
     let total_px = g.batches * g.out_h * g.out_w;
     let full_tiles = total_px / TP;
     if total_px == 0 || k_pad > TK_MAX || filter_len == 0 {
@@ -403,20 +425,20 @@ fn conv_tiled(
             None => return 0,
         }
     }
-    // Filters whose length is not a multiple of 4 run only extended (their
-    // last group padded with zeros there).
-    if padded && !(use16 && all_banded) {
+    // Filters whose length is not a multiple of 4 (or row-padded) run only
+    // extended (their last groups padded with zeros there).
+    if (padded || rowpad) && !(use16 && all_banded) {
         return 0;
     }
     let off = p.input_offset;
     let row_len = g.in_w.saturating_mul(g.in_c);
     let img_len = g.in_h * row_len;
     let dil = [g.win.dilation[0] as usize, g.win.dilation[1] as usize];
-    // Full windows whose kernel rows are contiguous, 4-aligned input
-    // segments (dilation 1 across, `k_w·C % 4 == 0`) skip the int8 row.
-    let seg_len = g.k_w * g.in_c;
-    let seg_groups = seg_len / 4;
-    let direct_rows = dil[1] == 1 && seg_len % 4 == 0 && !padded;
+    // Full windows whose kernel rows are contiguous input segments of
+    // whole groups (dilation 1 across, `k_w·C % 4 == 0`, or row-padded)
+    // skip the int8 row.
+    let seg_groups = kw_len / 4;
+    let direct_rows = dil[1] == 1 && (rowpad || (seg_len % 4 == 0 && !padded));
     // One pixel's window at a time (every byte up to `filter_len` is
     // rewritten per pixel; the tail up to `k_pad` stays zero).
     let mut row = [0i8; TK_MAX];
@@ -480,19 +502,15 @@ fn conv_tiled(
             let words = k_pad / 2;
             let fs = wsrc.chunks(filter_len).zip(w16.chunks_exact_mut(words));
             for ((f, d), q) in fs.zip(cq.iter_mut()).take(nb) {
-                let mut sw = if ext16 { ext_words(f, d) } else { sum(f) };
-                let whole = filter_len / 4 * 4;
-                if ext16 && whole < filter_len {
-                    // The last group, padded with zeros.
-                    let mut last = [0i8; 4];
-                    for (l, &v) in last.iter_mut().zip(f.get(whole..).unwrap_or(&[])) {
-                        *l = v;
-                        sw = sw.wrapping_add(i32::from(v));
-                    }
-                    if let Some(e) = d.get_mut(whole / 2..whole / 2 + 2) {
-                        (e[0], e[1]) = ext_pair(&last);
-                    }
-                }
+                let sw = if !ext16 {
+                    sum(f)
+                } else if rowpad {
+                    // Each kernel row to its own whole groups.
+                    let rows = f.chunks(seg_len).zip(d.chunks_mut(seg_pad / 2));
+                    rows.fold(0i32, |a, (r, dr)| a.wrapping_add(ext_padded(r, dr)))
+                } else {
+                    ext_padded(f, d)
+                };
                 q[3] = (q[3] as i32).wrapping_add(off.wrapping_mul(sw)) as u32;
             }
         }
@@ -531,16 +549,27 @@ fn conv_tiled(
                     let (kx0, kx1, ix0) = cols.get(ox);
                     let full = ky0 == 0 && ky1 == g.k_h && kx0 == 0 && kx1 == g.k_w;
                     if full && direct_rows {
-                        // Each kernel row is one contiguous, 4-aligned segment:
-                        // extend it straight from the input.
+                        // Each kernel row is one contiguous segment of whole
+                        // groups: extend it straight from the input.
                         for ky in 0..g.k_h {
                             let iy = iy0 + ky * dil[0];
-                            let src = seg(img, iy * row_len + ix0 * g.in_c, seg_len);
+                            let at = iy * row_len + ix0 * g.in_c;
                             let d = slot.get_mut(ky * seg_groups * 8..).unwrap_or(&mut []);
-                            ext_row(src, d, seg_groups);
+                            let src = seg(img, at, kw_len);
+                            if src.len() == kw_len {
+                                ext_row(src, d, seg_groups);
+                            } else {
+                                // A row-padded segment running past the
+                                // image: its real bytes through the int8
+                                // row (its pad lanes meet zero weights).
+                                let t = row.get_mut(..kw_len).unwrap_or(&mut []);
+                                let n = seg_len.min(t.len());
+                                copy_short(t.get_mut(..n).unwrap_or(&mut []), seg(img, at, n));
+                                ext_row(t, d, seg_groups);
+                            }
                         }
                     } else {
-                        let dst = row.get_mut(..filter_len).unwrap_or(&mut []);
+                        let dst = row.get_mut(..g.k_h * kw_len).unwrap_or(&mut []);
                         if !full {
                             dst.fill(g.pad_value);
                         }
@@ -551,13 +580,13 @@ fn conv_tiled(
                             let n = (kx1 - kx0) * g.in_c;
                             let step = dil[0] * row_len;
                             let mut at = iy0 * row_len + ix0 * g.in_c;
-                            let mut d_at = (ky0 * g.k_w + kx0) * g.in_c;
+                            let mut d_at = ky0 * kw_len + kx0 * g.in_c;
                             for _ in ky0..ky1 {
                                 if let Some(d) = dst.get_mut(d_at..).and_then(|d| d.get_mut(..n)) {
                                     copy_short(d, seg(img, at, n));
                                 }
                                 at = at.saturating_add(step);
-                                d_at = d_at.saturating_add(seg_len);
+                                d_at = d_at.saturating_add(kw_len);
                             }
                         } else {
                             for ky in ky0..ky1 {
@@ -712,30 +741,26 @@ macro_rules! tile_asm {
                 "ldr {px}, [sp, #8]",
                 "ldm {px}!, {{r0, r1, r2, r3}}",
                 "str {px}, [sp, #8]",
-                "eor {w}, {a0}, r0",
-                "add {we}, r1, {w}, asr #31",
-                "and {w}, {w}, #0x80000000",
+                "add {we}, r1, {a0}, asr #31",
+                "and {w}, {a0}, #0x80000000",
                 "orr {w}, {w}, #0x40000000",
                 "smlal {w}, {we}, {a0}, r0",
                 "asr {a0}, {we}, r2",
                 "ssat {a0}, #8, {a0}",
-                "eor {w}, {a1}, r0",
-                "add {we}, r1, {w}, asr #31",
-                "and {w}, {w}, #0x80000000",
+                "add {we}, r1, {a1}, asr #31",
+                "and {w}, {a1}, #0x80000000",
                 "orr {w}, {w}, #0x40000000",
                 "smlal {w}, {we}, {a1}, r0",
                 "asr {a1}, {we}, r2",
                 "ssat {a1}, #8, {a1}",
-                "eor {w}, {a2}, r0",
-                "add {we}, r1, {w}, asr #31",
-                "and {w}, {w}, #0x80000000",
+                "add {we}, r1, {a2}, asr #31",
+                "and {w}, {a2}, #0x80000000",
                 "orr {w}, {w}, #0x40000000",
                 "smlal {w}, {we}, {a2}, r0",
                 "asr {a2}, {we}, r2",
                 "ssat {a2}, #8, {a2}",
-                "eor {w}, {a3}, r0",
-                "add {we}, r1, {w}, asr #31",
-                "and {w}, {w}, #0x80000000",
+                "add {we}, r1, {a3}, asr #31",
+                "and {w}, {a3}, #0x80000000",
                 "orr {w}, {w}, #0x40000000",
                 "smlal {w}, {we}, {a3}, r0",
                 "asr {a3}, {we}, r2",

@@ -757,6 +757,25 @@ pub(crate) fn ext_words(src: &[i8], dst: &mut [u32]) -> i32 {
     total
 }
 
+/// [`ext_words`] of any number of values: the last group padded with
+/// zeros. Returns the sum of the values.
+#[inline(always)]
+pub(crate) fn ext_padded(src: &[i8], dst: &mut [u32]) -> i32 {
+    let whole = src.len() / 4 * 4;
+    let mut total = ext_words(src.get(..whole).unwrap_or(&[]), dst);
+    if whole < src.len() {
+        let mut last = [0i8; 4];
+        for (l, &v) in last.iter_mut().zip(src.get(whole..).unwrap_or(&[])) {
+            *l = v;
+            total = total.wrapping_add(i32::from(v));
+        }
+        if let Some(e) = dst.get_mut(whole / 2..whole / 2 + 2) {
+            (e[0], e[1]) = ext_pair(&last);
+        }
+    }
+    total
+}
+
 /// `clamp(v[i] + oo, lo, hi)` for four values, packed as bytes (`v[0]` in
 /// the low byte). `lo4`/`hi4` hold `lo`/`hi` (within int8, `lo <= hi`) in
 /// every byte. On DSP cores: `SSAT` to int8, pack, then byte-wise max/min

@@ -354,30 +354,26 @@ pub(crate) fn band4(q: &[u32; 3], a: [i32; 4]) -> [i8; 4] {
         // per value the sequence of `band_one`.
         unsafe {
             asm!(
-                "eor {t}, {a0}, {m}",
-                "add {hi}, {h}, {t}, asr #31",
-                "and {t}, {t}, #0x80000000",
+                "add {hi}, {h}, {a0}, asr #31",
+                "and {t}, {a0}, #0x80000000",
                 "orr {t}, {t}, #0x40000000",
                 "smlal {t}, {hi}, {a0}, {m}",
                 "asr {a0}, {hi}, {sh}",
                 "ssat {a0}, #8, {a0}",
-                "eor {t}, {a1}, {m}",
-                "add {hi}, {h}, {t}, asr #31",
-                "and {t}, {t}, #0x80000000",
+                "add {hi}, {h}, {a1}, asr #31",
+                "and {t}, {a1}, #0x80000000",
                 "orr {t}, {t}, #0x40000000",
                 "smlal {t}, {hi}, {a1}, {m}",
                 "asr {a1}, {hi}, {sh}",
                 "ssat {a1}, #8, {a1}",
-                "eor {t}, {a2}, {m}",
-                "add {hi}, {h}, {t}, asr #31",
-                "and {t}, {t}, #0x80000000",
+                "add {hi}, {h}, {a2}, asr #31",
+                "and {t}, {a2}, #0x80000000",
                 "orr {t}, {t}, #0x40000000",
                 "smlal {t}, {hi}, {a2}, {m}",
                 "asr {a2}, {hi}, {sh}",
                 "ssat {a2}, #8, {a2}",
-                "eor {t}, {a3}, {m}",
-                "add {hi}, {h}, {t}, asr #31",
-                "and {t}, {t}, #0x80000000",
+                "add {hi}, {h}, {a3}, asr #31",
+                "and {t}, {a3}, #0x80000000",
                 "orr {t}, {t}, #0x40000000",
                 "smlal {t}, {hi}, {a3}, {m}",
                 "asr {a3}, {hi}, {sh}",
@@ -404,19 +400,18 @@ pub(crate) fn band4(q: &[u32; 3], a: [i32; 4]) -> [i8; 4] {
 
 /// The constants `[m, H, e - 1]` of the requantisation of a channel with
 /// multiplier `m` and right shift `e = -shift`, output offset `oo` included:
-/// `H = 2^(e-2) + oo·2^(e-1)`, for `2 <= e <= 21`, `m != i32::MIN` and
-/// `|oo| <= 256` (else `None`). `multiply_by_quantized_multiplier(x, m,
+/// `H = 2^(e-2) + oo·2^(e-1)`, for `2 <= e <= 21`, `m > 0` (as every
+/// TFLite multiplier) and `|oo| <= 256` (else `None`). `multiply_by_quantized_multiplier(x, m,
 /// -e)` is `floor((x·m + 2^30 + 2^(30+e) - s·2^31) / 2^(31+e))` with
 /// `s = [x·m < 0]` (the rounding of the doubling high multiply and of the
-/// divide merged; `s` from the sign of `x ^ m` is exact, the two differing
-/// only where both give 0). As a 64-bit value `2^30 + 2^(30+e) - s·2^31`
+/// divide merged; with `m > 0`, `s` is the sign bit of `x`). As a 64-bit value `2^30 + 2^(30+e) - s·2^31`
 /// has low word `2^30 | s·2^31` and high word `2^(e-2) - s`; adding
 /// `oo·2^(e-1)` to the high word before its shift by `e - 1` adds `oo` to
 /// the result, and nothing overflows (the high word stays below
 /// `2^30 + 2^28 + 2^19 + 1` in magnitude). [`band_one`] applies them.
 #[inline(always)]
 pub(crate) fn band_of(m: i32, shift: i32, oo: i32) -> Option<[u32; 3]> {
-    if m == i32::MIN || !(-21..=-2).contains(&shift) || !(-256..=256).contains(&oo) {
+    if m <= 0 || !(-21..=-2).contains(&shift) || !(-256..=256).contains(&oo) {
         return None;
     }
     let sh = shift.unsigned_abs() - 1;
@@ -437,9 +432,8 @@ pub(crate) fn band_one(q: &[u32; 3], x: i32) -> i32 {
     // sequence of `tile_block`'s requantisation.
     unsafe {
         asm!(
-            "eor {t}, {x}, {m}",
-            "add {hi}, {h}, {t}, asr #31",
-            "and {t}, {t}, #0x80000000",
+            "add {hi}, {h}, {x}, asr #31",
+            "and {t}, {x}, #0x80000000",
             "orr {t}, {t}, #0x40000000",
             "smlal {t}, {hi}, {x}, {m}",
             "asr {hi}, {hi}, {sh}",
@@ -463,9 +457,9 @@ pub(crate) fn band_one(q: &[u32; 3], x: i32) -> i32 {
 #[inline(always)]
 pub(crate) fn band_one(q: &[u32; 3], x: i32) -> i32 {
     let (m, h, sh) = (q[0] as i32, q[1] as i32, q[2]);
-    let t = x ^ m;
-    let lo = (t as u32 & 0x8000_0000) | 0x4000_0000;
-    let hi = h.wrapping_add(t >> 31);
+    // `m > 0`: the product's sign is `x`'s.
+    let lo = (x as u32 & 0x8000_0000) | 0x4000_0000;
+    let hi = h.wrapping_add(x >> 31);
     let w = ((i64::from(hi) << 32) | i64::from(lo)) + i64::from(x) * i64::from(m);
     (((w >> 32) as i32) >> (sh & 31)).clamp(-128, 127)
 }
@@ -569,7 +563,7 @@ mod tests {
             if let Some(q) = super::band_of(m, s, oo) {
                 prop_assert_eq!(super::band_one(&q, x), want);
             } else {
-                prop_assert!(m == i32::MIN || !(-21..=-2).contains(&s) || !(-256..=256).contains(&oo));
+                prop_assert!(m <= 0 || !(-21..=-2).contains(&s) || !(-256..=256).contains(&oo));
             }
         }
 
