@@ -44,4 +44,4 @@ pub use interpreter::Interpreter;
 pub use model::{Model, Ops};
 pub use mote_format as format;
 pub use mote_format::{DType, TensorDesc};
-pub use ops::op_feature;
+pub use ops::{op_feature, speed_feature};

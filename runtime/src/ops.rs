@@ -42,11 +42,42 @@ pub fn op_feature(kind: &OpKind) -> Option<&'static str> {
     })
 }
 
+/// The speed-path feature an op's shape can use (`op-conv-rows`,
+/// `op-depthwise-chans`), if any: a build without it runs the op all the
+/// same, on the general path. `mote inspect --features` names it so that a
+/// lean firmware links the paths its model uses and no other.
+pub fn speed_feature(op: &mote_format::Op<'_>) -> Option<&'static str> {
+    let dims = |d: [u32; 4]| d.map(|v| v as usize);
+    match &op.kind {
+        OpKind::Conv2d(c) => {
+            let rows = mote_kernels::fast::conv_rows_apply(
+                dims(c.filter_dims),
+                usize::from(c.dilation[1]),
+            );
+            rows.then_some("op-conv-rows")
+        }
+        OpKind::DepthwiseConv2d {
+            conv: c,
+            depth_multiplier: 1,
+        } => {
+            let [_, oh, ow, _] = dims(op.output.dims);
+            let stride = c.stride.map(usize::from);
+            let act = (c.act_min, c.act_max);
+            let chans =
+                mote_kernels::fast::dw_chans_apply(dims(c.filter_dims), stride, oh * ow, act);
+            chans.then_some("op-depthwise-chans")
+        }
+        _ => None,
+    }
+}
+
 /// Every op feature and whether this build has it.
 #[cfg(test)]
-const FEATURES: [(&str, bool); 14] = [
+const FEATURES: [(&str, bool); 16] = [
     ("op-conv", cfg!(feature = "op-conv")),
+    ("op-conv-rows", cfg!(feature = "op-conv-rows")),
     ("op-depthwise", cfg!(feature = "op-depthwise")),
+    ("op-depthwise-chans", cfg!(feature = "op-depthwise-chans")),
     (
         "op-depthwise-multiplier",
         cfg!(feature = "op-depthwise-multiplier"),

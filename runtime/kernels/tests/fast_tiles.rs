@@ -246,6 +246,55 @@ proptest! {
         prop_assert_eq!(a, b);
     }
 
+    /// 3x3 depthwise over channels side by side (strided or small maps,
+    /// a multiple of 4 channels, across the 64-channel chunks), padding
+    /// from the padding row, batches of images.
+    #[test]
+    fn depthwise_channels_match_reference(
+        n in 1usize..=2,
+        hw in (1usize..=9, 1usize..=9),
+        c4 in prop_oneof![Just(1usize), Just(16), Just(17), 1usize..=40],
+        stride in (1usize..=2, 1usize..=2),
+        dil in (1usize..=2, 1usize..=2),
+        pad in (0usize..=2, 0usize..=2),
+        zps in (zp(), zp()),
+        extreme in any::<bool>(),
+        seed in any::<u64>(),
+    ) {
+        let c = 4 * c4;
+        let (in_h, in_w) = hw;
+        let span = |n: usize, s: usize, d: usize, p: usize| {
+            let eff = 2 * d + 1;
+            if n + 2 * p >= eff { (n + 2 * p - eff) / s + 1 } else { 1 }
+        };
+        let oh = span(in_h, stride.0, dil.0, pad.0);
+        let ow = span(in_w, stride.1, dil.1, pad.1);
+        let input = bytes(seed, n * in_h * in_w * c, extreme);
+        let filter = bytes(seed ^ 0xf, 9 * c, extreme);
+        let bias: Vec<i32> = (0..c as i32).map(|i| 15_000 - i * 1013).collect();
+        let (m, s) = mults((seed ^ 0x77) | 1, c);
+        let q = Requant { multiplier: &m, shift: &s };
+        let p = ConvParams {
+            stride: [stride.0, stride.1],
+            dilation: [dil.0, dil.1],
+            padding: [pad.0, pad.1],
+            input_offset: -zps.0,
+            output_offset: zps.1,
+            act_min: -128,
+            act_max: 127,
+        };
+        let idims = [n, in_h, in_w, c];
+        let fdims = [1, 3, 3, c];
+        let odims = [n, oh, ow, c];
+        let mut a = vec![0x5ai8; n * oh * ow * c];
+        let mut b = a.clone();
+        let ra = depthwise_conv2d_s8(&p, 1, &q, &input, idims, &filter, fdims, &bias, &mut a, odims);
+        let rb = depthwise_conv2d_s8_fast(&p, 1, &q, &input, idims, &filter, fdims, &bias, &mut b, odims);
+        prop_assert!(ra.is_ok(), "{:?}", ra);
+        prop_assert_eq!(ra, rb);
+        prop_assert_eq!(a, b);
+    }
+
     #[test]
     fn depthwise_planar_bands_match_reference(
         hw in prop_oneof![(20usize..=45, 1usize..=3), (1usize..=3, 20usize..=70), (10usize..=40, 40usize..=140)],

@@ -366,17 +366,10 @@ fn conv_tiled(
     // bytes, against zero weights) instead of through the int8 row, for
     // kernel rows that are not whole groups (3x3 over 3 channels) at the
     // cost of at most a third more MACs.
-    // Each extra group costs every filter 11 instructions per tile of four
-    // pixels, the direct rows save about 150 per pixel: few filters only
-    // (VWW's first layer: 8 filters, 2 extra groups; ResNet-8's 16 lose).
     let seg_pad = seg_len.div_ceil(4) * 4;
-    let extra_groups = (g.k_h * seg_pad).saturating_sub(filter_len.div_ceil(4) * 4) / 4;
-    let rowpad = DSP_SHAPED
-        && g.win.dilation[1] == 1
-        && seg_len % 4 != 0
-        && g.k_h > 1
-        && 3 * seg_pad <= 4 * seg_len
-        && g.out_c * extra_groups <= 16;
+    let rowpad = cfg!(feature = "conv-rows")
+        && DSP_SHAPED
+        && super::conv_rows_apply([g.out_c, g.k_h, g.k_w, g.in_c], g.win.dilation[1] as usize);
     // A window row's length in the gathered row (and the extended filters).
     let kw_len = if rowpad { seg_pad } else { seg_len };
     let k_pad = if rowpad {

@@ -74,6 +74,23 @@ pub fn depthwise_conv2d_s8_fast(
         );
     }
     if DSP_SHAPED {
+        let out_hw = output_dims[1].saturating_mul(output_dims[2]);
+        if super::dw_chans::takes(p, filter_dims, out_hw)
+            && super::dw_chans::dw_chans(
+                p,
+                &win,
+                rq,
+                input,
+                input_dims,
+                filter,
+                filter_dims,
+                bias,
+                output,
+                output_dims,
+            )
+        {
+            return Ok(());
+        }
         if planar(
             p,
             rq,

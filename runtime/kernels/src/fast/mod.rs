@@ -15,6 +15,7 @@ mod add;
 mod conv;
 mod depthwise;
 mod dot;
+mod dw_chans;
 mod fc;
 mod wide;
 
@@ -23,6 +24,39 @@ pub use conv::conv2d_s8_fast;
 pub use depthwise::depthwise_conv2d_s8_fast;
 pub use fc::fully_connected_s8_fast;
 pub use wide::fully_connected_wide_s8;
+
+/// Whether the conv tiles gather this convolution's windows row-padded
+/// (each kernel row padded to whole groups of four and extended straight
+/// from the input; the `conv-rows` feature): kernel rows of `k_w·in_c`
+/// bytes that are not whole groups, at most a third longer padded, dilation
+/// 1 across, and few enough filters that the extra groups' MACs cost less
+/// than the gather they save (VWW's first layer: 8 filters, 2 extra groups).
+pub fn conv_rows_apply(filter_dims: [usize; 4], dil_w: usize) -> bool {
+    let [out_c, k_h, k_w, in_c] = filter_dims;
+    let seg_len = k_w.saturating_mul(in_c);
+    let seg_pad = seg_len.div_ceil(4) * 4;
+    let plain = k_h.saturating_mul(seg_len).div_ceil(4) * 4;
+    let extra_groups = k_h.saturating_mul(seg_pad).saturating_sub(plain) / 4;
+    dil_w == 1
+        && seg_len % 4 != 0
+        && k_h > 1
+        && 3 * seg_pad <= 4 * seg_len
+        && out_c.saturating_mul(extra_groups) <= 16
+}
+
+/// Whether a depthwise convolution (depth multiplier 1) runs channels side
+/// by side (`dw_chans`, the `depthwise-chans` feature): 3×3 kernels over a
+/// multiple of four channels, on strided or small (at most 64 pixels)
+/// output maps, with the full int8 activation range.
+pub fn dw_chans_apply(
+    filter_dims: [usize; 4],
+    stride: [usize; 2],
+    out_hw: usize,
+    act: (i32, i32),
+) -> bool {
+    let [_, k_h, k_w, c] = filter_dims;
+    k_h == 3 && k_w == 3 && c % 4 == 0 && (stride != [1, 1] || out_hw <= 64) && act == (-128, 127)
+}
 
 /// The valid filter taps `[lo, hi)` along one axis for output position `out`
 /// and the input coordinate of tap `lo`: those `k < taps` with
@@ -411,12 +445,18 @@ pub(crate) fn band4(q: &[u32; 3], a: [i32; 4]) -> [i8; 4] {
 /// `2^30 + 2^28 + 2^19 + 1` in magnitude). [`band_one`] applies them.
 #[inline(always)]
 pub(crate) fn band_of(m: i32, shift: i32, oo: i32) -> Option<[u32; 3]> {
-    if m <= 0 || !(-21..=-2).contains(&shift) || !(-256..=256).contains(&oo) {
+    if !band_ok(m, shift, oo) {
         return None;
     }
     let sh = shift.unsigned_abs() - 1;
     let h = (1i32 << (sh - 1)) + (oo << sh);
     Some([m as u32, h as u32, sh])
+}
+
+/// Whether [`band_of`] has constants for `(m, shift, oo)`.
+#[inline(always)]
+pub(crate) fn band_ok(m: i32, shift: i32, oo: i32) -> bool {
+    m > 0 && (-21..=-2).contains(&shift) && (-256..=256).contains(&oo)
 }
 
 /// `clamp(mbqm(x) + oo, -128, 127)` by the constants of [`band_of`]
