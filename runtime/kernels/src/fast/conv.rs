@@ -1,7 +1,9 @@
 //! Optimised twin of [`crate::conv2d_s8`].
 
 use super::dot::{clamp4_pack, dot, dot2, dot2_off, dot4_px, dot_off, ext_padded, ext_row, sum};
-use super::{requant, requant4_same, seg, tap_range, ChanRq, ColTaps, DSP_SHAPED};
+use super::{
+    band_of, band_ok, requant, requant4_same, seg, tap_range, ChanRq, ColTaps, DSP_SHAPED,
+};
 use crate::conv::{ConvParams, Window};
 use crate::error::KernelError;
 use crate::requant::Requant;
@@ -410,14 +412,19 @@ fn conv_tiled(
     if ocb == 0 {
         return 0;
     }
-    let mut all_banded = full_act;
-    for oc in 0..g.out_c {
-        let (m, s) = rq.get(oc);
-        match ChanRq::new(m, s) {
-            Some(c) => all_banded &= c.band_words(p.output_offset).is_some(),
-            None => return 0,
-        }
+    // Every channel's rescale has the fast form; all_banded: and the band
+    // constants (`ChanRq::band_words`, i.e. `band_ok`) with the full range.
+    let oo = p.output_offset;
+    let chans_ok = |(&m, &s): (&i32, &i32)| (-31..=31).contains(&s) && m != i32::MIN;
+    if !rq.multiplier.iter().zip(rq.shift).all(chans_ok) {
+        return 0;
     }
+    let all_banded = full_act
+        && rq
+            .multiplier
+            .iter()
+            .zip(rq.shift)
+            .all(|(&m, &s)| band_ok(m, s, oo));
     // Filters whose length is not a multiple of 4 (or row-padded) run only
     // extended (their last groups padded with zeros there).
     if (padded || rowpad) && !(use16 && all_banded) {
@@ -470,16 +477,22 @@ fn conv_tiled(
         for ((j, c), q) in chans.iter_mut().enumerate().take(nb).zip(cq.iter_mut()) {
             let oc = oc0 + j;
             let (m, s) = rq.get(oc);
-            let w = seg(filter, oc * filter_len, filter_len);
             let b = bias.get(oc).copied().unwrap_or(0);
-            *c = ChanRq::new(m, s).unwrap_or_default();
             // (With extended filters, `off·Σw` is added below.)
             q[3] = if use16 {
                 b as u32
             } else {
+                let w = seg(filter, oc * filter_len, filter_len);
                 b.wrapping_add(off.wrapping_mul(sum(w))) as u32
             };
-            match c.band_words(p.output_offset) {
+            if all_banded {
+                // Only the band constants are read.
+                let [bm, bh, bs] = band_of(m, s, oo).unwrap_or([0; 3]);
+                (q[0], q[1], q[2]) = (bm, bh, bs);
+                continue;
+            }
+            *c = ChanRq::new(m, s).unwrap_or_default();
+            match c.band_words(oo) {
                 Some([m, h, sh]) => {
                     q[0] = m;
                     q[1] = h;
@@ -679,20 +692,23 @@ fn conv_tiled(
 macro_rules! tile_asm {
     ($x:expr, $w:expr, $cq:expr, $out:expr, $os:expr, $wend:expr, $groups:expr, $($g:literal),* $(,)?) => {
         core::arch::asm!(
+                // Frame: [out, out + 2·os, os, x, cq, wend, x end, groups % 8]
+                // (the first three loaded by one LDM for the stores).
                 "sub sp, sp, #32",
-                "str {px}, [sp]",
-                "str r2, [sp, #4]",
-                "str {a0}, [sp, #8]",
-                "str {a1}, [sp, #12]",
-                "str {a2}, [sp, #16]",
+                "str {a1}, [sp]",
+                "add r3, {a1}, {a2}, lsl #1",
+                "str r3, [sp, #4]",
+                "str {a2}, [sp, #8]",
+                "str {px}, [sp, #12]",
+                "str {a0}, [sp, #16]",
                 "str {a3}, [sp, #20]",
                 "and r3, r2, #7",
                 "str r3, [sp, #28]",
                 "add r2, {px}, r2, lsl #5",
                 "str r2, [sp, #24]",
                 "1:",
-                "ldr {px}, [sp]",
-                "ldr r0, [sp, #8]",
+                "ldr {px}, [sp, #12]",
+                "ldr r0, [sp, #16]",
                 "ldr {a0}, [r0, #12]",
                 "mov {a1}, {a0}",
                 "mov {a2}, {a0}",
@@ -731,9 +747,9 @@ macro_rules! tile_asm {
                 "cmp {px}, {we}",
                 "bne 2b",
                 // Requantise with cq[j] = [m, H, sh, be].
-                "ldr {px}, [sp, #8]",
+                "ldr {px}, [sp, #16]",
                 "ldm {px}!, {{r0, r1, r2, r3}}",
-                "str {px}, [sp, #8]",
+                "str {px}, [sp, #16]",
                 "add {we}, r1, {a0}, asr #31",
                 "and {w}, {a0}, #0x80000000",
                 "orr {w}, {w}, #0x40000000",
@@ -759,14 +775,12 @@ macro_rules! tile_asm {
                 "asr {a3}, {we}, r2",
                 "ssat {a3}, #8, {a3}",
                 // Store the four pixels' bytes.
-                "ldr {px}, [sp, #12]",
-                "ldr r3, [sp, #16]",
-                "strb {a1}, [{px}, r3]",
-                "add {w}, {px}, r3, lsl #1",
-                "strb {a2}, [{w}]",
-                "strb {a3}, [{w}, r3]",
-                "strb {a0}, [{px}], #1",
-                "str {px}, [sp, #12]",
+                "ldm sp, {{r0, r1, r2}}",
+                "strb {a1}, [r0, r2]",
+                "strb {a0}, [r0], #1",
+                "strb {a3}, [r1, r2]",
+                "strb {a2}, [r1], #1",
+                "stm sp, {{r0, r1}}",
                 // Until `pw` has passed the last filter.
                 "ldr r2, [sp, #20]",
                 "cmp {pw}, r2",
@@ -828,9 +842,10 @@ fn tile_block(x: &[u32], w: &[i8], cq: &[[u32; 4]; TOC], nb: usize, out: &mut [i
         // simply continues, and the filter loop ends when it reaches
         // `w + nb·4·groups`), then the 16 bytes of `cq[j]` (`nb <= TOC`);
         // bytes `j`, `os + j`, `2os + j`, `3os + j` of `out` are written
-        // (`3os + nb <= out.len()`). LDM reads `x` and `cq` (4-byte aligned
-        // `u32` arrays) into r0-r3. The flags are clobbered; SSAT's Q flag
-        // is never read.
+        // (`3os + nb <= out.len()`, through the pointers `out + j` and
+        // `out + 2os + j` kept in the frame). LDM reads `x` and `cq` (4-byte
+        // aligned `u32` arrays) and the frame into r0-r3. The flags are
+        // clobbered; SSAT's Q flag is never read.
         unsafe {
             tile_asm!(
                 x.as_ptr(),

@@ -55,7 +55,11 @@ pub(crate) fn dw_chans(
         return false;
     }
     let oo = p.output_offset;
-    let banded = rq.multiplier.iter().zip(rq.shift).all(|(&m, &s)| band_ok(m, s, oo));
+    let banded = rq
+        .multiplier
+        .iter()
+        .zip(rq.shift)
+        .all(|(&m, &s)| band_ok(m, s, oo));
     if !banded {
         return false;
     }
@@ -99,7 +103,12 @@ pub(crate) fn dw_chans(
                 so = add16(so, o);
             }
             let lane = |v: u32, hi: bool| i32::from((if hi { v >> 16 } else { v }) as u16 as i16);
-            let sums = [lane(se, false), lane(so, false), lane(se, true), lane(so, true)];
+            let sums = [
+                lane(se, false),
+                lane(so, false),
+                lane(se, true),
+                lane(so, true),
+            ];
             let b4: [i32; 4] = seg(bias, c, 4).try_into().unwrap_or([0; 4]);
             for (k, (e, sw)) in q.iter_mut().zip(sums).enumerate() {
                 *e = b4[k].wrapping_add(off.wrapping_mul(sw)) as u32;
