@@ -286,6 +286,44 @@ impl WinDot<'_> {
 pub(crate) unsafe fn dot1x4(x: &[i16], kp: usize, w: &[i8], start: [usize; 4]) -> [i32; 4] {
     let z = _mm256_setzero_si256();
     let (mut a0, mut a1, mut a2, mut a3) = (z, z, z, z);
+    let inside = x.len() >= kp
+        && start
+            .iter()
+            .all(|&s| s.checked_add(kp).is_some_and(|e| e <= w.len()));
+    if inside {
+        // Every load below is inside `x` and `w` (checked above), so they
+        // skip the per-load bounds checks.
+        // (Loads `k + 16 <= kp` into `x`, `start[j] + k + 16 <= start[j] +
+        // kp <= w.len()` into `w`.)
+        let px = x.as_ptr();
+        let [p0, p1, p2, p3] = start.map(|s| w.as_ptr().wrapping_add(s));
+        let mut k = 0;
+        while k < kp {
+            let v = _mm256_loadu_si256(px.add(k).cast());
+            a0 = mac(
+                a0,
+                v,
+                _mm256_cvtepi8_epi16(_mm_loadu_si128(p0.add(k).cast())),
+            );
+            a1 = mac(
+                a1,
+                v,
+                _mm256_cvtepi8_epi16(_mm_loadu_si128(p1.add(k).cast())),
+            );
+            a2 = mac(
+                a2,
+                v,
+                _mm256_cvtepi8_epi16(_mm_loadu_si128(p2.add(k).cast())),
+            );
+            a3 = mac(
+                a3,
+                v,
+                _mm256_cvtepi8_epi16(_mm_loadu_si128(p3.add(k).cast())),
+            );
+            k += 16;
+        }
+        return [hsum(a0), hsum(a1), hsum(a2), hsum(a3)];
+    }
     let mut k = 0;
     while k < kp {
         let v = xload(x, k);
