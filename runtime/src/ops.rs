@@ -63,8 +63,12 @@ pub fn speed_feature(op: &mote_format::Op<'_>) -> Option<&'static str> {
             let [_, oh, ow, _] = dims(op.output.dims);
             let stride = c.stride.map(usize::from);
             let act = (c.act_min, c.act_max);
-            let chans =
-                mote_kernels::fast::dw_chans_apply(dims(c.filter_dims), stride, oh * ow, act);
+            let chans = mote_kernels::fast::dw_chans_apply(
+                dims(c.filter_dims),
+                stride,
+                oh.saturating_mul(ow),
+                act,
+            );
             chans.then_some("op-depthwise-chans")
         }
         _ => None,

@@ -255,11 +255,14 @@ pub fn check_s4(bytes: &[u8], shape: &FilterShape) -> Result<(), EncodingError> 
 /// Checks a wide filter blob against a FullyConnected `shape`: its length,
 /// every value an int8 one and the padding zero (module docs).
 pub fn check_wide(bytes: &[u8], shape: &FilterShape) -> Result<(), EncodingError> {
+    if shape.groups != 1 {
+        return Err(EncodingError::WideOp);
+    }
     let expected = shape.wide_len().ok_or(EncodingError::Overflow)?;
-    if bytes.len() != expected || shape.groups != 1 {
+    if bytes.len() != expected {
         return Err(EncodingError::WideLength {
-            expected: expected as u32,
-            found: bytes.len() as u32,
+            expected: u32::try_from(expected).unwrap_or(u32::MAX),
+            found: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
         });
     }
     let (rows, cols) = (shape.rows, shape.group_len);

@@ -248,7 +248,8 @@ proptest! {
 
     /// 3x3 depthwise over channels side by side (strided or small maps,
     /// a multiple of 4 channels, across the 64-channel chunks), padding
-    /// from the padding row, batches of images.
+    /// from the padding row, batches of images, per-channel and per-tensor
+    /// scales.
     #[test]
     fn depthwise_channels_match_reference(
         n in 1usize..=2,
@@ -259,6 +260,7 @@ proptest! {
         pad in (0usize..=2, 0usize..=2),
         zps in (zp(), zp()),
         extreme in any::<bool>(),
+        per_tensor in any::<bool>(),
         seed in any::<u64>(),
     ) {
         let c = 4 * c4;
@@ -272,7 +274,7 @@ proptest! {
         let input = bytes(seed, n * in_h * in_w * c, extreme);
         let filter = bytes(seed ^ 0xf, 9 * c, extreme);
         let bias: Vec<i32> = (0..c as i32).map(|i| 15_000 - i * 1013).collect();
-        let (m, s) = mults((seed ^ 0x77) | 1, c);
+        let (m, s) = mults((seed ^ 0x77) | 1, if per_tensor { 1 } else { c });
         let q = Requant { multiplier: &m, shift: &s };
         let p = ConvParams {
             stride: [stride.0, stride.1],

@@ -1059,13 +1059,17 @@ fn inspect_features_names_the_runtime_features_of_the_model() {
     let ic = s.path("ic.mote");
     std::fs::write(&ic, ic_mote()).unwrap();
     // ResNet-8: convolutions, residual adds, average pooling, a dense layer
-    // and softmax; nothing else.
+    // and softmax, and the speed path of its first layer (3x3 over 3
+    // channels, 8 filters: row-padded windows); nothing else.
     let out = succeeds(&mote(&[
         OsStr::new("inspect"),
         ic.as_os_str(),
         "--features".as_ref(),
     ]));
-    assert_eq!(out.trim(), "op-add,op-avg-pool,op-conv,op-fc,op-softmax");
+    assert_eq!(
+        out.trim(),
+        "op-add,op-avg-pool,op-conv,op-conv-rows,op-fc,op-softmax"
+    );
     // The f32 model needs the float feature and no int8 op.
     let f32m = s.path("ad-f32.mote");
     succeeds(&mote(&[

@@ -439,8 +439,9 @@ fn conv_tiled(
     // skip the int8 row.
     let seg_groups = kw_len / 4;
     let direct_rows = dil[1] == 1 && (rowpad || (seg_len % 4 == 0 && !padded));
-    // One pixel's window at a time (every byte up to `filter_len` is
-    // rewritten per pixel; the tail up to `k_pad` stays zero).
+    // One pixel's window at a time (every byte of a window row is rewritten
+    // per pixel; the bytes past each row's `seg_len` (row-padded) or past
+    // `filter_len` meet zero weights in the extended filters).
     let mut row = [0i8; TK_MAX];
     let mut xbuf = [0u32; 2 * TK_MAX];
     // The pixels past the last whole tile run as one more tile when every
@@ -581,7 +582,7 @@ fn conv_tiled(
                         }
                         if dil[1] == 1 {
                             // The valid kernel rows: `n` bytes each, `step`
-                            // apart in the input and `seg_len` apart in the
+                            // apart in the input and `kw_len` apart in the
                             // window row (offsets advanced by addition).
                             let n = (kx1 - kx0) * g.in_c;
                             let step = dil[0] * row_len;
@@ -595,6 +596,8 @@ fn conv_tiled(
                                 d_at = d_at.saturating_add(kw_len);
                             }
                         } else {
+                            // Dilation across: never row-padded (`kw_len ==
+                            // seg_len`, see `conv_rows_apply`).
                             for ky in ky0..ky1 {
                                 let iy = iy0 + (ky - ky0) * dil[0];
                                 let irow = seg(img, iy * row_len, row_len);

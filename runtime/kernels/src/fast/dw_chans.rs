@@ -63,8 +63,9 @@ pub(crate) fn dw_chans(
     if !banded {
         return false;
     }
-    let row_len = in_w * c_n;
-    let img_len = in_h * row_len;
+    // Saturating: an empty input (no valid tap) may pair 0 with a huge size.
+    let row_len = in_w.saturating_mul(c_n);
+    let img_len = in_h.saturating_mul(row_len);
     let pad = [pad_value; CH];
     let cols = ColTaps::new(
         out_w,
@@ -126,7 +127,11 @@ pub(crate) fn dw_chans(
                 }
             }
         }
-        let inner = Inner::new(dil[0] * row_len, dil[1] * c_n, nb);
+        let inner = Inner::new(
+            dil[0].saturating_mul(row_len),
+            dil[1].saturating_mul(c_n),
+            nb,
+        );
         for b in 0..batches {
             let img = seg(input, b * img_len, img_len);
             for oy in 0..out_h {
@@ -190,10 +195,13 @@ impl Inner {
     fn new(row: usize, col: usize, n: usize) -> Self {
         let mut offs = [0usize; TAPS];
         for (t, o) in offs.iter_mut().enumerate() {
-            *o = (t / 3) * row + (t % 3) * col;
+            *o = (t / 3)
+                .saturating_mul(row)
+                .saturating_add((t % 3).saturating_mul(col));
         }
-        // The last tap is the furthest (row and column steps are >= 0).
-        let reach = offs[TAPS - 1] + n;
+        // The last tap is the furthest (row and column steps are >= 0; a
+        // saturated reach is never inside an input).
+        let reach = offs[TAPS - 1].saturating_add(n);
         Inner { offs, reach }
     }
 
@@ -202,7 +210,7 @@ impl Inner {
     #[inline(always)]
     fn pixel(&self, window: &[i8], w16: &[u32], cq: &[u32], groups: usize, out: &mut [i8]) {
         let n = 4 * groups;
-        if window.len() < self.reach || self.reach < self.offs[TAPS - 1] + n {
+        if window.len() < self.reach || self.reach < self.offs[TAPS - 1].saturating_add(n) {
             return;
         }
         #[cfg(mote_dsp)]
@@ -268,7 +276,9 @@ fn pixel_taps(taps: &[&[i8]; TAPS], w16: &[u32], cq: &[u32], groups: usize, out:
     }
 }
 
-/// The DSP loop over the `groups` groups of one output pixel.
+/// The DSP loop over the `groups` groups of one output pixel. It names r9
+/// (all twelve allocatable registers are needed), so it does not build for
+/// targets that reserve r9 (`+reserve-r9`, RWPI).
 ///
 /// # Safety
 /// Each `ptrs[t]` addresses `4·groups` readable bytes; `w16` holds

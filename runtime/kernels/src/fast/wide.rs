@@ -21,7 +21,7 @@ use crate::weights::Wide;
 /// as [`crate::fully_connected_s8`] fed the int8 values; a per-tensor
 /// `filter_offset` other than 0 is refused with
 /// [`KernelError::InvalidParameter`] (the layout holds symmetric weights).
-/// Rows longer than 1024 inputs, or an input offset beyond 16 bits, run
+/// Rows longer than 1024 inputs, or an input offset beyond ±32,640, run
 /// through the reference loop over the same layout.
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]

@@ -286,15 +286,17 @@ impl WinDot<'_> {
 pub(crate) unsafe fn dot1x4(x: &[i16], kp: usize, w: &[i8], start: [usize; 4]) -> [i32; 4] {
     let z = _mm256_setzero_si256();
     let (mut a0, mut a1, mut a2, mut a3) = (z, z, z, z);
-    let inside = x.len() >= kp
+    let inside = kp % 16 == 0
+        && x.len() >= kp
         && start
             .iter()
             .all(|&s| s.checked_add(kp).is_some_and(|e| e <= w.len()));
     if inside {
         // Every load below is inside `x` and `w` (checked above), so they
         // skip the per-load bounds checks.
-        // (Loads `k + 16 <= kp` into `x`, `start[j] + k + 16 <= start[j] +
-        // kp <= w.len()` into `w`.)
+        // (`kp` a multiple of 16, so every load ends at or before `kp`:
+        // `k + 16 <= kp <= x.len()` into `x`, `start[j] + k + 16 <= start[j]
+        // + kp <= w.len()` into `w`.)
         let px = x.as_ptr();
         let [p0, p1, p2, p3] = start.map(|s| w.as_ptr().wrapping_add(s));
         let mut k = 0;
