@@ -54,6 +54,41 @@ pub fn fully_connected_s8(
     )
 }
 
+/// The validation every fully connected kernel shares: `(input, output)`
+/// lengths of `batches` rows of `in_features` and `out_features`, the
+/// filter's (through `filter`), the bias, the activation range and the
+/// scales, in the reference's order of errors.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn check_fc<W: Weights>(
+    p: &FcParams,
+    rq: &Requant,
+    (input_len, output_len): (usize, usize),
+    batches: usize,
+    in_features: usize,
+    filter: W,
+    bias: &[i32],
+    out_features: usize,
+) -> Result<(), KernelError> {
+    let in_len = batches
+        .checked_mul(in_features)
+        .ok_or(KernelError::SizeOverflow)?;
+    let f_len = out_features
+        .checked_mul(in_features)
+        .ok_or(KernelError::SizeOverflow)?;
+    let o_len = batches
+        .checked_mul(out_features)
+        .ok_or(KernelError::SizeOverflow)?;
+    if input_len != in_len || output_len != o_len {
+        return Err(KernelError::BufferLength);
+    }
+    filter.check(f_len)?;
+    if !(bias.is_empty() || bias.len() == out_features) {
+        return Err(KernelError::BufferLength);
+    }
+    check_act_range(p.act_min, p.act_max)?;
+    rq.validate(out_features)
+}
+
 /// [`fully_connected_s8`] over any weight storage (dense int8 or packed
 /// int4).
 #[allow(clippy::too_many_arguments)]
@@ -68,24 +103,16 @@ pub(crate) fn fully_connected_with<W: Weights>(
     output: &mut [i8],
     out_features: usize,
 ) -> Result<(), KernelError> {
-    let in_len = batches
-        .checked_mul(in_features)
-        .ok_or(KernelError::SizeOverflow)?;
-    let f_len = out_features
-        .checked_mul(in_features)
-        .ok_or(KernelError::SizeOverflow)?;
-    let o_len = batches
-        .checked_mul(out_features)
-        .ok_or(KernelError::SizeOverflow)?;
-    if input.len() != in_len || output.len() != o_len {
-        return Err(KernelError::BufferLength);
-    }
-    filter.check(f_len)?;
-    if !(bias.is_empty() || bias.len() == out_features) {
-        return Err(KernelError::BufferLength);
-    }
-    check_act_range(p.act_min, p.act_max)?;
-    rq.validate(out_features)?;
+    check_fc(
+        p,
+        rq,
+        (input.len(), output.len()),
+        batches,
+        in_features,
+        filter,
+        bias,
+        out_features,
+    )?;
     let filter_offset = if rq.is_per_channel() {
         0
     } else {

@@ -13,8 +13,17 @@ pub(crate) trait Weights: Copy {
     /// Weight `i`, sign-extended (0 past the end).
     fn at(self, i: usize) -> i32;
 
-    /// `Σ_k (w[base + k] + filter_offset) * (x[k] + input_offset)`, wrapping.
-    fn dot(self, base: usize, x: &[i8], input_offset: i32, filter_offset: i32) -> i32;
+    /// `Σ_k (w[base + k] + filter_offset) * (x[k] + input_offset)`, wrapping
+    /// (element by element through [`Weights::at`] unless overridden).
+    #[inline(always)]
+    fn dot(self, base: usize, x: &[i8], input_offset: i32, filter_offset: i32) -> i32 {
+        let mut acc: i32 = 0;
+        for (k, &iv) in x.iter().enumerate() {
+            let a = self.at(base + k).wrapping_add(filter_offset);
+            acc = acc.wrapping_add(a.wrapping_mul(i32::from(iv).wrapping_add(input_offset)));
+        }
+        acc
+    }
 }
 
 impl Weights for &[i8] {
@@ -61,16 +70,6 @@ impl Weights for S4<'_> {
     #[inline(always)]
     fn at(self, i: usize) -> i32 {
         crate::int4::s4_at(self.0, i)
-    }
-
-    #[inline(always)]
-    fn dot(self, base: usize, x: &[i8], input_offset: i32, filter_offset: i32) -> i32 {
-        let mut acc: i32 = 0;
-        for (k, &iv) in x.iter().enumerate() {
-            let a = self.at(base + k).wrapping_add(filter_offset);
-            acc = acc.wrapping_add(a.wrapping_mul(i32::from(iv).wrapping_add(input_offset)));
-        }
-        acc
     }
 }
 
@@ -119,15 +118,5 @@ impl Weights for Wide<'_> {
             .get(word)
             .map_or(0, |&w| w >> (16 * ((c % 4) / 2)));
         i32::from(half as u16 as i16)
-    }
-
-    #[inline(always)]
-    fn dot(self, base: usize, x: &[i8], input_offset: i32, filter_offset: i32) -> i32 {
-        let mut acc: i32 = 0;
-        for (k, &iv) in x.iter().enumerate() {
-            let a = self.at(base + k).wrapping_add(filter_offset);
-            acc = acc.wrapping_add(a.wrapping_mul(i32::from(iv).wrapping_add(input_offset)));
-        }
-        acc
     }
 }

@@ -415,16 +415,13 @@ fn conv_tiled(
     // Every channel's rescale has the fast form; all_banded: and the band
     // constants (`ChanRq::band_words`, i.e. `band_ok`) with the full range.
     let oo = p.output_offset;
-    let chans_ok = |(&m, &s): (&i32, &i32)| (-31..=31).contains(&s) && m != i32::MIN;
-    if !rq.multiplier.iter().zip(rq.shift).all(chans_ok) {
-        return 0;
+    let mut all_banded = full_act;
+    for (&m, &s) in rq.multiplier.iter().zip(rq.shift) {
+        if !(-31..=31).contains(&s) || m == i32::MIN {
+            return 0;
+        }
+        all_banded &= band_ok(m, s, oo);
     }
-    let all_banded = full_act
-        && rq
-            .multiplier
-            .iter()
-            .zip(rq.shift)
-            .all(|(&m, &s)| band_ok(m, s, oo));
     // Filters whose length is not a multiple of 4 (or row-padded) run only
     // extended (their last groups padded with zeros there).
     if (padded || rowpad) && !(use16 && all_banded) {
@@ -892,7 +889,7 @@ fn tile_block16(x: &[u32], w: &[u32], cq: &[[u32; 4]; TOC], nb: usize, out: &mut
         .take(nb)
         .enumerate()
     {
-        let lane = |v: u32, hi: bool| i32::from((if hi { v >> 16 } else { v }) as u16 as i16);
+        let lane = super::dot::lane16;
         let mut acc = [q[3] as i32; TP];
         for (xg, wg) in x.chunks_exact(8).zip(f.chunks_exact(2)) {
             for (a, px) in acc.iter_mut().zip(xg.chunks_exact(2)) {

@@ -376,8 +376,7 @@ pub(crate) fn dot_off(a: &[i8], b: &[i8], off: i32) -> i32 {
 #[cfg(not(mote_dsp))]
 #[inline]
 pub(crate) fn dot4_px(x: &[u32], w: &[i8], b: i32) -> (i32, i32, i32, i32) {
-    let lane =
-        |v: u32, hi: bool| -> i32 { i32::from((if hi { v >> 16 } else { v }) as u16 as i16) };
+    let lane = lane16;
     let mut acc = [b; 4];
     for (g, wg) in x.chunks_exact(8).zip(w.chunks_exact(4)) {
         let (w0, w1, w2, w3) = match wg {
@@ -504,6 +503,13 @@ pub(crate) fn add16(a: u32, b: u32) -> u32 {
     }
 }
 
+/// The low (`hi` false) or high 16-bit lane of `v`, sign-extended: the
+/// portable reading of the `SXTB16` pairs.
+#[inline(always)]
+pub(crate) fn lane16(v: u32, hi: bool) -> i32 {
+    i32::from((if hi { v >> 16 } else { v }) as u16 as i16)
+}
+
 /// `(Σ_g x[g]·w0[g], Σ_g x[g]·w1[g])` over the groups of four inputs: `x`
 /// holds two words per group, the group's (offset) inputs as 16-bit lanes in
 /// `SXTB16` order (`(v0, v2)`, `(v1, v3)`); `w0`, `w1` four int8 weights
@@ -512,8 +518,7 @@ pub(crate) fn add16(a: u32, b: u32) -> u32 {
 #[cfg(not(mote_dsp))]
 #[inline(always)]
 pub(crate) fn dot2_x16(x: &[u32], w0: &[i8], w1: &[i8]) -> (i32, i32) {
-    let lane =
-        |v: u32, hi: bool| -> i32 { i32::from((if hi { v >> 16 } else { v }) as u16 as i16) };
+    let lane = lane16;
     let (mut s0, mut s1) = (0i32, 0i32);
     for ((xg, a), b) in x
         .chunks_exact(2)

@@ -103,7 +103,7 @@ pub(crate) fn dw_chans(
                 se = add16(se, e);
                 so = add16(so, o);
             }
-            let lane = |v: u32, hi: bool| i32::from((if hi { v >> 16 } else { v }) as u16 as i16);
+            let lane = super::dot::lane16;
             let sums = [
                 lane(se, false),
                 lane(so, false),
@@ -254,7 +254,7 @@ fn pixel_taps(taps: &[&[i8]; TAPS], w16: &[u32], cq: &[u32], groups: usize, out:
     }
     #[cfg(not(mote_dsp))]
     {
-        let h = |v: u32, hi: bool| i32::from((if hi { v >> 16 } else { v }) as u16 as i16);
+        let h = super::dot::lane16;
         for (g, (o4, (wg, q))) in out
             .chunks_exact_mut(4)
             .zip(w16.chunks_exact(TAPS * 2).zip(cq.chunks_exact(16)))

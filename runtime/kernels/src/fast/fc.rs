@@ -1,14 +1,14 @@
 //! Optimised twin of [`crate::fully_connected_s8`].
 
 use super::dot::{add16, dot2_off, dot4_x16, dot_off, ext_pair, off_fits_i16, sum};
-use super::{band_of, band_one, requant, seg, DSP_SHAPED};
+use super::{band_of, band_one, mbqm, seg, DSP_SHAPED};
 
 /// Most groups of four inputs extended once per row (`in_features <= 1024`).
 pub(super) const XG_MAX: usize = 256;
 use crate::error::KernelError;
-use crate::fully_connected::FcParams;
+use crate::fully_connected::{check_fc, FcParams};
 use crate::requant::Requant;
-use crate::shape::{check_act_range, clamp_to_i8};
+use crate::shape::clamp_to_i8;
 
 /// Optimised [`crate::fully_connected_s8`]: same signature, validation and
 /// results bit for bit. Two output rows share each pass over the input, four
@@ -28,23 +28,16 @@ pub fn fully_connected_s8_fast(
     output: &mut [i8],
     out_features: usize,
 ) -> Result<(), KernelError> {
-    let in_len = batches
-        .checked_mul(in_features)
-        .ok_or(KernelError::SizeOverflow)?;
-    let f_len = out_features
-        .checked_mul(in_features)
-        .ok_or(KernelError::SizeOverflow)?;
-    let o_len = batches
-        .checked_mul(out_features)
-        .ok_or(KernelError::SizeOverflow)?;
-    if input.len() != in_len || filter.len() != f_len || output.len() != o_len {
-        return Err(KernelError::BufferLength);
-    }
-    if !(bias.is_empty() || bias.len() == out_features) {
-        return Err(KernelError::BufferLength);
-    }
-    check_act_range(p.act_min, p.act_max)?;
-    rq.validate(out_features)?;
+    check_fc(
+        p,
+        rq,
+        (input.len(), output.len()),
+        batches,
+        in_features,
+        filter,
+        bias,
+        out_features,
+    )?;
     let fo = if rq.is_per_channel() {
         0
     } else {
@@ -105,12 +98,20 @@ pub(super) fn finisher<'a>(
             acc = acc.wrapping_add(bv);
         }
         let (m, s) = rq.get(o);
-        let v = match band_of(m, s, p.output_offset) {
-            Some(q) => band_one(&q, acc),
-            None => requant(rq, acc, o).wrapping_add(p.output_offset),
-        };
-        clamp_to_i8(v, p.act_min, p.act_max)
+        rescale(acc, (m, s, band_of(m, s, p.output_offset)), p)
     }
+}
+
+/// One output from its accumulator (bias included) and its channel's
+/// multiplier, shift and band constants: rescaled (by the band constants
+/// where they apply), offset and clamped.
+#[inline(always)]
+pub(super) fn rescale(acc: i32, (m, s, band): (i32, i32, Option<[u32; 3]>), p: &FcParams) -> i8 {
+    let v = match band {
+        Some(c) => band_one(&c, acc),
+        None => mbqm(acc, m, s).wrapping_add(p.output_offset),
+    };
+    clamp_to_i8(v, p.act_min, p.act_max)
 }
 
 /// One batch row's input and what every output of it shares.

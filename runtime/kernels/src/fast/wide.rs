@@ -7,12 +7,11 @@
 //! DSP cores instead of 1.4 for int8 weights.
 
 use super::dot::off_fits_i16;
-use super::fc::XG_MAX;
-use super::{band_of, band_one, mbqm, seg};
+use super::fc::{rescale, XG_MAX};
+use super::{band_of, seg};
 use crate::error::KernelError;
-use crate::fully_connected::{fully_connected_with, FcParams};
+use crate::fully_connected::{check_fc, fully_connected_with, FcParams};
 use crate::requant::Requant;
-use crate::shape::{check_act_range, clamp_to_i8};
 use crate::weights::Wide;
 
 /// Int8-activation fully connected whose `[out_features, in_features]`
@@ -44,6 +43,16 @@ pub fn fully_connected_wide_s8(
         rows: out_features,
         cols: in_features,
     };
+    check_fc(
+        p,
+        rq,
+        (input.len(), output.len()),
+        batches,
+        in_features,
+        wide,
+        bias,
+        out_features,
+    )?;
     let groups = in_features.div_ceil(4);
     if groups > XG_MAX || !off_fits_i16(p.input_offset) {
         return fully_connected_with(
@@ -58,24 +67,6 @@ pub fn fully_connected_wide_s8(
             out_features,
         );
     }
-    let in_len = batches
-        .checked_mul(in_features)
-        .ok_or(KernelError::SizeOverflow)?;
-    let f_len = out_features
-        .checked_mul(in_features)
-        .ok_or(KernelError::SizeOverflow)?;
-    let o_len = batches
-        .checked_mul(out_features)
-        .ok_or(KernelError::SizeOverflow)?;
-    if input.len() != in_len || output.len() != o_len {
-        return Err(KernelError::BufferLength);
-    }
-    crate::weights::Weights::check(wide, f_len)?;
-    if !(bias.is_empty() || bias.len() == out_features) {
-        return Err(KernelError::BufferLength);
-    }
-    check_act_range(p.act_min, p.act_max)?;
-    rq.validate(out_features)?;
 
     let mut xbuf = [0u32; 2 * XG_MAX];
     let oo = p.output_offset;
@@ -126,10 +117,10 @@ fn quads(r: &Row, out: &mut [i8], rq: &Requant, tensor: (i32, i32, Option<[u32; 
             let s4: [i32; 4] = seg(rq.shift, o, 4).try_into().unwrap_or([0; 4]);
             core::array::from_fn(|k| {
                 let c = (m4[k], s4[k], band_of(m4[k], s4[k], oo));
-                one(d[k].wrapping_add(b4[k]), c, r.p)
+                rescale(d[k].wrapping_add(b4[k]), c, r.p)
             })
         } else {
-            core::array::from_fn(|k| one(d[k].wrapping_add(b4[k]), tensor, r.p))
+            core::array::from_fn(|k| rescale(d[k].wrapping_add(b4[k]), tensor, r.p))
         };
         quad.copy_from_slice(&y);
         o += 4;
@@ -145,20 +136,9 @@ fn quads(r: &Row, out: &mut [i8], rq: &Requant, tensor: (i32, i32, Option<[u32; 
                 tensor
             };
             let b = r.bias.get(o + k).copied().unwrap_or(0);
-            *y = one(d[k % 4].wrapping_add(b), c, r.p);
+            *y = rescale(d[k % 4].wrapping_add(b), c, r.p);
         }
     }
-}
-
-/// One output from its accumulator (bias included): rescaled (by the band
-/// constants where they apply), offset and clamped.
-#[inline(always)]
-fn one(acc: i32, (m, s, band): (i32, i32, Option<[u32; 3]>), p: &FcParams) -> i8 {
-    let v = match band {
-        Some(c) => band_one(&c, acc),
-        None => mbqm(acc, m, s).wrapping_add(p.output_offset),
-    };
-    clamp_to_i8(v, p.act_min, p.act_max)
 }
 
 /// `x + io` as the 16-bit pairs the wide layout multiplies: group `g` in
@@ -251,9 +231,10 @@ fn dot4_wide(x: &[u32], w: &[u32], groups: usize) -> [i32; 4] {
     }
     #[cfg(not(mote_dsp))]
     {
-        let h = |v: u32, half: u32| i32::from((v >> (16 * half)) as u16 as i16);
+        let h = super::dot::lane16;
         let smlad = |x: u32, w: u32| {
-            (h(x, 0).wrapping_mul(h(w, 0))).wrapping_add(h(x, 1).wrapping_mul(h(w, 1)))
+            (h(x, false).wrapping_mul(h(w, false)))
+                .wrapping_add(h(x, true).wrapping_mul(h(w, true)))
         };
         for (xg, wg) in x.chunks_exact(2).zip(w.chunks_exact(8)).take(groups) {
             for (k, acc) in a.iter_mut().enumerate() {
