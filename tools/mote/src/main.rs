@@ -84,8 +84,9 @@ enum Command {
         /// refitted by least squares towards the float model's output.
         #[arg(long)]
         prune_channels: Option<String>,
-        /// With --prune-channels: only remove the channels, without the
-        /// least-squares refit of the next layer.
+        /// Skip the least-squares refit: with --prune or --prune-layer, of
+        /// each pruned layer's remaining weights; with --prune-channels, of
+        /// the next layer.
         #[arg(long)]
         no_reconstruct: bool,
         /// Store each Conv/FC filter sparse (bitmap + non-zero values) where
@@ -383,8 +384,10 @@ fn execute(cli: Cli) -> Result<()> {
                     fraction,
                     reconstruct: !no_reconstruct,
                 });
-            if no_reconstruct && prune_channels.is_none() {
-                anyhow::bail!("--no-reconstruct goes with --prune-channels");
+            if no_reconstruct && prune_channels.is_none() && pruning.is_empty() {
+                anyhow::bail!(
+                    "--no-reconstruct goes with --prune, --prune-layer or --prune-channels"
+                );
             }
             if prune_channels.is_some() && calibration.is_none() {
                 anyhow::bail!("--prune-channels needs --calibration (the refit and the int8 quantization use it)");
@@ -401,6 +404,7 @@ fn execute(cli: Cli) -> Result<()> {
                 float_model,
                 bias_correction: bias_correction.as_deref().map(str::parse).transpose()?,
                 prune: pruning,
+                prune_reconstruct: !no_reconstruct,
                 optimize_rounding,
                 int4: weights == "int4",
                 prune_channels,

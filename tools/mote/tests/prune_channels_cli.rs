@@ -1,5 +1,6 @@
 //! `mote compress --prune-channels` and `mote prune-scan` on bad values:
-//! one clear `error:` line, a non-zero exit and no output file.
+//! one clear `error:` line, a non-zero exit and no output file; and the
+//! refit `mote compress --prune` does unless `--no-reconstruct`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -73,7 +74,8 @@ fn bad_channel_fractions_are_refused() {
         out.to_str().unwrap(),
     ]);
     assert!(
-        !ok && err.contains("--no-reconstruct goes with --prune-channels"),
+        !ok && err
+            .contains("--no-reconstruct goes with --prune, --prune-layer or --prune-channels"),
         "{err}"
     );
     assert!(!out.exists());
@@ -141,4 +143,42 @@ fn prune_scan_meets_a_target_size() {
     }
     assert!(s["measured"]["sqnr_db"].as_f64().unwrap() < base);
     assert!(!s["levels"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn prune_refits_by_default_and_no_reconstruct_skips_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let float = model("medmnist_cnn_float.onnx");
+    let calib = model("calib.npy");
+    let run = |extra: &[&str], name: &str| {
+        let out = dir.path().join(name);
+        let mut args = vec![
+            "compress",
+            float.to_str().unwrap(),
+            "--calibration",
+            calib.to_str().unwrap(),
+            "--prune",
+            "0.5",
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let (ok, err) = mote(&args);
+        assert!(ok, "{err}");
+        (std::fs::read(&out).unwrap(), err)
+    };
+    let (refitted, said) = run(&[], "refit.mote");
+    // One line per pruned layer, the error falling.
+    let lines: Vec<&str> = said
+        .lines()
+        .filter(|l| l.starts_with("refitted pruned layer"))
+        .collect();
+    assert_eq!(lines.len(), 4, "{said}");
+    assert!(
+        said.contains("refitted pruned layer '/features/features.4/Conv'"),
+        "{said}"
+    );
+    let (plain, said) = run(&["--no-reconstruct"], "plain.mote");
+    assert!(!said.contains("refitted"), "{said}");
+    assert_ne!(refitted, plain, "the refit changed nothing");
 }

@@ -60,7 +60,8 @@ pub struct Teacher<'a> {
 }
 
 impl Teacher<'_> {
-    fn load(&self, m: &OnnxModel, probes: &[String], what: &str) -> Result<FloatModel> {
+    /// A tract model of `m` exposing `probes` (`what` names it in errors).
+    pub(crate) fn load(&self, m: &OnnxModel, probes: &[String], what: &str) -> Result<FloatModel> {
         let p = proto::to_proto(m, self.template, self.input_shape)?;
         FloatModel::from_proto(
             &p,

@@ -10,6 +10,7 @@ pub mod layers;
 pub mod prepare;
 pub mod proto;
 pub mod prune;
+pub mod prune_refit;
 pub mod qdq;
 pub mod ranges;
 pub mod rounding;
@@ -45,6 +46,9 @@ pub struct Options {
     pub bias_correction: Option<bias_correction::Mode>,
     /// Float weights zeroed by magnitude before quantization.
     pub prune: prune::Prune,
+    /// After `prune`, refit each pruned layer's remaining weights by least
+    /// squares towards the float teacher's output ([`prune_refit`]).
+    pub prune_reconstruct: bool,
     /// Choose each layer's int8 weights against the float teacher (GPTQ)
     /// instead of rounding them to nearest.
     pub optimize_rounding: bool,
@@ -73,6 +77,7 @@ impl Default for Options {
             float_model: false,
             bias_correction: None,
             prune: prune::Prune::default(),
+            prune_reconstruct: true,
             optimize_rounding: false,
             int4: false,
             prune_channels: None,
@@ -163,8 +168,22 @@ pub fn quantize(path: &Path, calibration: &Path, opts: &Options) -> Result<Graph
         eprint!("{}", report.render());
     }
     let teacher = m.clone();
+    let context = bias_correction::Teacher {
+        template: &template,
+        dir,
+        input_shape: &shape,
+        samples: &samples,
+    };
+    let mut refitted = false;
     if !opts.prune.is_empty() {
         prune::prune(&mut m, &opts.prune)?;
+        if opts.prune_reconstruct {
+            let report = prune_refit::refit_pruned(&mut m, &teacher, &context)?;
+            if opts.progress {
+                eprint!("{}", report.render());
+            }
+            refitted = !report.refitted.is_empty();
+        }
     }
     let points = qdq::quant_points(&m)?;
     let probes: Vec<String> = points
@@ -220,15 +239,21 @@ pub fn quantize(path: &Path, calibration: &Path, opts: &Options) -> Result<Graph
             }
         }
     }
-    let context = bias_correction::Teacher {
-        template: &template,
-        dir,
-        input_shape: &shape,
-        samples: &samples,
-    };
     let qmax = if opts.int4 { 7 } else { 127 };
     if opts.optimize_rounding {
-        rounding::optimize(&mut m, &teacher, &context, opts.progress, f64::from(qmax))?;
+        // After a refit the refitted weights, on the pruned model's own
+        // inputs, are what the rounding should stay close to.
+        let (reference, hold_zeros) = if refitted {
+            (m.clone(), true)
+        } else {
+            (teacher.clone(), false)
+        };
+        let rounding = rounding::Rounding {
+            qmax: f64::from(qmax),
+            hold_zeros,
+            progress: opts.progress,
+        };
+        rounding::optimize(&mut m, &reference, &context, &rounding)?;
     }
     if opts.int4 {
         qdq::fix_weight_grid(&mut m, qmax as f32);

@@ -258,17 +258,35 @@ fn quantize_row(w: &mut [f64], keep: &[bool], scale: f64, u: &[f64], qmax: f64) 
     }
 }
 
+/// How [`optimize`] rounds.
+#[derive(Debug, Clone, Copy)]
+pub struct Rounding {
+    /// The symmetric grid `-qmax..=qmax`: 127 for int8, 7 for int4.
+    pub qmax: f64,
+    /// Keep every weight that is zero in the student at zero. Otherwise only
+    /// the pruned ones (zero in the student, non-zero in the reference) are
+    /// held, and weights zero in both may take up rounding errors.
+    pub hold_zeros: bool,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
 /// Chooses the weights of every layer of `m` (pruned or not) on the
-/// symmetric grid `-qmax..=qmax` (127 for int8, 7 for int4; per-channel
-/// scale max|w| / qmax) against `reference`, the float teacher, on the
-/// calibration `samples`. Returns the number of layers optimised.
+/// symmetric grid of `how` (per-channel scale max|w| / qmax) against
+/// `reference`, the float teacher (or, after a pruning refit, the refitted
+/// model), on the calibration `samples`. Returns the number of layers
+/// optimised.
 pub fn optimize(
     m: &mut OnnxModel,
     reference: &OnnxModel,
     teacher: &super::bias_correction::Teacher<'_>,
-    progress: bool,
-    qmax: f64,
+    how: &Rounding,
 ) -> Result<usize> {
+    let Rounding {
+        qmax,
+        hold_zeros,
+        progress,
+    } = *how;
     let found = layers::find(m);
     if found.is_empty() {
         return Ok(0);
@@ -330,7 +348,7 @@ pub fn optimize(
         bar.inc(1);
     }
     for (k, l) in found.iter().enumerate() {
-        optimize_layer(m, reference, l, &hs[k], qmax)?;
+        optimize_layer(m, reference, l, &hs[k], qmax, hold_zeros)?;
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -343,6 +361,7 @@ fn optimize_layer(
     l: &Layer,
     hs: &[Vec<f64>],
     qmax: f64,
+    hold_zeros: bool,
 ) -> Result<()> {
     let w = m.consts[&l.weight].clone();
     let student = w.to_f32();
@@ -373,7 +392,7 @@ fn optimize_layer(
     for c in 0..oc {
         let mut row: Vec<f64> = (0..kn).map(|j| f64::from(target[at(c, j)])).collect();
         let keep: Vec<bool> = (0..kn)
-            .map(|j| student[at(c, j)] != 0.0 || target[at(c, j)] == 0.0)
+            .map(|j| student[at(c, j)] != 0.0 || (!hold_zeros && target[at(c, j)] == 0.0))
             .collect();
         let maxabs = (0..kn)
             .filter(|&j| keep[j])

@@ -17,12 +17,9 @@ pub mod refit;
 pub mod rewrite;
 
 use anyhow::{bail, Result};
-use tract_onnx::prelude::Datum;
 
 use super::bias_correction::Teacher;
 use super::layers;
-use super::proto;
-use crate::float_ref::FloatModel;
 use crate::import::onnx::OnnxModel;
 
 /// Most input columns (channels × kernel size) of a consumer layer: its
@@ -114,19 +111,6 @@ impl Report {
     }
 }
 
-/// A tract model of `m` exposing `probes`.
-fn load(ctx: &Teacher, m: &OnnxModel, probes: &[String], what: &str) -> Result<FloatModel> {
-    let p = proto::to_proto(m, ctx.template, ctx.input_shape)?;
-    FloatModel::from_proto(
-        &p,
-        ctx.dir,
-        what,
-        ctx.input_shape,
-        probes,
-        f32::datum_type(),
-    )
-}
-
 /// Removes `opts.fraction` of the output channels of every prunable layer
 /// of prepared float model `m`, in place. `ctx` holds the calibration
 /// samples; the teacher is `m` as given.
@@ -167,14 +151,23 @@ pub fn prune_channels(m: &mut OnnxModel, opts: Channels, ctx: &Teacher) -> Resul
             continue;
         }
         let input = m.nodes[pair.consumer].inputs[0].clone();
-        let student = load(ctx, m, &[input], "the channel-pruned float model")?;
-        let target = load(
-            ctx,
+        let student = ctx.load(m, &[input], "the channel-pruned float model")?;
+        let target = ctx.load(
             &teacher,
             std::slice::from_ref(&consumer.output),
             "the float teacher",
         )?;
-        let mom = moments::collect(m, &pair, &consumer, c, &student, &target, ctx.samples)?;
+        let mom = moments::collect(
+            m,
+            pair.consumer,
+            &consumer,
+            c,
+            1,
+            &student,
+            &target,
+            ctx.samples,
+        )?
+        .swap_remove(0);
         let current = refit::current_weights(m, &consumer, &mom)?;
         let keep = if opts.reconstruct {
             refit::select_refit(&mom, remove)?

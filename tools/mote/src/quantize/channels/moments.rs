@@ -8,7 +8,6 @@ use anyhow::{anyhow, bail, Result};
 use nalgebra::DMatrix;
 
 use super::super::layers::Layer;
-use super::chain::Pair;
 use crate::float_ref::FloatModel;
 use crate::import::onnx::{Node, OnnxModel};
 
@@ -151,34 +150,43 @@ fn spatial(shape: &[usize]) -> Result<[usize; 2]> {
     }
 }
 
-/// Collects the consumer's statistics: its input on `student` (the first
-/// probe), its output on `teacher` (the first probe), over `samples`.
-/// `channels` is the producer's output channel count.
+/// Collects the statistics of `consumer` (node `node` of `m`): its input
+/// on `student` (the first probe), its output on `teacher` (the first
+/// probe), over `samples`; one [`Moments`] per group of a grouped
+/// convolution (`groups` of them, else one). `channels` is its input
+/// channel count per group (the producer's output channels; a fully
+/// connected layer may count each input column as a channel).
+#[allow(clippy::too_many_arguments)]
 pub fn collect(
     m: &OnnxModel,
-    pair: &Pair,
+    node: usize,
     consumer: &Layer,
     channels: usize,
+    groups: usize,
     student: &FloatModel,
     teacher: &FloatModel,
     samples: &[Vec<f32>],
-) -> Result<Moments> {
-    let node = &m.nodes[pair.consumer];
+) -> Result<Vec<Moments>> {
+    let node = &m.nodes[node];
     let w = &m.consts[&consumer.weight];
     let outputs = consumer.channels;
     let k = w.len() / outputs.max(1);
-    if !k.is_multiple_of(channels) {
+    let groups = groups.max(1);
+    if !k.is_multiple_of(channels) || !outputs.is_multiple_of(groups) {
         bail!(
             "layer '{}': {k} input columns are not a multiple of the {channels} channels of the layer before",
             consumer.name
         );
     }
     let per_channel = k / channels;
-    let mut mom = Moments::new(channels, per_channel, outputs);
+    let og = outputs / groups;
+    let mut moms = vec![Moments::new(channels, per_channel, og); groups];
     let geometry = if consumer.conv {
         Some(geometry(node, &w.shape[2..])?)
-    } else {
+    } else if groups == 1 {
         None
+    } else {
+        bail!("layer '{}': a grouped fully connected layer", consumer.name);
     };
     for s in samples {
         let xs = student.run(s)?;
@@ -191,20 +199,28 @@ pub fn collect(
         if let Some(g) = &geometry {
             let [ih, iw] = spatial(xshape)?;
             let out = spatial(yshape)?;
-            if xshape[1] != channels || yshape[1] != outputs {
+            let plane = out[0] * out[1];
+            let (xper, yper) = (channels * groups * ih * iw, outputs * plane);
+            if xshape[1] != channels * groups
+                || yshape[1] != outputs
+                || x.len() < batch * xper
+                || y.len() < batch * yper
+            {
                 bail!(
-                    "layer '{}': input {xshape:?} / output {yshape:?} do not have {channels} / {outputs} channels",
-                    consumer.name
+                    "layer '{}': input {xshape:?} / output {yshape:?} do not have {} / {outputs} channels",
+                    consumer.name,
+                    channels * groups
                 );
             }
-            let (xper, yper) = (channels * ih * iw, outputs * out[0] * out[1]);
             for bi in 0..batch {
-                let rows = patches(g, &x[bi * xper..][..xper], channels, ih, iw, out);
-                let plane = out[0] * out[1];
-                let t = DMatrix::from_fn(plane, outputs, |p, o| {
-                    f64::from(y[bi * yper + o * plane + p])
-                });
-                mom.add(&rows, &t);
+                for (gi, mom) in moms.iter_mut().enumerate() {
+                    let xg = &x[bi * xper + gi * channels * ih * iw..][..channels * ih * iw];
+                    let rows = patches(g, xg, channels, ih, iw, out);
+                    let t = DMatrix::from_fn(plane, og, |p, o| {
+                        f64::from(y[bi * yper + (gi * og + o) * plane + p])
+                    });
+                    mom.add(&rows, &t);
+                }
             }
         } else {
             if x.len() != batch * k || y.len() != batch * outputs {
@@ -221,8 +237,8 @@ pub fn collect(
                 }
             });
             let t = DMatrix::from_fn(batch, outputs, |r, o| f64::from(y[r * outputs + o]));
-            mom.add(&rows, &t);
+            moms[0].add(&rows, &t);
         }
     }
-    Ok(mom)
+    Ok(moms)
 }

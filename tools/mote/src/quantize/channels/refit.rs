@@ -33,11 +33,16 @@ fn all_cols(m: &DMatrix<f64>) -> Vec<usize> {
     (0..m.ncols()).collect()
 }
 
-/// The ridge-regularised A_SS for columns `cols` (the last is the bias).
-fn regularised(mom: &Moments, cols: &[usize]) -> DMatrix<f64> {
+/// The ridge strength λ: [`RIDGE`] times the mean input energy.
+fn ridge(mom: &Moments) -> f64 {
     let k = mom.channels * mom.per_channel;
     let mean = (0..k).map(|i| mom.g[(i, i)]).sum::<f64>() / k.max(1) as f64;
-    let lambda = RIDGE * mean.max(f64::MIN_POSITIVE);
+    RIDGE * mean.max(f64::MIN_POSITIVE)
+}
+
+/// The ridge-regularised A_SS for columns `cols` (the last is the bias).
+fn regularised(mom: &Moments, cols: &[usize]) -> DMatrix<f64> {
+    let lambda = ridge(mom);
     let mut a = sub(&mom.g, cols, cols);
     for i in 0..cols.len() - 1 {
         a[(i, i)] += lambda;
@@ -105,6 +110,52 @@ pub fn solve(mom: &Moments, keep: &[usize]) -> Result<DMatrix<f64>> {
     Ok(cholesky(regularised(mom, &cols))?.solve(&b))
 }
 
+/// Every output of `w` ((K + 1) × outputs, the bias last) refitted on its
+/// own support: the weights that are non-zero in `w` and the bias, by
+/// least squares with a ridge that pulls the weights towards their values
+/// in `w` (not towards zero): (A_SS) x = B_S + λ·w_S. Directions the
+/// calibration data does not excite (a channel that is always zero there)
+/// keep their weights. The zeros stay zeros (unstructured pruning's
+/// reconstruction).
+pub fn solve_support(mom: &Moments, w: &DMatrix<f64>) -> Result<DMatrix<f64>> {
+    let k = mom.channels * mom.per_channel;
+    if w.nrows() != k + 1 || w.ncols() != mom.b.ncols() {
+        bail!(
+            "internal error: weights {}×{} for statistics of {} columns and {} outputs",
+            w.nrows(),
+            w.ncols(),
+            k + 1,
+            mom.b.ncols()
+        );
+    }
+    let lambda = ridge(mom);
+    let mut out = DMatrix::zeros(k + 1, w.ncols());
+    for o in 0..w.ncols() {
+        let mut cols: Vec<usize> = (0..k).filter(|&r| w[(r, o)] != 0.0).collect();
+        cols.push(k);
+        let b = DMatrix::from_fn(cols.len(), 1, |r, _| {
+            let prior = if cols[r] < k {
+                lambda * w[(cols[r], o)]
+            } else {
+                0.0
+            };
+            mom.b[(cols[r], o)] + prior
+        });
+        let x = cholesky(regularised(mom, &cols))?.solve(&b);
+        for (i, &r) in cols.iter().enumerate() {
+            out[(r, o)] = x[(i, 0)];
+        }
+    }
+    Ok(out)
+}
+
+/// Squared output error of full weights `w` ((K + 1) × outputs) against
+/// the teacher, relative to Σ |y|².
+pub fn error_full(mom: &Moments, w: &DMatrix<f64>) -> f64 {
+    let all: Vec<usize> = (0..mom.channels).collect();
+    error(mom, &all, w)
+}
+
 /// Keeps all but `remove` channels, dropping one at a time the channel
 /// whose loss the refitted consumer feels least.
 pub fn select_refit(mom: &Moments, remove: usize) -> Result<Vec<usize>> {
@@ -169,6 +220,63 @@ mod tests {
         let mut m = Moments::new(k, 1, w.ncols());
         m.add(&rows, &y);
         m
+    }
+
+    #[test]
+    fn a_support_refit_recovers_sparse_weights_and_keeps_the_zeros() {
+        let n = 60;
+        let x = DMatrix::from_fn(n, 4, |i, j| {
+            let t = i as f64;
+            ((t + 1.0) * (0.3 + 0.41 * j as f64)).sin() + 0.1 * j as f64
+        });
+        // The teacher's outputs come from weights with zeros where the
+        // student's are pruned: the refit must find them exactly.
+        let w = DMatrix::from_row_slice(4, 2, &[0.7, 0.0, 0.0, -1.2, 0.4, 0.9, -0.3, 0.0]);
+        let mom = moments(&x, &w, &[0.05, -0.4]);
+        // The student: the same support, wrong values and biases.
+        let mut student =
+            DMatrix::from_row_slice(5, 2, &[1.0, 0.0, 0.0, -1.0, 0.2, 0.5, -0.6, 0.0, 0.0, 0.0]);
+        let before = error_full(&mom, &student);
+        let fit = solve_support(&mom, &student).unwrap();
+        assert!(before > 0.01, "{before}");
+        assert!(error_full(&mom, &fit) < 1e-6, "{}", error_full(&mom, &fit));
+        for (r, c) in [(1, 0), (0, 1), (3, 1)] {
+            assert_eq!(fit[(r, c)], 0.0, "pruned weight ({r}, {c}) moved");
+        }
+        for (r, c, v) in [
+            (0, 0, 0.7),
+            (2, 0, 0.4),
+            (3, 0, -0.3),
+            (4, 0, 0.05),
+            (1, 1, -1.2),
+            (2, 1, 0.9),
+            (4, 1, -0.4),
+        ] {
+            assert!(
+                (fit[(r, c)] - v).abs() < 1e-3,
+                "w[{r},{c}] = {} not {v}",
+                fit[(r, c)]
+            );
+        }
+        // A support missing a weight the teacher needs: the best fit is
+        // still better than the student, not exact.
+        student[(2, 0)] = 0.0;
+        let partial = solve_support(&mom, &student).unwrap();
+        assert_eq!(partial[(2, 0)], 0.0);
+        let e = error_full(&mom, &partial);
+        assert!(e > 1e-4 && e < error_full(&mom, &student), "{e}");
+        // Wrong shapes are refused.
+        assert!(solve_support(&mom, &DMatrix::zeros(4, 2)).is_err());
+        // An input that is always zero in the data keeps its weight.
+        let mut dead = x.clone();
+        dead.column_mut(3).fill(0.0);
+        let mom = moments(&dead, &w, &[0.05, -0.4]);
+        let fit = solve_support(&mom, &student).unwrap();
+        assert!(
+            (fit[(3, 0)] + 0.6).abs() < 1e-9,
+            "a weight the data cannot see moved: {}",
+            fit[(3, 0)]
+        );
     }
 
     #[test]
