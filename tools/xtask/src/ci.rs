@@ -163,6 +163,11 @@ pub fn ci() -> Result<()> {
     eprintln!("==> op-feature firmware on emulated Cortex-M4F (cargo xtask size --model kws)");
     crate::size::size(&["--model".into(), "kws".into()])?;
 
+    // A pruned model stored sparse on the emulated Cortex-M4: bit-exact with
+    // the same model stored dense, within the 16 KiB stack boards reserve.
+    eprintln!("==> sparse filters on emulated Cortex-M4F (cargo xtask sparse-qemu)");
+    crate::sparse_bench::sparse_qemu(&[])?;
+
     // A signed model verified on the emulated Cortex-M4; flipped bits rejected.
     eprintln!("==> signature verification on emulated Cortex-M4F (cargo xtask verify-qemu)");
     verify::verify_qemu(&[])?;

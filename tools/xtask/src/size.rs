@@ -138,6 +138,31 @@ fn run_probe(elf: &Path) -> Result<ProbeRun> {
     })
 }
 
+/// The deepest stack one inference of `model` takes on the emulated
+/// Cortex-M4: the size probe built with only the model's op features (in
+/// `flavour`'s target directory) and run on mps2-an386.
+pub fn probe_stack(
+    mote: &Path,
+    model: &Compiled,
+    out_dir: &Path,
+    flavour: &crate::qemu::Flavour,
+) -> Result<u64> {
+    let features: Vec<String> = op_features(mote, model)?
+        .iter()
+        .map(|f| format!("mote-runtime/{f}"))
+        .collect();
+    let deps: Vec<&str> = features.iter().map(String::as_str).collect();
+    let elf = build_bin(flavour, model, 1, out_dir, "size", false, &deps, &[])?;
+    let probe = run_probe(&elf)?;
+    match (probe.ok, probe.stack) {
+        (true, Some(n)) => Ok(n),
+        _ => bail!(
+            "the {} size probe failed on mps2-an386 (or printed no STACK line)",
+            model.src.name
+        ),
+    }
+}
+
 /// The runtime op features `model` needs, from `mote inspect --features`.
 fn op_features(mote: &Path, model: &Compiled) -> Result<Vec<String>> {
     let o = Command::new(mote)

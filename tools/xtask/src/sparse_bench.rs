@@ -38,6 +38,9 @@ const V7EM_SPARSE: Flavour = Flavour {
     target_subdir: Some("sparse-bench"),
 };
 
+/// The stack boards and `mote sim` reserve for one inference.
+const STACK_BUDGET: u64 = 16 * 1024;
+
 struct Opts {
     model: String,
     mote: Option<PathBuf>,
@@ -177,6 +180,19 @@ pub fn sparse_qemu(args: &[String]) -> Result<()> {
     }
     if !(d.pass && sp.pass && host_equal) {
         bail!("outputs differ");
+    }
+    // The stack: boards and `mote sim` reserve 16 KiB for an inference.
+    let mut stacks = Vec::new();
+    for c in &compiled {
+        eprintln!("==> stack of {} (size probe on mps2-an386)", c.src.name);
+        stacks.push(crate::size::probe_stack(&mote, c, &out_dir, &V7EM_SPARSE)?);
+    }
+    println!(
+        "deepest stack of one inference: dense {} B, sparse {} B (budget {STACK_BUDGET} B)",
+        stacks[0], stacks[1]
+    );
+    if stacks.iter().any(|&n| n > STACK_BUDGET) {
+        bail!("an inference takes more than the {STACK_BUDGET} B of stack boards reserve");
     }
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! Optimised twin of [`crate::depthwise_conv2d_s8`].
 
-use super::{requant, seg, tap_range, ChanRq, ColTaps, DSP_SHAPED};
+use super::{requant, seg, seg_mut, tap_range, ChanRq, ColTaps, DSP_SHAPED};
 use crate::conv::{ConvParams, Window};
 use crate::error::KernelError;
 use crate::requant::Requant;
@@ -211,15 +211,6 @@ pub fn depthwise_conv2d_s8_fast(
         c0 += nb;
     }
     Ok(())
-}
-
-/// Mutable twin of [`seg`].
-#[inline(always)]
-fn seg_mut(s: &mut [i8], start: usize, len: usize) -> &mut [i8] {
-    match start.checked_add(len) {
-        Some(end) => s.get_mut(start..end).unwrap_or(&mut []),
-        None => &mut [],
-    }
 }
 
 /// One output pixel's valid window and channel block.

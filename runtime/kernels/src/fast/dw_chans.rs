@@ -9,7 +9,7 @@
 //! nothing once `input_offset · Σw` is folded into the bias.
 
 use super::dot::{add16, ext_pair};
-use super::{band_of, band_ok, seg, tap_range, ColTaps};
+use super::{band_of, band_ok, seg, seg_mut, tap_range, ColTaps};
 use crate::conv::{ConvParams, Window};
 use crate::requant::Requant;
 use crate::shape::Dims4;
@@ -172,15 +172,6 @@ pub(crate) fn dw_chans(
         c0 += nb;
     }
     true
-}
-
-/// Mutable twin of [`seg`].
-#[inline(always)]
-fn seg_mut(s: &mut [i8], start: usize, len: usize) -> &mut [i8] {
-    match start.checked_add(len) {
-        Some(end) => s.get_mut(start..end).unwrap_or(&mut []),
-        None => &mut [],
-    }
 }
 
 /// The tap offsets of a window whose taps are all inside the image, from

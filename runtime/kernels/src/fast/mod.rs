@@ -226,6 +226,15 @@ pub(crate) fn seg<T>(s: &[T], start: usize, len: usize) -> &[T] {
     }
 }
 
+/// Mutable twin of [`seg`].
+#[inline(always)]
+pub(crate) fn seg_mut<T>(s: &mut [T], start: usize, len: usize) -> &mut [T] {
+    match start.checked_add(len) {
+        Some(end) => s.get_mut(start..end).unwrap_or(&mut []),
+        None => &mut [],
+    }
+}
+
 /// [`Requant::apply`] for the optimised kernels: the same
 /// `multiply_by_quantized_multiplier`, with the common case (shifts within
 /// ±31, multiplier not `i32::MIN`) inlined branch-light; anything else goes

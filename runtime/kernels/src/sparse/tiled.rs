@@ -18,7 +18,7 @@
 
 use super::SparseFilter;
 use crate::conv::{ConvParams, Window};
-use crate::fast::{band4, band_of, seg, tap_range};
+use crate::fast::{band4, band_of, seg, seg_mut, tap_range};
 use crate::requant::Requant;
 use crate::shape::clamp_to_i8;
 
@@ -26,10 +26,14 @@ use crate::shape::clamp_to_i8;
 const TP: usize = 4;
 /// Largest filter (`KH·KW·C` elements) of the tiled path.
 pub(super) const FL_MAX: usize = 576;
-/// Entries decoded per block of output channels.
+/// Entries decoded per block of output channels (with the window buffer,
+/// what keeps one inference within the 16 KiB of stack boards reserve).
 const ENT_MAX: usize = 1024;
 /// Output channels per block at most.
-const OCB: usize = 32;
+const OCB: usize = 16;
+/// Most input channels of a layer with padding on this path (one tap's
+/// worth of padding values is kept on the stack).
+const PAD_MAX: usize = 128;
 /// Output columns whose taps are computed once per call.
 const COLS: usize = 64;
 /// Entries per accumulation chunk (a multiple of 4, at most 255 products).
@@ -80,14 +84,49 @@ pub(super) struct Geom<'a> {
     pub win: &'a Window,
 }
 
-/// One pixel's window as rows: kernel row `ky` is
-/// `src[start + ky·stride ..][.. KW·C]`.
-#[derive(Clone, Copy)]
-struct Src {
-    start: usize,
-    stride: usize,
-    /// Read from the pixel's own padded copy (else from the input).
-    own: bool,
+/// Where one output pixel's window lies in the input: its image's first
+/// element, and per axis the valid taps `k0..k1` with the input coordinate
+/// of tap `k0` (as [`tap_range`] gives them).
+#[derive(Clone, Copy, Default)]
+struct Pix {
+    img: usize,
+    y: (usize, usize, usize),
+    x: (usize, usize, usize),
+    /// Input index of the first valid tap's first channel.
+    base: usize,
+    /// No tap falls in the padding.
+    whole: bool,
+}
+
+impl Pix {
+    fn new(img: usize, y: (usize, usize, usize), x: (usize, usize, usize), g: &Geom) -> Self {
+        let base = img + (y.2 * g.in_w + x.2) * g.in_c;
+        let whole = y.0 == 0 && y.1 == g.k_h && x.0 == 0 && x.1 == g.k_w;
+        Pix {
+            img,
+            y,
+            x,
+            base,
+            whole,
+        }
+    }
+
+    /// No tap of kernel row `ky` (of `kw` taps) falls in the padding.
+    fn whole_row(&self, ky: usize, kw: usize) -> bool {
+        (self.y.0..self.y.1).contains(&ky) && self.x.0 == 0 && self.x.1 == kw
+    }
+
+    /// Tap (`ky`, `kx`) reads the input (not the padding).
+    fn inside(&self, ky: usize, kx: usize) -> bool {
+        (self.y.0..self.y.1).contains(&ky) && (self.x.0..self.x.1).contains(&kx)
+    }
+
+    /// Input index of tap (`ky`, `kx`)'s first channel (a valid tap).
+    fn at(&self, ky: usize, kx: usize, row_len: usize, in_c: usize, dil: [usize; 2]) -> usize {
+        let iy = self.y.2 + (ky - self.y.0) * dil[0];
+        let ix = self.x.2 + (kx - self.x.0) * dil[1];
+        self.img + iy * row_len + ix * in_c
+    }
 }
 
 /// Computes the leading output pixels in whole tiles of [`TP`]; returns how
@@ -115,8 +154,11 @@ pub(super) fn conv_tiled(
     if filter.rows != g.out_c || filter.groups != g.k_h * g.k_w || filter.group_len != g.in_c {
         return 0;
     }
+    if g.in_c > PAD_MAX {
+        // A tap in the padding reads `pads`.
+        return 0;
+    }
     let off = p.input_offset;
-    let kwc = g.k_w * g.in_c;
     let row_len = g.in_w * g.in_c;
     let img_len = g.in_h * row_len;
     let dil = [g.win.dilation[0] as usize, g.win.dilation[1] as usize];
@@ -127,7 +169,9 @@ pub(super) fn conv_tiled(
     let hi4 = u32::from(p.act_max as u8) * 0x0101_0101;
 
     // Column taps of the first output columns, computed once.
-    let mut cols = [(0u32, 0u32, 0u32); COLS];
+    let cached =
+        g.out_w <= COLS && g.in_w <= usize::from(u16::MAX) && g.k_w <= usize::from(u16::MAX);
+    let mut cols = [(0u16, 0u16, 0u16); COLS];
     for (ox, c) in cols.iter_mut().enumerate().take(g.out_w) {
         let (a, b, x) = tap_range(
             ox,
@@ -137,13 +181,12 @@ pub(super) fn conv_tiled(
             g.in_w,
             g.k_w,
         );
-        *c = (a as u32, b as u32, x as u32);
+        // Each is at most `k_w` or below `in_w`: exact when `cached`.
+        *c = (a as u16, b as u16, x as u16);
     }
     let col = |ox: usize| -> (usize, usize, usize) {
         match cols.get(ox) {
-            Some(&(a, b, x)) if g.out_w <= COLS && g.in_w <= u32::MAX as usize => {
-                (a as usize, b as usize, x as usize)
-            }
+            Some(&(a, b, x)) if cached => (usize::from(a), usize::from(b), usize::from(x)),
             _ => tap_range(
                 ox,
                 g.win.stride[1],
@@ -157,7 +200,10 @@ pub(super) fn conv_tiled(
 
     // The windows of one tile; slot `fl` stays zero (padding entries).
     let mut wbuf = [[0i32; 2]; FL_MAX + 1];
-    let mut rows = [[0i8; FL_MAX]; TP];
+    // One tap's input channels in the padding: `x + offset` is 0 there.
+    let pads = [pad; PAD_MAX];
+    // A window word of four padding inputs.
+    let pad_word = i32::from(pad) + (i32::from(pad) << 23);
     let mut ents = [Ent::default(); ENT_MAX];
     let mut chans = [Chan::default(); OCB];
     let mut vcur = 0usize;
@@ -236,13 +282,9 @@ pub(super) fn conv_tiled(
         let (mut b, mut oy, mut ox) = (0usize, 0usize, 0usize);
         let (mut cur_oy, mut yr) = (usize::MAX, (0, 0, 0));
         for t in 0..tiles {
-            // Where each pixel's window rows come from.
-            let mut srcs = [Src {
-                start: 0,
-                stride: 0,
-                own: false,
-            }; TP];
-            for (pi, src) in srcs.iter_mut().enumerate() {
+            // Where each pixel's window comes from.
+            let mut px = [Pix::default(); TP];
+            for p in px.iter_mut() {
                 if oy != cur_oy {
                     cur_oy = oy;
                     yr = tap_range(
@@ -254,45 +296,7 @@ pub(super) fn conv_tiled(
                         g.k_h,
                     );
                 }
-                let (ky0, ky1, iy0) = yr;
-                let (kx0, kx1, ix0) = col(ox);
-                let full = ky0 == 0 && ky1 == g.k_h && kx0 == 0 && kx1 == g.k_w;
-                let img = b * img_len;
-                if full && dil[1] == 1 {
-                    *src = Src {
-                        start: img + iy0 * row_len + ix0 * g.in_c,
-                        stride: dil[0] * row_len,
-                        own: false,
-                    };
-                } else {
-                    let dst = rows[pi].get_mut(..fl).unwrap_or(&mut []);
-                    dst.fill(pad);
-                    let img = seg(input, img, img_len);
-                    for ky in ky0..ky1 {
-                        let iy = iy0 + (ky - ky0) * dil[0];
-                        let irow = seg(img, iy * row_len, row_len);
-                        if dil[1] == 1 {
-                            let n = (kx1 - kx0) * g.in_c;
-                            let d = (ky * g.k_w + kx0) * g.in_c;
-                            if let Some(dd) = dst.get_mut(d..d + n) {
-                                copy_short(dd, seg(irow, ix0 * g.in_c, n));
-                            }
-                        } else {
-                            for kx in kx0..kx1 {
-                                let ix = ix0 + (kx - kx0) * dil[1];
-                                let d = (ky * g.k_w + kx) * g.in_c;
-                                if let Some(dd) = dst.get_mut(d..d + g.in_c) {
-                                    copy_short(dd, seg(irow, ix * g.in_c, g.in_c));
-                                }
-                            }
-                        }
-                    }
-                    *src = Src {
-                        start: 0,
-                        stride: kwc,
-                        own: true,
-                    };
-                }
+                *p = Pix::new(b * img_len, yr, col(ox), g);
                 ox += 1;
                 if ox == g.out_w {
                     ox = 0;
@@ -303,15 +307,7 @@ pub(super) fn conv_tiled(
                     }
                 }
             }
-            // The tile's window words.
-            for (ky, wrow) in wbuf.chunks_exact_mut(kwc.max(1)).take(g.k_h).enumerate() {
-                let s = |pi: usize| -> &[i8] {
-                    let sr = srcs[pi];
-                    let from: &[i8] = if sr.own { &rows[pi] } else { input };
-                    seg(from, sr.start + ky * sr.stride, kwc)
-                };
-                pack_row(wrow, [s(0), s(1), s(2), s(3)]);
-            }
+            pack_tile(&mut wbuf, &px, input, &pads, pad_word, g, dil);
             // Every channel of the block against the tile.
             let base = t * TP * g.out_c + oc0;
             let oc = g.out_c;
@@ -367,17 +363,75 @@ pub(super) fn conv_tiled(
     tiles * TP
 }
 
-/// `dst.copy_from_slice(src)` for short window rows (word copies instead of
-/// a `memcpy` call); copies the common prefix if the lengths differ.
+/// The window words of a tile, kernel row by kernel row: a row that every
+/// pixel reads from the input as one run packed in one pass, a row wholly
+/// in the padding filled with `pad_word`; otherwise the taps every pixel
+/// reads from the input packed as one run, the others tap by tap with
+/// `pads` for the padding.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn copy_short(dst: &mut [i8], src: &[i8]) {
-    let mut d = dst.chunks_exact_mut(4);
-    let mut s = src.chunks_exact(4);
-    for (a, b) in (&mut d).zip(&mut s) {
-        a.copy_from_slice(b);
+fn pack_tile(
+    wbuf: &mut [[i32; 2]],
+    px: &[Pix; TP],
+    input: &[i8],
+    pads: &[i8],
+    pad_word: i32,
+    g: &Geom,
+    dil: [usize; 2],
+) {
+    let kwc = g.k_w * g.in_c;
+    let row_len = g.in_w * g.in_c;
+    if dil[1] == 1 && px.iter().all(|p| p.whole) {
+        // The common case: each pixel's kernel rows are runs of the input,
+        // one row stride apart.
+        let step = dil[0] * row_len;
+        for (ky, wrow) in wbuf.chunks_exact_mut(kwc.max(1)).take(g.k_h).enumerate() {
+            let s = |p: &Pix| seg(input, p.base + ky * step, kwc);
+            pack_row(wrow, [s(&px[0]), s(&px[1]), s(&px[2]), s(&px[3])]);
+        }
+        return;
     }
-    for (a, b) in d.into_remainder().iter_mut().zip(s.remainder()) {
-        *a = *b;
+    for (ky, wrow) in wbuf.chunks_exact_mut(kwc.max(1)).take(g.k_h).enumerate() {
+        if dil[1] == 1 && px.iter().all(|p| p.whole_row(ky, g.k_w)) {
+            // Every pixel's kernel row is one run of the input.
+            let s = |p: &Pix| seg(input, p.at(ky, 0, row_len, g.in_c, dil), kwc);
+            pack_row(wrow, [s(&px[0]), s(&px[1]), s(&px[2]), s(&px[3])]);
+            continue;
+        }
+        if px.iter().all(|p| !(p.y.0..p.y.1).contains(&ky)) {
+            // The whole kernel row in the padding (top or bottom).
+            wrow.fill([pad_word; 2]);
+            continue;
+        }
+        // The taps every pixel reads from the input: one run (rows
+        // are contiguous with `dil[1] == 1`).
+        let run = if dil[1] == 1 && px.iter().all(|p| (p.y.0..p.y.1).contains(&ky)) {
+            let a = px.iter().map(|p| p.x.0).max().unwrap_or(0);
+            let b = px.iter().map(|p| p.x.1).min().unwrap_or(0);
+            a..b.max(a)
+        } else {
+            0..0
+        };
+        if !run.is_empty() {
+            let n = run.len() * g.in_c;
+            let s = |p: &Pix| seg(input, p.at(ky, run.start, row_len, g.in_c, dil), n);
+            let dst = seg_mut(wrow, run.start * g.in_c, n);
+            pack_row(dst, [s(&px[0]), s(&px[1]), s(&px[2]), s(&px[3])]);
+        }
+        // The other taps one by one, the padding read from `pads`.
+        for (kx, wtap) in wrow.chunks_exact_mut(g.in_c.max(1)).enumerate() {
+            if run.contains(&kx) {
+                continue;
+            }
+            let s = |p: &Pix| -> &[i8] {
+                if p.inside(ky, kx) {
+                    seg(input, p.at(ky, kx, row_len, g.in_c, dil), g.in_c)
+                } else {
+                    pads
+                }
+            };
+            pack_row(wtap, [s(&px[0]), s(&px[1]), s(&px[2]), s(&px[3])]);
+        }
     }
 }
 
