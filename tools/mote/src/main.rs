@@ -75,9 +75,12 @@ enum Command {
         /// Choose each layer's int8 weights so its output on the
         /// calibration data stays close to the float model's (GPTQ: rounding
         /// errors compensated column by column) instead of rounding to
-        /// nearest; with --prune, also refits the weights left.
-        #[arg(long)]
-        optimize_rounding: bool,
+        /// nearest: independent (the default when the flag is given alone;
+        /// each layer on the float model's inputs) or sequential (layer by
+        /// layer on the quantized model's own inputs, each layer first
+        /// refitted towards the float model's output).
+        #[arg(long, num_args = 0..=1, default_missing_value = "independent")]
+        optimize_rounding: Option<String>,
         /// Remove this fraction of the output channels (0.25 or 25%) of
         /// every Conv and fully connected layer whose output reaches one
         /// other such layer through per-channel ops; the next layer is
@@ -366,6 +369,13 @@ fn execute(cli: Cli) -> Result<()> {
             if float_model && calibration.is_some() && keep_float.is_empty() {
                 anyhow::bail!("--weights {weights} keeps the model in float: drop --calibration, or use --keep-float for chosen layers");
             }
+            let sequential_rounding = match optimize_rounding.as_deref() {
+                None | Some("independent") => false,
+                Some("sequential") => true,
+                Some(other) => anyhow::bail!(
+                    "--optimize-rounding must be independent or sequential, not '{other}'"
+                ),
+            };
             let mut pruning = mote_cli::quantize::prune::Prune {
                 global: prune
                     .as_deref()
@@ -405,13 +415,14 @@ fn execute(cli: Cli) -> Result<()> {
                 bias_correction: bias_correction.as_deref().map(str::parse).transpose()?,
                 prune: pruning,
                 prune_reconstruct: !no_reconstruct,
-                optimize_rounding,
+                optimize_rounding: optimize_rounding.is_some(),
+                sequential_rounding,
                 int4: weights == "int4",
                 prune_channels,
                 sparse_weights,
                 wide_fc,
             };
-            if optimize_rounding && calibration.is_none() {
+            if optimize_rounding.is_some() && calibration.is_none() {
                 anyhow::bail!("--optimize-rounding needs --calibration (the float model's data)");
             }
             if opts.bias_correction.is_some() && calibration.is_none() {

@@ -14,6 +14,7 @@ pub mod prune_refit;
 pub mod qdq;
 pub mod ranges;
 pub mod rounding;
+pub mod sequential;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -52,6 +53,11 @@ pub struct Options {
     /// Choose each layer's int8 weights against the float teacher (GPTQ)
     /// instead of rounding them to nearest.
     pub optimize_rounding: bool,
+    /// With `optimize_rounding`: layer by layer on the student's own
+    /// inputs, each layer's weights refitted towards the teacher's output
+    /// before rounding ([`sequential`]), instead of each layer on the
+    /// teacher's inputs on its own.
+    pub sequential_rounding: bool,
     /// Quantize Conv/FC weights to int4 (symmetric -7..=7 per output
     /// channel, stored two per byte) instead of int8; activations stay int8.
     pub int4: bool,
@@ -79,6 +85,7 @@ impl Default for Options {
             prune: prune::Prune::default(),
             prune_reconstruct: true,
             optimize_rounding: false,
+            sequential_rounding: false,
             int4: false,
             prune_channels: None,
             sparse_weights: false,
@@ -253,7 +260,11 @@ pub fn quantize(path: &Path, calibration: &Path, opts: &Options) -> Result<Graph
             hold_zeros,
             progress: opts.progress,
         };
-        rounding::optimize(&mut m, &reference, &context, &rounding)?;
+        if opts.sequential_rounding {
+            sequential::optimize(&mut m, &teacher, &context, &rounding)?;
+        } else {
+            rounding::optimize(&mut m, &reference, &context, &rounding)?;
+        }
     }
     if opts.int4 {
         qdq::fix_weight_grid(&mut m, qmax as f32);

@@ -186,7 +186,7 @@ fn cholesky(a: &mut [f64], n: usize) -> bool {
 
 /// The upper factor U of H⁻¹ = Uᵀ U, with H damped by 1 % of its mean
 /// diagonal (more if it is still singular).
-fn inverse_factor(h: &[f64], n: usize) -> Result<Vec<f64>> {
+pub(crate) fn inverse_factor(h: &[f64], n: usize) -> Result<Vec<f64>> {
     let mean = (0..n).map(|i| h[i * n + i]).sum::<f64>() / n.max(1) as f64;
     let mut damp = 0.01 * mean.max(1e-12);
     for _ in 0..8 {
@@ -242,7 +242,7 @@ fn inverse_factor(h: &[f64], n: usize) -> Result<Vec<f64>> {
 
 /// GPTQ on one row: `w` (the teacher's weights) becomes integers in
 /// `-qmax..=qmax` times `scale`; `keep[j]` false holds column j at zero.
-fn quantize_row(w: &mut [f64], keep: &[bool], scale: f64, u: &[f64], qmax: f64) {
+pub(crate) fn quantize_row(w: &mut [f64], keep: &[bool], scale: f64, u: &[f64], qmax: f64) {
     let n = w.len();
     for j in 0..n {
         let q = if keep[j] {
