@@ -445,6 +445,7 @@ fn execute(cli: Cli) -> Result<()> {
                         "ideal_peak_bytes": s.ideal_peak_bytes,
                         "ops": s.ops,
                         "macs": s.macs,
+                        "sparse_weights_bytes": s.sparse_weights_bytes,
                     })
                 );
             } else {
@@ -458,6 +459,12 @@ fn execute(cli: Cli) -> Result<()> {
                     s.ideal_peak_bytes,
                     s.macs
                 );
+                if let Some(b) = s.sparse_weights_bytes {
+                    eprintln!(
+                        "note: many filter weights are zero; --sparse-weights would store the weights in {b} B instead of {} B (slower kernels: see the README)",
+                        s.weights_bytes
+                    );
+                }
                 if let Some(r) = &eval {
                     print!("{}", mote_cli::eval::render(r));
                 }

@@ -178,7 +178,16 @@ fn prune_refits_by_default_and_no_reconstruct_skips_it() {
         said.contains("refitted pruned layer '/features/features.4/Conv'"),
         "{said}"
     );
+    // Half the weights are zero: the tool says what sparse storage saves.
+    assert!(
+        said.contains("--sparse-weights would store the weights in"),
+        "{said}"
+    );
     let (plain, said) = run(&["--no-reconstruct"], "plain.mote");
     assert!(!said.contains("refitted"), "{said}");
     assert_ne!(refitted, plain, "the refit changed nothing");
+    // Stored sparse: smaller, and nothing left to suggest.
+    let (sparse, said) = run(&["--sparse-weights"], "sparse.mote");
+    assert!(sparse.len() < refitted.len());
+    assert!(!said.contains("--sparse-weights would"), "{said}");
 }
