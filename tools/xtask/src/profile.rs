@@ -26,6 +26,8 @@ use crate::util::{root, target_dir};
 /// Options of `profile-qemu`.
 struct Options {
     model: String,
+    /// A golden firmware already built (`--elf`), profiled as it is.
+    elf: Option<std::path::PathBuf>,
     machine: String,
     samples: usize,
     top: usize,
@@ -36,6 +38,7 @@ impl Options {
     fn parse(args: &[String]) -> Result<Self> {
         let mut o = Options {
             model: String::new(),
+            elf: None,
             machine: "mps2-an386".into(),
             samples: 1,
             top: 30,
@@ -46,6 +49,7 @@ impl Options {
             let mut value = || it.next().with_context(|| format!("{a} needs a value"));
             match a.as_str() {
                 "--model" => o.model = value()?.clone(),
+                "--elf" => o.elf = Some(value()?.into()),
                 "--machine" => o.machine = value()?.clone(),
                 "--samples" => o.samples = value()?.parse().context("--samples: not a number")?,
                 "--top" => o.top = value()?.parse().context("--top: not a number")?,
@@ -53,8 +57,8 @@ impl Options {
                 other => bail!("profile-qemu: unknown option {other}"),
             }
         }
-        if o.model.is_empty() {
-            bail!("profile-qemu needs --model <name> (ic, kws, vww, ad, sww or a tests/data op model)");
+        if o.model.is_empty() && o.elf.is_none() {
+            bail!("profile-qemu needs --model <name> (ic, kws, vww, ad, sww or a tests/data op model) or --elf <golden firmware>");
         }
         if o.samples == 0 {
             bail!("--samples must be at least 1");
@@ -189,17 +193,28 @@ pub fn profile(args: &[String]) -> Result<()> {
             )
         })?;
     qemu::require_tools()?;
-    let sources = models::sources(std::slice::from_ref(&o.model))?;
-    let src = sources.first().context("no such model")?;
     let out_dir = target_dir().join("xtask/profile");
     std::fs::create_dir_all(&out_dir)?;
-    let mote = models::mote_tool()?;
-    let model = models::compile(&mote, src, &out_dir)?;
-    let elf = qemu::build(machine.flavour, &model, o.samples, &out_dir)?;
-    let log = out_dir.join(format!("{}-{}.qemu.log", model.src.name, machine.name));
+    let (name, elf) = match &o.elf {
+        // E.g. the sparse golden firmware `cargo xtask sparse-qemu` built.
+        Some(elf) => (
+            elf.file_name()
+                .map_or("firmware".into(), |n| n.to_string_lossy().into_owned()),
+            elf.clone(),
+        ),
+        None => {
+            let sources = models::sources(std::slice::from_ref(&o.model))?;
+            let src = sources.first().context("no such model")?;
+            let mote = models::mote_tool()?;
+            let model = models::compile(&mote, src, &out_dir)?;
+            let elf = qemu::build(machine.flavour, &model, o.samples, &out_dir)?;
+            (model.src.name, elf)
+        }
+    };
+    let log = out_dir.join(format!("{name}-{}.qemu.log", machine.name));
     eprintln!(
-        "==> run {} on {} with an instruction trace",
-        model.src.name, machine.name
+        "==> run {name} on {} with an instruction trace",
+        machine.name
     );
     let status = Command::new("qemu-system-arm")
         .args(["-machine", machine.name, "-nographic", "-monitor", "none"])
@@ -212,7 +227,7 @@ pub fn profile(args: &[String]) -> Result<()> {
         .status()
         .context("cannot run qemu-system-arm")?;
     if !status.success() {
-        bail!("the firmware failed under QEMU ({status}); `cargo xtask qemu --model {} --machine {} --verbose` shows its log", model.src.name, machine.name);
+        bail!("the firmware failed under QEMU ({status}); `cargo xtask qemu --model {} --machine {} --verbose` shows its log", name, machine.name);
     }
     let per_addr = count_log(&log)?;
     // The trace is large (tens of MB per million instructions).
@@ -244,13 +259,13 @@ pub fn profile(args: &[String]) -> Result<()> {
     let mut md = String::new();
     let _ = writeln!(
         md,
-        "# Instruction profile: {} on {} ({})\n\nWritten by `cargo xtask profile-qemu --model {} --machine {}{}`. \
+        "# Instruction profile: {} on {} ({})\n\nWritten by `cargo xtask profile-qemu {} --machine {}{}`. \
          The whole firmware run ({} golden sample(s): model parse, inference, output check), \
          {total} instructions executed under QEMU (not cycles).",
-        model.src.name,
+        name,
         machine.name,
         machine.core,
-        model.src.name,
+        if o.elf.is_some() { format!("--elf {name}") } else { format!("--model {name}") },
         machine.name,
         o.function.as_ref().map(|f| format!(" --function {f}")).unwrap_or_default(),
         o.samples,
@@ -269,7 +284,7 @@ pub fn profile(args: &[String]) -> Result<()> {
             let _ = writeln!(md, "| {a:#x} | {n} |");
         }
     }
-    let report = out_dir.join(format!("{}-{}.md", model.src.name, machine.name));
+    let report = out_dir.join(format!("{}-{}.md", name, machine.name));
     std::fs::write(&report, &md)?;
     print!("{md}");
     eprintln!(
