@@ -100,7 +100,9 @@ pub fn finish(g: crate::lir::Graph) -> Result<(Vec<u8>, Summary)> {
 pub fn finish_with(mut g: crate::lir::Graph, packing: Packing) -> Result<(Vec<u8>, Summary)> {
     let sparse_weights_bytes = match packing {
         Packing::Smallest => None,
-        Packing::Fast | Packing::WideFc => Some(smallest_weights(&g)),
+        // `--wide-fc` conflicts with `--sparse-weights`: nothing to suggest.
+        Packing::Fast => Some(smallest_weights(&g)),
+        Packing::WideFc => None,
     };
     crate::pack::pack(
         &mut g,

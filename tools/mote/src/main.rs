@@ -61,7 +61,12 @@ enum Command {
         /// float model on the calibration data into its bias: empirical
         /// (measured layer by layer, the default when the flag is given
         /// alone) or analytic (weight rounding error times the mean input).
-        #[arg(long, num_args = 0..=1, default_missing_value = "empirical")]
+        #[arg(
+            long,
+            num_args = 0..=1,
+            require_equals = true,
+            default_missing_value = "empirical"
+        )]
         bias_correction: Option<String>,
         /// Zero this fraction of the float weights (0.5 or 50%) before
         /// quantizing: the smallest magnitudes across every Conv, depthwise
@@ -79,7 +84,12 @@ enum Command {
         /// each layer on the float model's inputs) or sequential (layer by
         /// layer on the quantized model's own inputs, each layer first
         /// refitted towards the float model's output).
-        #[arg(long, num_args = 0..=1, default_missing_value = "independent")]
+        #[arg(
+            long,
+            num_args = 0..=1,
+            require_equals = true,
+            default_missing_value = "independent"
+        )]
         optimize_rounding: Option<String>,
         /// Remove this fraction of the output channels (0.25 or 25%) of
         /// every Conv and fully connected layer whose output reaches one

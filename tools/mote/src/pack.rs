@@ -3,7 +3,7 @@
 //! int4 (two weights per byte, when every weight lies in -8..=7), whichever
 //! is smallest; ties keep the dense filter (the fastest kernel). Sparse is
 //! considered only when asked (`--sparse-weights`): on the emulated
-//! Cortex-M4 the sparse convolutions take 1.2-1.7x the instructions of the
+//! Cortex-M4 the sparse convolutions take 1.2-2.1x the instructions of the
 //! dense ones at 50 % global density (`cargo xtask sparse-qemu`). The
 //! encodings are `mote_format::WeightEncoding`'s; every one is lossless, so
 //! the packed model computes exactly what the dense one does.

@@ -191,3 +191,31 @@ fn prune_refits_by_default_and_no_reconstruct_skips_it() {
     assert!(sparse.len() < refitted.len());
     assert!(!said.contains("--sparse-weights would"), "{said}");
 }
+
+#[test]
+fn refitted_and_sequential_models_take_analytic_bias_correction() {
+    // The refit and the sequential rounding give weights new constants;
+    // the analytic correction still finds the teacher's.
+    let dir = tempfile::tempdir().unwrap();
+    let float = model("medmnist_cnn_float.onnx");
+    let calib = model("calib.npy");
+    for extra in [
+        &["--prune", "0.5"][..],
+        &["--optimize-rounding=sequential"][..],
+    ] {
+        let out = dir.path().join("m.mote");
+        let mut args = vec![
+            "compress",
+            float.to_str().unwrap(),
+            "--calibration",
+            calib.to_str().unwrap(),
+            "--bias-correction=analytic",
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let (ok, err) = mote(&args);
+        assert!(ok, "{extra:?}: {err}");
+        assert!(out.exists());
+    }
+}

@@ -31,8 +31,8 @@ pub(super) const FL_MAX: usize = 576;
 const ENT_MAX: usize = 1024;
 /// Output channels per block at most.
 const OCB: usize = 16;
-/// Most input channels of a layer with padding on this path (one tap's
-/// worth of padding values is kept on the stack).
+/// Padding values kept on the stack: a tap in the padding is packed in
+/// parts of at most this many channels.
 const PAD_MAX: usize = 128;
 /// Output columns whose taps are computed once per call.
 const COLS: usize = 64;
@@ -152,10 +152,6 @@ pub(super) fn conv_tiled(
         return 0;
     };
     if filter.rows != g.out_c || filter.groups != g.k_h * g.k_w || filter.group_len != g.in_c {
-        return 0;
-    }
-    if g.in_c > PAD_MAX {
-        // A tap in the padding reads `pads`.
         return 0;
     }
     let off = p.input_offset;
@@ -423,14 +419,30 @@ fn pack_tile(
             if run.contains(&kx) {
                 continue;
             }
-            let s = |p: &Pix| -> &[i8] {
-                if p.inside(ky, kx) {
-                    seg(input, p.at(ky, kx, row_len, g.in_c, dil), g.in_c)
-                } else {
-                    pads
-                }
-            };
-            pack_row(wtap, [s(&px[0]), s(&px[1]), s(&px[2]), s(&px[3])]);
+            if g.in_c <= pads.len() {
+                let s = |p: &Pix| -> &[i8] {
+                    if p.inside(ky, kx) {
+                        seg(input, p.at(ky, kx, row_len, g.in_c, dil), g.in_c)
+                    } else {
+                        pads
+                    }
+                };
+                pack_row(wtap, [s(&px[0]), s(&px[1]), s(&px[2]), s(&px[3])]);
+                continue;
+            }
+            // Wider taps in parts of at most `pads.len()` channels.
+            for (i, part) in wtap.chunks_mut(pads.len().max(1)).enumerate() {
+                let n = part.len();
+                let s = |p: &Pix| -> &[i8] {
+                    if p.inside(ky, kx) {
+                        let at = p.at(ky, kx, row_len, g.in_c, dil) + i * pads.len();
+                        seg(input, at, n)
+                    } else {
+                        seg(pads, 0, n)
+                    }
+                };
+                pack_row(part, [s(&px[0]), s(&px[1]), s(&px[2]), s(&px[3])]);
+            }
         }
     }
 }
@@ -639,4 +651,105 @@ fn sums(ents: &[Ent], w: &[[i32; 2]], ch: &Chan) -> [i32; TP] {
         );
     }
     [al as i32, ah as i32, bl as i32, bh as i32]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conv::{conv2d_s8, ConvParams};
+
+    /// `[bitmap][values]` of an `rows` × `groups` × `len` int8 filter.
+    fn encode(f: &[i8], rows: usize, groups: usize, len: usize) -> std::vec::Vec<u8> {
+        let gb = len.div_ceil(8);
+        let mut bits = std::vec![0u8; rows * groups * gb];
+        let mut vals = std::vec::Vec::new();
+        for (gi, group) in f.chunks(len).enumerate() {
+            for (e, &w) in group.iter().enumerate() {
+                if w != 0 {
+                    bits[gi * gb + e / 8] |= 1 << (e % 8);
+                    vals.push(w as u8);
+                }
+            }
+        }
+        bits.extend(vals);
+        bits
+    }
+
+    #[test]
+    fn padded_taps_wider_than_the_padding_buffer_take_the_tiled_path() {
+        // 1×2 taps over 200 channels (more than PAD_MAX), the right tap of
+        // the last column in the padding: every tile is tiled, and the
+        // result is the dense reference's.
+        let (h, w, c, oc, kw) = (3usize, 5usize, 200usize, 3usize, 2usize);
+        let input: std::vec::Vec<i8> = (0..h * w * c)
+            .map(|i| ((i * 37 % 251) as i32 - 125) as i8)
+            .collect();
+        let filter: std::vec::Vec<i8> = (0..oc * kw * c)
+            .map(|i| {
+                if i % 3 == 0 {
+                    0
+                } else {
+                    ((i * 11 % 255) as i32 - 127) as i8
+                }
+            })
+            .collect();
+        let p = ConvParams {
+            stride: [1, 1],
+            dilation: [1, 1],
+            padding: [0, 0],
+            input_offset: 7,
+            output_offset: -3,
+            act_min: -128,
+            act_max: 127,
+        };
+        let rq = Requant {
+            multiplier: &[1 << 30],
+            shift: &[-12],
+        };
+        let bias = [100, -2000, 5];
+        // Output 3×5: the last column's second tap lies past the input.
+        let out_dims = [1, h, w, oc];
+        let mut want = std::vec![0i8; h * w * oc];
+        // The reference needs the padding implied by the output size: run
+        // it on an input one column wider, filled with the padding value.
+        let mut wide = std::vec![(-7i32) as i8; h * (w + 1) * c];
+        for y in 0..h {
+            for x in 0..w {
+                let src = (y * w + x) * c;
+                let dst = (y * (w + 1) + x) * c;
+                wide[dst..dst + c].copy_from_slice(&input[src..src + c]);
+            }
+        }
+        conv2d_s8(
+            &p,
+            &rq,
+            &wide,
+            [1, h, w + 1, c],
+            &filter,
+            [oc, 1, kw, c],
+            &bias,
+            &mut want,
+            out_dims,
+        )
+        .unwrap();
+        let enc = encode(&filter, oc, kw, c);
+        let sf = SparseFilter::new(&enc, oc, kw, c).unwrap();
+        let win = Window::new(p.stride, p.dilation, p.padding).unwrap();
+        let g = Geom {
+            batches: 1,
+            in_h: h,
+            in_w: w,
+            in_c: c,
+            k_h: 1,
+            k_w: kw,
+            out_h: h,
+            out_w: w,
+            out_c: oc,
+            win: &win,
+        };
+        let mut got = std::vec![0i8; h * w * oc];
+        let done = conv_tiled(&p, &rq, &input, &sf, &bias, &mut got, &g);
+        assert_eq!(done, (h * w / TP) * TP, "the tiled path was not taken");
+        assert_eq!(&got[..done * oc], &want[..done * oc]);
+    }
 }

@@ -325,6 +325,7 @@ fn analytic(
         .collect();
     let float = teacher.load(reference, &ins, "the prepared float model")?;
     let mean_in = teacher.means(&float, &specs)?;
+    let teacher_layers = layers::find(reference);
     for (k, l) in found.iter_mut().enumerate() {
         let w = m.consts[&l.weight].clone();
         let fixed = m.consts.get(&super::rounding::scale_name(&l.weight));
@@ -332,10 +333,13 @@ fn analytic(
         let Data::I8(q) = q.data else {
             bail!("internal error: weights of '{}' not int8", l.name);
         };
-        // The teacher's weights (before pruning).
-        let wf = reference
-            .consts
-            .get(&l.weight)
+        // The teacher's weights (before pruning), found by node: a refit
+        // may have given the student's weights a new name.
+        let wf = teacher_layers
+            .iter()
+            .find(|t| t.node == l.node)
+            .and_then(|t| reference.consts.get(&t.weight))
+            .or_else(|| reference.consts.get(&l.weight))
             .map(Const::to_f32)
             .filter(|v| v.len() == q.len())
             .ok_or_else(|| anyhow!("internal error: teacher weights of '{}' missing", l.name))?;

@@ -248,22 +248,25 @@ pub fn quantize(path: &Path, calibration: &Path, opts: &Options) -> Result<Graph
     }
     let qmax = if opts.int4 { 7 } else { 127 };
     if opts.optimize_rounding {
-        // After a refit the refitted weights, on the pruned model's own
-        // inputs, are what the rounding should stay close to.
-        let (reference, hold_zeros) = if refitted {
-            (m.clone(), true)
-        } else {
-            (teacher.clone(), false)
-        };
         let rounding = rounding::Rounding {
             qmax: f64::from(qmax),
-            hold_zeros,
+            hold_zeros: refitted || opts.sequential_rounding,
             progress: opts.progress,
         };
         if opts.sequential_rounding {
-            sequential::optimize(&mut m, &teacher, &context, &rounding)?;
-        } else {
+            let skipped = sequential::optimize(&mut m, &teacher, &context, &rounding)?;
+            for (name, why) in skipped {
+                if opts.progress {
+                    eprintln!("note: layer '{name}' rounded to nearest: {why}");
+                }
+            }
+        } else if refitted {
+            // After a refit the refitted weights, on the pruned model's own
+            // inputs, are what the rounding should stay close to.
+            let reference = m.clone();
             rounding::optimize(&mut m, &reference, &context, &rounding)?;
+        } else {
+            rounding::optimize(&mut m, &teacher, &context, &rounding)?;
         }
     }
     if opts.int4 {

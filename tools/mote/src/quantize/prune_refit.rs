@@ -79,6 +79,88 @@ fn unsupported(m: &OnnxModel, l: &Layer) -> Option<String> {
         .then(|| format!("{columns} input columns, more than the refit handles ({MAX_COLUMNS})"))
 }
 
+/// A layer's least-squares statistics on the calibration data and its
+/// current weights in their column order.
+pub(crate) struct LayerFit {
+    /// One per group (one for a non-grouped layer).
+    pub moms: Vec<Moments>,
+    /// (K + 1) × outputs, each output's columns those of its group, the
+    /// bias last.
+    pub current: DMatrix<f64>,
+}
+
+/// Collects [`LayerFit`] for layer `l` of `m`: its inputs from `m` itself
+/// (the student), its outputs before the activation from `teacher`.
+pub(crate) fn layer_fit(
+    m: &OnnxModel,
+    teacher: &OnnxModel,
+    ctx: &Teacher,
+    l: &Layer,
+) -> Result<LayerFit> {
+    if let Some(why) = unsupported(m, l) {
+        anyhow::bail!("{why}");
+    }
+    let w = &m.consts[&l.weight];
+    // Input channels per group: a Conv's weight axis 1; each input of a
+    // fully connected layer counts as one.
+    let (channels, groups) = if l.conv {
+        let g = m.nodes[l.node].int("group", 1).max(1) as usize;
+        (w.shape.get(1).copied().unwrap_or(1), g)
+    } else {
+        (w.len() / l.channels.max(1), 1)
+    };
+    let input = m.nodes[l.node].inputs[0].clone();
+    let student = ctx.load(m, &[input], "the student model")?;
+    let target = ctx.load(
+        teacher,
+        std::slice::from_ref(&l.output),
+        "the float teacher",
+    )?;
+    let moms = moments::collect(
+        m,
+        l.node,
+        l,
+        channels,
+        groups,
+        &student,
+        &target,
+        ctx.samples,
+    )?;
+    let Some(first) = moms.first() else {
+        anyhow::bail!("no calibration statistics");
+    };
+    let current = refit::current_weights(m, l, first)?;
+    Ok(LayerFit { moms, current })
+}
+
+/// Refits one pruned layer; its report line, or `None` when the refit
+/// would not lower its calibration error (it is then left as pruned).
+fn refit_layer(
+    m: &mut OnnxModel,
+    teacher: &OnnxModel,
+    ctx: &Teacher,
+    l: &Layer,
+) -> Result<Option<Refitted>> {
+    let LayerFit { moms, current } = layer_fit(m, teacher, ctx, l)?;
+    let (fitted, before, after, energy) = solve_groups(&moms, &current)?;
+    let energy = energy.max(f64::MIN_POSITIVE);
+    let (before, after) = (before / energy, after / energy);
+    if after >= before {
+        return Ok(None);
+    }
+    let k = current.nrows() - 1;
+    let unknowns = (0..current.ncols())
+        .map(|o| (0..k).filter(|&r| current[(r, o)] != 0.0).count() + 1)
+        .max()
+        .unwrap_or(1);
+    super::channels::rewrite::set_consumer(m, l.node, &fitted)?;
+    Ok(Some(Refitted {
+        layer: l.name.clone(),
+        error: (before, after),
+        fit: (moms.iter().map(|g| g.rows).max().unwrap_or(0), unknowns),
+    }))
+}
+
 /// `w` ((K + 1) × outputs, each output's columns those of its group)
 /// refitted group by group on `moms`; with the squared output errors
 /// (before, after) and the teacher output energy summed over the groups.
@@ -99,71 +181,28 @@ fn solve_groups(moms: &[Moments], w: &DMatrix<f64>) -> Result<(DMatrix<f64>, f64
 
 /// Refits every pruned layer of `m` (pruned from `teacher`, the same graph
 /// with its float weights) on the calibration samples of `ctx`, in place.
+/// A layer the refit cannot handle (its shape, or degenerate calibration
+/// data) stays as pruned and is named in the report.
 pub fn refit_pruned(m: &mut OnnxModel, teacher: &OnnxModel, ctx: &Teacher) -> Result<Report> {
     let mut report = Report::default();
-    let names: Vec<String> = layers::find(m)
+    // Node indices stay put: a refit only replaces constants and inputs.
+    let nodes: Vec<usize> = layers::find(m)
         .into_iter()
         .filter(|l| is_pruned(m, teacher, l))
-        .map(|l| l.name)
+        .map(|l| l.node)
         .collect();
-    for name in names {
-        // Earlier refits replace constants: look the layer up afresh.
-        let Some(l) = layers::find(m).into_iter().find(|l| l.name == name) else {
+    for node in nodes {
+        let Some(l) = layers::find(m).into_iter().find(|l| l.node == node) else {
             continue;
         };
-        if let Some(why) = unsupported(m, &l) {
-            report.skipped.push((name, why));
-            continue;
+        match refit_layer(m, teacher, ctx, &l) {
+            Ok(Some(r)) => report.refitted.push(r),
+            Ok(None) => report.skipped.push((
+                l.name,
+                "the refit did not lower its calibration output error".into(),
+            )),
+            Err(e) => report.skipped.push((l.name, format!("{e:#}"))),
         }
-        let w = &m.consts[&l.weight];
-        // Input channels per group: a Conv's weight axis 1; each input of a
-        // fully connected layer counts as one.
-        let (channels, groups) = if l.conv {
-            let g = m.nodes[l.node].int("group", 1).max(1) as usize;
-            (w.shape.get(1).copied().unwrap_or(1), g)
-        } else {
-            (w.len() / l.channels.max(1), 1)
-        };
-        let input = m.nodes[l.node].inputs[0].clone();
-        let student = ctx.load(m, &[input], "the pruned float model")?;
-        let target = ctx.load(
-            teacher,
-            std::slice::from_ref(&l.output),
-            "the float teacher",
-        )?;
-        let moms = moments::collect(
-            m,
-            l.node,
-            &l,
-            channels,
-            groups,
-            &student,
-            &target,
-            ctx.samples,
-        )?;
-        let Some(first) = moms.first() else {
-            continue;
-        };
-        let current = refit::current_weights(m, &l, first)?;
-        let (fitted, before, after, energy) = solve_groups(&moms, &current)?;
-        let (before, after) = (
-            before / energy.max(f64::MIN_POSITIVE),
-            after / energy.max(f64::MIN_POSITIVE),
-        );
-        let k = current.nrows() - 1;
-        let unknowns = (0..current.ncols())
-            .map(|o| (0..k).filter(|&r| current[(r, o)] != 0.0).count() + 1)
-            .max()
-            .unwrap_or(1);
-        let rows = first.rows;
-        if after < before {
-            super::channels::rewrite::set_consumer(m, l.node, &fitted)?;
-        }
-        report.refitted.push(Refitted {
-            layer: name,
-            error: (before, after.min(before)),
-            fit: (rows, unknowns),
-        });
     }
     Ok(report)
 }

@@ -14,9 +14,10 @@ use anyhow::Result;
 use nalgebra::DMatrix;
 
 use super::bias_correction::Teacher;
-use super::channels::moments::{self, Moments};
+use super::channels::moments::Moments;
 use super::channels::refit;
 use super::layers::{self, Layer};
+use super::prune_refit::{layer_fit, LayerFit};
 use super::rounding::{inverse_factor, quantize_row, scale_name, Rounding};
 use crate::import::onnx::{Const, Data, OnnxModel};
 
@@ -59,83 +60,71 @@ fn round_group(
     Ok((out, scales))
 }
 
-/// Input channels per group and the group count of layer `l`.
-fn channels(m: &OnnxModel, l: &Layer) -> (usize, usize) {
-    let w = &m.consts[&l.weight];
-    if l.conv {
-        let g = m.nodes[l.node].int("group", 1).max(1) as usize;
-        (w.shape.get(1).copied().unwrap_or(1), g)
-    } else {
-        (w.len() / l.channels.max(1), 1)
+/// Rounds layer `l` of `m` (see the module doc).
+fn round_layer(
+    m: &mut OnnxModel,
+    teacher: &OnnxModel,
+    ctx: &Teacher,
+    l: &Layer,
+    how: &Rounding,
+) -> Result<()> {
+    let LayerFit { moms, current } = layer_fit(m, teacher, ctx, l)?;
+    let og = current.ncols() / moms.len().max(1);
+    let mut rounded = current.clone();
+    let mut scales = vec![1f32; current.ncols()];
+    for (gi, mom) in moms.iter().enumerate() {
+        let cur = current.columns(gi * og, og).into_owned();
+        let (w, s) = round_group(mom, &cur, how)?;
+        rounded.columns_mut(gi * og, og).copy_from(&w);
+        for (d, v) in scales[gi * og..(gi + 1) * og].iter_mut().zip(s) {
+            *d = v as f32;
+        }
     }
+    super::channels::rewrite::set_consumer(m, l.node, &rounded)?;
+    // The weight constant may have a new name: the scale goes with it.
+    let weight = layers::find(m)
+        .into_iter()
+        .find(|x| x.node == l.node)
+        .map_or_else(|| l.weight.clone(), |x| x.weight);
+    m.consts.insert(
+        scale_name(&weight),
+        Const {
+            shape: vec![scales.len()],
+            data: Data::F32(scales),
+        },
+    );
+    Ok(())
 }
 
 /// Rounds every layer of `m` in execution order against `teacher` (the
-/// float model) on the calibration samples of `ctx`; zero weights stay
-/// zero. Returns the number of layers rounded.
+/// float model) on the calibration samples of `ctx`. Zero weights always
+/// stay zero here (`how.hold_zeros` is implied). Returns the layers left to
+/// plain rounding to nearest, with the reason (a shape the least squares do
+/// not handle, or degenerate calibration data).
 pub fn optimize(
     m: &mut OnnxModel,
     teacher: &OnnxModel,
     ctx: &Teacher,
     how: &Rounding,
-) -> Result<usize> {
-    let names: Vec<String> = layers::find(m).into_iter().map(|l| l.name).collect();
+) -> Result<Vec<(String, String)>> {
+    // Node indices stay put: rounding only replaces constants and inputs.
+    let nodes: Vec<usize> = layers::find(m).into_iter().map(|l| l.node).collect();
     let bar = if how.progress {
-        indicatif::ProgressBar::new(names.len() as u64)
+        indicatif::ProgressBar::new(nodes.len() as u64)
     } else {
         indicatif::ProgressBar::hidden()
     };
     bar.set_message("optimising rounding, layer by layer");
-    let mut done = 0;
-    for name in names {
+    let mut skipped = Vec::new();
+    for node in nodes {
         bar.inc(1);
-        let Some(l) = layers::find(m).into_iter().find(|l| l.name == name) else {
+        let Some(l) = layers::find(m).into_iter().find(|l| l.node == node) else {
             continue;
         };
-        let columns = m.consts[&l.weight].len() / l.channels.max(1);
-        if columns > super::channels::MAX_COLUMNS {
-            continue;
+        if let Err(e) = round_layer(m, teacher, ctx, &l, how) {
+            skipped.push((l.name, format!("{e:#}")));
         }
-        let (ch, groups) = channels(m, &l);
-        let input = m.nodes[l.node].inputs[0].clone();
-        let student = ctx.load(m, &[input], "the student model")?;
-        let target = ctx.load(
-            teacher,
-            std::slice::from_ref(&l.output),
-            "the float teacher",
-        )?;
-        let moms = moments::collect(m, l.node, &l, ch, groups, &student, &target, ctx.samples)?;
-        let Some(first) = moms.first() else {
-            continue;
-        };
-        let current = refit::current_weights(m, &l, first)?;
-        let og = current.ncols() / moms.len();
-        let mut rounded = current.clone();
-        let mut scales = vec![1f32; current.ncols()];
-        for (gi, mom) in moms.iter().enumerate() {
-            let cur = current.columns(gi * og, og).into_owned();
-            let (w, s) = round_group(mom, &cur, how)?;
-            rounded.columns_mut(gi * og, og).copy_from(&w);
-            for (d, v) in scales[gi * og..(gi + 1) * og].iter_mut().zip(s) {
-                *d = v as f32;
-            }
-        }
-        super::channels::rewrite::set_consumer(m, l.node, &rounded)?;
-        // The weight constant may have a new name: the scale goes with it.
-        let weight = layers::find(m)
-            .into_iter()
-            .find(|x| x.name == name)
-            .map(|x| x.weight)
-            .unwrap_or(l.weight);
-        m.consts.insert(
-            scale_name(&weight),
-            Const {
-                shape: vec![scales.len()],
-                data: Data::F32(scales),
-            },
-        );
-        done += 1;
     }
     bar.finish_and_clear();
-    Ok(done)
+    Ok(skipped)
 }

@@ -172,9 +172,15 @@ pub fn collect(
     let outputs = consumer.channels;
     let k = w.len() / outputs.max(1);
     let groups = groups.max(1);
-    if !k.is_multiple_of(channels) || !outputs.is_multiple_of(groups) {
+    if !k.is_multiple_of(channels) {
         bail!(
             "layer '{}': {k} input columns are not a multiple of the {channels} channels of the layer before",
+            consumer.name
+        );
+    }
+    if !outputs.is_multiple_of(groups) {
+        bail!(
+            "layer '{}': {outputs} outputs are not a multiple of its {groups} groups",
             consumer.name
         );
     }
