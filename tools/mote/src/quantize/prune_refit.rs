@@ -51,7 +51,7 @@ impl Report {
             );
             if r.fit.0 < r.fit.1 {
                 s += &format!(
-                    "warning: '{}' was refitted on {} calibration rows for up to {} unknowns per output: it fits them exactly and may not generalise; give more calibration samples\n",
+                    "warning: '{}' was refitted on {} calibration rows for up to {} unknowns per output: it can fit them almost exactly and may not generalise; give more calibration samples\n",
                     r.layer, r.fit.0, r.fit.1
                 );
             }
