@@ -22,16 +22,9 @@ pub struct Summary {
     /// MACs per inference.
     pub macs: u64,
     /// When the filters were stored for speed but many of their weights
-    /// are zero (a pruned model): the weight bytes `--sparse-weights` would
-    /// give instead of `weights_bytes`.
+    /// are zero (a pruned model): about the weight bytes `--sparse-weights`
+    /// would give instead of `weights_bytes` (filter alignment aside).
     pub sparse_weights_bytes: Option<usize>,
-}
-
-/// The weight bytes of `g` with every filter in its smallest encoding.
-fn smallest_weights(g: &crate::lir::Graph) -> usize {
-    let mut trial = g.clone();
-    crate::pack::pack(&mut trial, true, false);
-    trial.blob.bytes.len()
 }
 
 /// Compresses an already-quantized ONNX `input` into `.mote` bytes.
@@ -98,11 +91,10 @@ pub fn finish(g: crate::lir::Graph) -> Result<(Vec<u8>, Summary)> {
 
 /// [`finish`] with the filter storage `packing`.
 pub fn finish_with(mut g: crate::lir::Graph, packing: Packing) -> Result<(Vec<u8>, Summary)> {
-    let sparse_weights_bytes = match packing {
-        Packing::Smallest => None,
-        // `--wide-fc` conflicts with `--sparse-weights`: nothing to suggest.
-        Packing::Fast => Some(smallest_weights(&g)),
-        Packing::WideFc => None,
+    // `--wide-fc` conflicts with `--sparse-weights`: nothing to suggest.
+    let saving = match packing {
+        Packing::Fast => crate::pack::sparse_saving(&g),
+        Packing::Smallest | Packing::WideFc => 0,
     };
     crate::pack::pack(
         &mut g,
@@ -123,8 +115,8 @@ pub fn finish_with(mut g: crate::lir::Graph, packing: Packing) -> Result<(Vec<u8
         ops: g.ops.len(),
         macs: g.ops.iter().map(|o| o.macs).sum(),
         // Worth a note when it saves at least a tenth.
-        sparse_weights_bytes: sparse_weights_bytes
-            .filter(|&b| b < g.blob.bytes.len() && b * 10 <= g.blob.bytes.len() * 9),
+        sparse_weights_bytes: (saving > 0 && saving * 10 >= g.blob.bytes.len())
+            .then(|| g.blob.bytes.len() - saving.min(g.blob.bytes.len())),
     };
     Ok((bytes, summary))
 }

@@ -471,7 +471,7 @@ fn execute(cli: Cli) -> Result<()> {
                 );
                 if let Some(b) = s.sparse_weights_bytes {
                     eprintln!(
-                        "note: many filter weights are zero; --sparse-weights would store the weights in {b} B instead of {} B (slower kernels: see the README)",
+                        "note: many filter weights are zero; --sparse-weights would store the weights in about {b} B instead of {} B (slower kernels: see the README)",
                         s.weights_bytes
                     );
                 }

@@ -141,6 +141,42 @@ fn blob_refs(kind: &mut OpKind) -> Vec<&mut BlobRef> {
     }
 }
 
+/// The filter bytes that storing `g`'s int8 filters in their smallest
+/// encodings, sparse included, would save over the default packing (dense,
+/// or int4 where every weight fits), from the filters' non-zero counts:
+/// nothing is encoded. `g` must not be packed yet.
+pub fn sparse_saving(g: &Graph) -> usize {
+    g.ops
+        .iter()
+        .filter_map(|op| {
+            let (filter, shape) = match &op.kind {
+                OpKind::Conv2d(c) => (&c.filter, FilterShape::conv(c.filter_dims)),
+                OpKind::DepthwiseConv2d { conv: c, .. } => {
+                    (&c.filter, FilterShape::depthwise(c.filter_dims))
+                }
+                // A sparse filter's zero is the value 0 (see `pack_op`).
+                OpKind::FullyConnected(f) if f.multiplier.len != 4 || f.filter_offset == 0 => (
+                    &f.filter,
+                    FilterShape::fully_connected(f.in_features, f.out_features),
+                ),
+                _ => return None,
+            };
+            let w = i8s(&g.blob, filter);
+            let n = w.len();
+            if shape.elements() != Some(n) {
+                return None;
+            }
+            let fast = if w.iter().all(|x| (-8..=7).contains(x)) {
+                n.div_ceil(2)
+            } else {
+                n
+            };
+            let sparse = shape.bitmap_len()? + w.iter().filter(|&&x| x != 0).count();
+            Some(fast.saturating_sub(sparse))
+        })
+        .sum()
+}
+
 /// What packing did to one op.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Packed {

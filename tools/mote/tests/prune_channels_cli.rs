@@ -180,7 +180,7 @@ fn prune_refits_by_default_and_no_reconstruct_skips_it() {
     );
     // Half the weights are zero: the tool says what sparse storage saves.
     assert!(
-        said.contains("--sparse-weights would store the weights in"),
+        said.contains("--sparse-weights would store the weights in about"),
         "{said}"
     );
     let (plain, said) = run(&["--no-reconstruct"], "plain.mote");
